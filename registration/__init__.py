@@ -1,0 +1,1 @@
+"""Automatic Encord registration for objects landing in Google Cloud Storage."""

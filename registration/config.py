@@ -1,0 +1,108 @@
+"""Settings from REGISTRATION_* environment variables, validated once at start-up."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from registration.domain import ManifestKey
+from registration.exceptions import ConfigurationError
+
+ENV_PREFIX = "REGISTRATION_"
+
+# Encord's own ceilings (SPEC §2): a JSON file holds at most 500,000 items, a CSV 10,000 rows.
+MAX_JSON_ITEMS = 500_000
+MAX_CSV_ENTRIES = 10_000
+
+BatchSize = Annotated[int, Field(ge=1, le=MAX_JSON_ITEMS)]
+
+
+class Settings(BaseSettings):
+    """Every knob of the function. Field names map to REGISTRATION_<FIELD> variables."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Encord recommends 100 videos or 1,000 images per upload. The other defaults follow the
+    # same reasoning: small, heavy files (audio, PDFs, NIfTI volumes) in hundreds; groups and
+    # series, each of which is many files, in small batches.
+    batch_images: BatchSize = 1000
+    batch_videos: BatchSize = 100
+    batch_audio: BatchSize = 500
+    batch_pdfs: BatchSize = 500
+    batch_text: BatchSize = 1000
+    batch_nifti: BatchSize = 100
+    batch_image_groups: BatchSize = 50
+    batch_dicom_series: BatchSize = 50
+
+    manifest_bucket: str | None = None
+    manifest_prefix: str = "encord-manifests/"
+    max_age_seconds: Annotated[int, Field(ge=1)] = 900
+    image_group_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
+    image_sequence_prefixes: Annotated[tuple[str, ...], NoDecode] = ()
+    group_quiet_seconds: Annotated[int, Field(ge=1)] = 300
+    url_style: Literal["https", "gs"] = "https"
+    manifest_format: Literal["json", "csv"] = "json"
+    # Encord supports 32,767 frames per image sequence; longer ones are split into parts.
+    max_sequence_frames: Annotated[int, Field(ge=1, le=32_767)] = 32_767
+
+    @field_validator("image_group_prefixes", "image_sequence_prefixes", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("manifest_prefix")
+    @classmethod
+    def _prefix_is_a_folder(cls, value: str) -> str:
+        value = value.strip().lstrip("/")
+        if not value:
+            raise ValueError("must not be empty: the function would trigger on its own manifests")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("manifest_bucket", mode="before")
+    @classmethod
+    def _blank_bucket_means_event_bucket(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _csv_files_hold_at_most_10000_entries(self) -> Settings:
+        if self.manifest_format == "csv":
+            for key in ManifestKey:
+                if self.batch_size(key) > MAX_CSV_ENTRIES:
+                    field = f"batch_{key.value}"
+                    raise ValueError(
+                        f"{field}: CSV manifests hold at most {MAX_CSV_ENTRIES} entries, "
+                        f"got {self.batch_size(key)}"
+                    )
+        return self
+
+    def batch_size(self, key: ManifestKey) -> int:
+        size: int = getattr(self, f"batch_{key.value}")
+        return size
+
+    def manifest_bucket_for(self, event_bucket: str) -> str:
+        return self.manifest_bucket or event_bucket
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment, raising ConfigurationError naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = [str(part) for part in first["loc"]]
+        message = first["msg"]
+        if location:
+            variable = env_name(location[0])
+        else:
+            # Model-level checks name their field at the start of the message.
+            field, _, message = message.removeprefix("Value error, ").partition(": ")
+            variable = env_name(field)
+        raise ConfigurationError(variable, message) from error

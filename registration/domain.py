@@ -1,0 +1,97 @@
+"""Plain data types shared by the pure core and the adapters (no I/O, no google.cloud)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ManifestKey(enum.StrEnum):
+    """Encord's top-level manifest keys; one buffer and one manifest per key and folder."""
+
+    IMAGES = "images"
+    VIDEOS = "videos"
+    AUDIO = "audio"
+    PDFS = "pdfs"
+    TEXT = "text"
+    NIFTI = "nifti"
+    IMAGE_GROUPS = "image_groups"
+    DICOM_SERIES = "dicom_series"
+
+
+class RejectionReason(enum.StrEnum):
+    """Why an object can never be registered. Recorded where ops can see it."""
+
+    FOLDER_PLACEHOLDER = "folder_placeholder"
+    HIDDEN_FILE = "hidden_file"
+    UNKNOWN_TYPE = "unknown_type"
+    NAME_TOO_LONG = "name_too_long"
+    URL_TOO_LONG = "url_too_long"
+    OVERWRITTEN_AFTER_REGISTRATION = "overwritten_after_registration"
+    DELETED_AFTER_REGISTRATION = "deleted_after_registration"
+    ARRIVED_AFTER_GROUP_SEALED = "arrived_after_group_sealed"
+
+
+@dataclass(frozen=True)
+class StorageObject:
+    """One generation of one GCS object, as described by a storage event."""
+
+    bucket: str
+    name: str
+    generation: int
+    size: int | None = None
+    content_type: str | None = None
+    metageneration: int | None = None
+    time_created: datetime | None = None
+    custom_metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        """Parent path: 'site-a/cam 1' for 'site-a/cam 1/x.jpg', '' for 'x.jpg'."""
+        return self.name.rpartition("/")[0]
+
+    @property
+    def file_name(self) -> str:
+        return self.name.rpartition("/")[2]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Classification result: the object belongs in the buffer (folder, key)."""
+
+    key: ManifestKey
+    folder: str
+    # For image groups and sequences: whether Encord should build a video.
+    create_video: bool = False
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Classification result: the object can never be registered, and why."""
+
+    reason: RejectionReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Classification result: not ours to look at (our own manifests). Not recorded."""
+
+    detail: str
+
+
+Classification = Accepted | Rejected | Ignored
+
+
+@dataclass(frozen=True)
+class GroupUnit:
+    """Several objects registered as one Encord element (image group/sequence, DICOM series)."""
+
+    title: str
+    members: tuple[StorageObject, ...]
+    create_video: bool = False
+
+
+ManifestUnit = StorageObject | GroupUnit
