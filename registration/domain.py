@@ -95,3 +95,44 @@ class GroupUnit:
 
 
 ManifestUnit = StorageObject | GroupUnit
+
+
+@dataclass(frozen=True)
+class BufferRef:
+    """Identity of one buffer: the objects of one folder and one manifest key in one bucket.
+
+    The bucket is part of the identity because the manifest lands in the event's bucket
+    unless REGISTRATION_MANIFEST_BUCKET says otherwise.
+    """
+
+    bucket: str
+    folder: str
+    key: ManifestKey
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One claimed batch of a buffer and where its manifest goes."""
+
+    buffer: BufferRef
+    seq: int
+    state: str
+    manifest_bucket: str
+    manifest_path: str
+    item_count: int
+    claimed_at: datetime | None = None
+    written_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BufferSummary:
+    """What a dashboard reads from one buffer document."""
+
+    buffer: BufferRef
+    pending: int | None
+    oldest_pending_at: datetime | None
+    last_arrival_at: datetime | None
+    last_flush_at: datetime | None
+    last_manifest_path: str | None
+    batches_written: int
+    objects_registered: int

@@ -43,7 +43,7 @@ class BackendUnavailableError(RegistrationError):
         super().__init__(f"{backend} failed during {operation}: {cause!r}")
 
 
-class InjectedFault(RegistrationError):
+class InjectedFaultError(RegistrationError):
     """Raised by a test-only fault point (see registration/faults.py). Never in production."""
 
     def __init__(self, point: str) -> None:

@@ -1,0 +1,45 @@
+# The two commands a fresh clone needs: `make demo` and `make test`. Both set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps demo test unit lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The Firestore emulator needs the Google Cloud CLI, its emulator component and Java 17.
+system-deps:
+	@command -v gcloud >/dev/null || { echo "ERROR: gcloud (Google Cloud CLI) is not installed; the Firestore emulator needs it." >&2; exit 1; }
+	@command -v java >/dev/null || { echo "Java missing: installing openjdk-17-jre-headless"; apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+	@gcloud components list --only-local-state --format="value(id)" 2>/dev/null | grep -qx cloud-firestore-emulator \
+	  || ls "$$(dirname "$$(readlink -f "$$(command -v gcloud)")")/../platform/cloud-firestore-emulator" >/dev/null 2>&1 \
+	  || gcloud components install cloud-firestore-emulator --quiet \
+	  || { apt-get update -qq && apt-get install -y -qq google-cloud-cli-firestore-emulator; }
+
+setup: $(STAMP) system-deps
+
+demo: setup
+	$(PY) -m tests.demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest tests/unit -q
+
+test: setup lint
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,443 @@
+"""Buffers, object records, batches and rejections in Firestore (the only Firestore code).
+
+Layout (docs/firestore-schema.md has every field):
+  buffers/{buffer_id}                      one per (bucket, folder, key); summary for dashboards
+  buffers/{buffer_id}/objects/{object_id}  one per object name: newest generation and its state
+  buffers/{buffer_id}/batches/{seq:06d}    one per batch: lease, claim, manifest written
+  rejections/{rejection_id}                objects that cannot be registered, with the reason
+
+The per-event path is one create() of the object's own document plus one count() query, so
+concurrent events never write the same document. Transactions are used only where a decision
+depends on a read: duplicates/overwrites/deletes of one name, and claiming a batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from registration.domain import (
+    BatchRecord,
+    BufferRef,
+    BufferSummary,
+    ManifestKey,
+    RejectionReason,
+    StorageObject,
+)
+from registration.lifecycle import (
+    DeleteAction,
+    FinalizeAction,
+    ObjectRecord,
+    ObjectState,
+    on_delete,
+    on_finalize,
+)
+from registration.ports import ClaimedBatch, Lease, RejectionRecord
+
+BUFFERS = "buffers"
+OBJECTS = "objects"
+BATCHES = "batches"
+REJECTIONS = "rejections"
+
+# Rejection records are for ops to read, not an archive; a TTL policy on expire_at removes them.
+REJECTION_RETENTION = timedelta(days=90)
+
+
+def _digest(*parts: str) -> str:
+    # Names may hold '/', be 1 KiB long, or look like '__x__', none of which a document id
+    # allows; a digest is always a valid id. The readable values live in the fields.
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
+
+
+def buffer_id(buffer: BufferRef) -> str:
+    return _digest(buffer.bucket, buffer.folder, buffer.key.value)
+
+
+def object_id(bucket: str, name: str) -> str:
+    return _digest(bucket, name)
+
+
+def batch_id(seq: int) -> str:
+    return f"{seq:06d}"
+
+
+def _object_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
+    return {
+        "bucket": obj.bucket,
+        "name": obj.name,
+        "generation": obj.generation,
+        "state": ObjectState.PENDING.value,
+        "created_at": now,
+        "size": obj.size,
+        "content_type": obj.content_type,
+        "custom_metadata": dict(obj.custom_metadata),
+        "time_created": obj.time_created,
+        "batch": None,
+    }
+
+
+def _storage_object(fields: dict[str, Any]) -> StorageObject:
+    return StorageObject(
+        bucket=fields["bucket"],
+        name=fields["name"],
+        generation=int(fields["generation"]),
+        size=fields.get("size"),
+        content_type=fields.get("content_type"),
+        time_created=fields.get("time_created"),
+        custom_metadata=fields.get("custom_metadata") or {},
+    )
+
+
+def _record(snapshot: Any) -> ObjectRecord | None:
+    if not snapshot.exists:
+        return None
+    return ObjectRecord(ObjectState(snapshot.get("state")), int(snapshot.get("generation")))
+
+
+class FirestoreStore:
+    def __init__(self, client: firestore.Client) -> None:
+        self._client = client
+        # Buffer documents are only ever created, never deleted, so an instance that has
+        # seen one exist need not try again: saves a write attempt per event.
+        self._known_buffers: set[str] = set()
+        self._known_lock = threading.Lock()
+
+    # -- references -------------------------------------------------------------------
+
+    def _buffer_ref(self, buffer: BufferRef) -> Any:
+        return self._client.collection(BUFFERS).document(buffer_id(buffer))
+
+    def _objects(self, buffer: BufferRef) -> Any:
+        return self._buffer_ref(buffer).collection(OBJECTS)
+
+    def _object_ref(self, buffer: BufferRef, obj: StorageObject) -> Any:
+        return self._objects(buffer).document(object_id(obj.bucket, obj.name))
+
+    def _batch_ref(self, buffer: BufferRef, seq: int) -> Any:
+        return self._buffer_ref(buffer).collection(BATCHES).document(batch_id(seq))
+
+    def _pending(self, buffer: BufferRef) -> Any:
+        return self._objects(buffer).where(
+            filter=FieldFilter("state", "==", ObjectState.PENDING.value)
+        )
+
+    # -- per-event path ---------------------------------------------------------------
+
+    def ensure_buffer(self, buffer: BufferRef, now: datetime) -> None:
+        ident = buffer_id(buffer)
+        with self._known_lock:
+            if ident in self._known_buffers:
+                return
+        with contextlib.suppress(AlreadyExists):
+            self._buffer_ref(buffer).create(
+                {
+                    "bucket": buffer.bucket,
+                    "folder": buffer.folder,
+                    "key": buffer.key.value,
+                    "created_at": now,
+                    "next_seq": 1,
+                    "batches_written": 0,
+                    "objects_registered": 0,
+                    "last_flush_at": None,
+                    "last_manifest_path": None,
+                    "pending": 0,
+                    "oldest_pending_at": None,
+                    "summary_at": None,
+                }
+            )
+        with self._known_lock:
+            self._known_buffers.add(ident)
+
+    def add_pending(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> FinalizeAction:
+        ref = self._object_ref(buffer, obj)
+        try:
+            ref.create(_object_fields(obj, now))
+            return FinalizeAction.BUFFER
+        except AlreadyExists:
+            pass
+        # The name is known: a duplicate, an overwrite, or a finalize after its delete.
+        # Only this name's document is read and written, so contention stays per object.
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def decide(transaction: Any) -> FinalizeAction:
+            action = on_finalize(_record(ref.get(transaction=transaction)), obj.generation)
+            if action is FinalizeAction.BUFFER:
+                transaction.set(ref, _object_fields(obj, now))
+            return action
+
+        result: FinalizeAction = decide(self._client.transaction())
+        return result
+
+    def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction:
+        ref = self._object_ref(buffer, obj)
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def decide(transaction: Any) -> DeleteAction:
+            action = on_delete(_record(ref.get(transaction=transaction)), obj.generation)
+            if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
+                transaction.set(
+                    ref,
+                    {
+                        "bucket": obj.bucket,
+                        "name": obj.name,
+                        "generation": obj.generation,
+                        "state": ObjectState.DELETED.value,
+                        "deleted_at": now,
+                        "created_at": now,
+                        "batch": None,
+                    },
+                )
+            return action
+
+        result: DeleteAction = decide(self._client.transaction())
+        return result
+
+    def count_pending(self, buffer: BufferRef) -> int:
+        # An aggregation bills one read per 1,000 index entries: the cheapest exact count
+        # that needs no shared counter document.
+        result = self._pending(buffer).count(alias="n").get()
+        return int(result[0][0].value)
+
+    def oldest_pending_at(self, buffer: BufferRef) -> datetime | None:
+        docs = list(self._pending(buffer).order_by("created_at").limit(1).stream())
+        return docs[0].get("created_at") if docs else None
+
+    # -- batches ----------------------------------------------------------------------
+
+    def next_batch_seq(self, buffer: BufferRef) -> int:
+        snapshot = self._buffer_ref(buffer).get()
+        return int(snapshot.get("next_seq")) if snapshot.exists else 1
+
+    def acquire_lease(
+        self, buffer: BufferRef, seq: int, now: datetime, lease_seconds: int
+    ) -> Lease:
+        # The lease is the batch document itself, created in state 'claiming'. create() is
+        # first-writer-wins without a transaction, so a crowd of events that all see a full
+        # buffer costs one failed write each instead of a pile of contending transactions.
+        ref = self._batch_ref(buffer, seq)
+        try:
+            ref.create({"seq": seq, "state": "claiming", "leased_at": now})
+            return Lease.ACQUIRED
+        except AlreadyExists:
+            pass
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def take_over_if_stale(transaction: Any) -> Lease:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return Lease.HELD  # released a moment ago; the next event will try again
+            state = snapshot.get("state")
+            if state in ("claimed", "written"):
+                return Lease(state)
+            if snapshot.get("leased_at") > now - timedelta(seconds=lease_seconds):
+                return Lease.HELD
+            # Its holder died before claiming: take the lease over.
+            transaction.update(ref, {"leased_at": now})
+            return Lease.ACQUIRED
+
+        result: Lease = take_over_if_stale(self._client.transaction())
+        return result
+
+    def release_lease(self, buffer: BufferRef, seq: int) -> None:
+        ref = self._batch_ref(buffer, seq)
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def release(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            if snapshot.exists and snapshot.get("state") == "claiming":
+                transaction.delete(ref)
+
+        release(self._client.transaction())
+
+    def claim_batch(
+        self,
+        buffer: BufferRef,
+        seq: int,
+        *,
+        limit: int,
+        minimum: int,
+        now: datetime,
+        manifest_bucket: str,
+        manifest_path: str,
+    ) -> ClaimedBatch | None:
+        buffer_ref = self._buffer_ref(buffer)
+        batch_ref = self._batch_ref(buffer, seq)
+        query = self._pending(buffer).order_by("created_at").limit(limit)
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def claim(transaction: Any) -> ClaimedBatch | None:
+            # Reading the members inside the transaction is what makes a claim atomic
+            # against deletes and overwrites of the same objects: they conflict and retry.
+            buffer_snapshot = buffer_ref.get(transaction=transaction)
+            lease = batch_ref.get(transaction=transaction)
+            if not buffer_snapshot.exists or buffer_snapshot.get("next_seq") != seq:
+                return None
+            if not lease.exists or lease.get("state") != "claiming":
+                return None
+            docs = list(query.stream(transaction=transaction))
+            if len(docs) < minimum:
+                return None
+            for doc in docs:
+                transaction.update(
+                    doc.reference, {"state": ObjectState.CLAIMED.value, "batch": seq}
+                )
+            record = BatchRecord(
+                buffer=buffer,
+                seq=seq,
+                state="claimed",
+                manifest_bucket=manifest_bucket,
+                manifest_path=manifest_path,
+                item_count=len(docs),
+                claimed_at=now,
+            )
+            transaction.set(
+                batch_ref,
+                {
+                    "seq": seq,
+                    "state": "claimed",
+                    "manifest_bucket": manifest_bucket,
+                    "manifest_path": manifest_path,
+                    "item_count": len(docs),
+                    "claimed_at": now,
+                    "written_at": None,
+                },
+            )
+            transaction.update(buffer_ref, {"next_seq": seq + 1})
+            return ClaimedBatch(record, [_storage_object(doc.to_dict()) for doc in docs])
+
+        result: ClaimedBatch | None = claim(self._client.transaction())
+        return result
+
+    def batch(self, buffer: BufferRef, seq: int) -> BatchRecord | None:
+        snapshot = self._batch_ref(buffer, seq).get()
+        return self._batch_record(buffer, snapshot) if snapshot.exists else None
+
+    def _batch_record(self, buffer: BufferRef, snapshot: Any) -> BatchRecord:
+        fields = snapshot.to_dict()
+        return BatchRecord(
+            buffer=buffer,
+            seq=int(fields["seq"]),
+            state=fields["state"],
+            manifest_bucket=fields.get("manifest_bucket") or "",
+            manifest_path=fields.get("manifest_path") or "",
+            item_count=int(fields.get("item_count") or 0),
+            claimed_at=fields.get("claimed_at"),
+            written_at=fields.get("written_at"),
+        )
+
+    def batch_members(self, buffer: BufferRef, seq: int) -> list[StorageObject]:
+        # Claimed records never change again, so re-reading them rebuilds the same manifest.
+        docs = self._objects(buffer).where(filter=FieldFilter("batch", "==", seq)).stream()
+        return [
+            _storage_object(doc.to_dict())
+            for doc in docs
+            if doc.get("state") == ObjectState.CLAIMED.value
+        ]
+
+    def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
+        batch_ref = self._batch_ref(batch.buffer, batch.seq)
+        buffer_ref = self._buffer_ref(batch.buffer)
+
+        @firestore.transactional  # type: ignore[untyped-decorator]
+        def mark(transaction: Any) -> bool:
+            # Two finishers of one batch must not count it twice in the summary.
+            snapshot = batch_ref.get(transaction=transaction)
+            if not snapshot.exists or snapshot.get("state") != "claimed":
+                return False
+            transaction.update(batch_ref, {"state": "written", "written_at": now})
+            transaction.update(
+                buffer_ref,
+                {
+                    "last_flush_at": now,
+                    "last_manifest_path": f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+                    "batches_written": firestore.Increment(1),
+                    "objects_registered": firestore.Increment(batch.item_count),
+                },
+            )
+            return True
+
+        result: bool = mark(self._client.transaction())
+        return result
+
+    def unfinished_batches(self, buffer: BufferRef) -> list[BatchRecord]:
+        query = (
+            self._buffer_ref(buffer)
+            .collection(BATCHES)
+            .where(filter=FieldFilter("state", "in", ["claiming", "claimed"]))
+        )
+        return [self._batch_record(buffer, snapshot) for snapshot in query.stream()]
+
+    # -- summaries and ops ------------------------------------------------------------
+
+    def buffers(self) -> Iterator[BufferSummary]:
+        for snapshot in self._client.collection(BUFFERS).stream():
+            fields = snapshot.to_dict()
+            yield BufferSummary(
+                buffer=BufferRef(fields["bucket"], fields["folder"], ManifestKey(fields["key"])),
+                pending=fields.get("pending"),
+                oldest_pending_at=fields.get("oldest_pending_at"),
+                last_arrival_at=fields.get("last_arrival_at"),
+                last_flush_at=fields.get("last_flush_at"),
+                last_manifest_path=fields.get("last_manifest_path"),
+                batches_written=int(fields.get("batches_written") or 0),
+                objects_registered=int(fields.get("objects_registered") or 0),
+            )
+
+    def save_pending_summary(
+        self, buffer: BufferRef, pending: int, oldest_pending_at: datetime | None
+    ) -> None:
+        self._buffer_ref(buffer).update(
+            {
+                "pending": pending,
+                "oldest_pending_at": oldest_pending_at,
+                "summary_at": firestore.SERVER_TIMESTAMP,
+            }
+        )
+
+    def record_rejection(
+        self, obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
+    ) -> bool:
+        ident = _digest(obj.bucket, obj.name, str(obj.generation), reason.value)
+        try:
+            self._client.collection(REJECTIONS).document(ident).create(
+                {
+                    "bucket": obj.bucket,
+                    "name": obj.name,
+                    "generation": obj.generation,
+                    "folder": obj.folder,
+                    "reason": reason.value,
+                    "detail": detail,
+                    "recorded_at": now,
+                    "expire_at": now + REJECTION_RETENTION,
+                }
+            )
+            return True
+        except AlreadyExists:
+            return False
+
+    def recent_rejections(self, limit: int) -> list[RejectionRecord]:
+        query = (
+            self._client.collection(REJECTIONS)
+            .order_by("recorded_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [
+            RejectionRecord(
+                bucket=fields["bucket"],
+                name=fields["name"],
+                generation=int(fields["generation"]),
+                reason=fields["reason"],
+                detail=fields["detail"],
+                folder=fields.get("folder", ""),
+                recorded_at=fields["recorded_at"],
+            )
+            for fields in (snapshot.to_dict() for snapshot in query.stream())
+        ]

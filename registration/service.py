@@ -1,0 +1,371 @@
+"""The use cases: register, withdraw, flush, finish interrupted batches, sweep, status.
+
+Data moves one way: StorageObject -> classification -> store -> batch -> manifest -> sink.
+The store and sink come in as arguments (see ports.py), so the same code runs against the
+emulators, production, or an in-memory model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from registration import logs
+from registration.classify import classify, may_be_headerless_dicom
+from registration.clock import Clock, utc_now
+from registration.config import Settings
+from registration.domain import (
+    Accepted,
+    BatchRecord,
+    BufferRef,
+    Ignored,
+    ManifestKey,
+    Rejected,
+    RejectionReason,
+    StorageObject,
+)
+from registration.exceptions import ManifestValidationError
+from registration.faults import fault_point
+from registration.lifecycle import DeleteAction, FinalizeAction
+from registration.manifest import build_manifest, render
+from registration.paths import manifest_path
+from registration.ports import BufferStore, Lease, ManifestSink
+
+# A lease older than this belongs to an instance that died before claiming. It must outlast
+# the slowest claim transaction by a wide margin.
+LEASE_SECONDS = 120
+# A batch claimed longer ago than this, still without its manifest, was interrupted.
+INTERRUPTED_AFTER_SECONDS = 120
+# Bounds one flush call, so one request never drains an enormous backlog alone.
+MAX_BATCHES_PER_FLUSH = 50
+
+DICOM_MAGIC_OFFSET = 128
+DICOM_MAGIC = b"DICM"
+
+CONTENT_TYPES = {"json": "application/json", "csv": "text/csv"}
+
+GROUPED_KEYS = frozenset({ManifestKey.IMAGE_GROUPS, ManifestKey.DICOM_SERIES})
+
+
+@dataclass
+class FlushReport:
+    manifests: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepReport:
+    buffers_checked: int = 0
+    buffers_flushed: int = 0
+    manifests_written: list[str] = field(default_factory=list)
+    batches_completed: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "buffers_checked": self.buffers_checked,
+            "buffers_flushed": self.buffers_flushed,
+            "manifests_written": self.manifests_written,
+            "batches_completed": self.batches_completed,
+            "errors": self.errors,
+        }
+
+
+def _fields(obj: StorageObject) -> dict[str, Any]:
+    return {"bucket": obj.bucket, "name": obj.name, "generation": obj.generation}
+
+
+def _buffer_fields(buffer: BufferRef) -> dict[str, Any]:
+    return {"buffer": f"{buffer.bucket}/{buffer.folder}:{buffer.key.value}"}
+
+
+class RegistrationService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: BufferStore,
+        sink: ManifestSink,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sink = sink
+        self.clock = clock
+
+    # -- events -------------------------------------------------------------------------
+
+    def _classify(self, obj: StorageObject, *, may_read: bool) -> Accepted | Rejected | Ignored:
+        has_magic = False
+        if may_read and may_be_headerless_dicom(obj):
+            head = self.sink.read_head(obj.bucket, obj.name, DICOM_MAGIC_OFFSET + 4)
+            has_magic = head is not None and head[DICOM_MAGIC_OFFSET:] == DICOM_MAGIC
+        return classify(
+            obj,
+            manifest_prefix=self.settings.manifest_prefix,
+            image_group_prefixes=self.settings.image_group_prefixes,
+            image_sequence_prefixes=self.settings.image_sequence_prefixes,
+            has_dicom_magic=has_magic,
+        )
+
+    def _reject(self, obj: StorageObject, reason: RejectionReason, detail: str) -> None:
+        first_time = self.store.record_rejection(obj, reason, detail, self.clock())
+        logs.warning(
+            "rejected" if first_time else "rejected (already recorded)",
+            reason=reason.value,
+            detail=detail,
+            **_fields(obj),
+        )
+
+    def register(self, obj: StorageObject) -> FinalizeAction | None:
+        """Handle a finalize event. Returns what happened to the object's record."""
+        logs.info("received finalize", **_fields(obj))
+        verdict = self._classify(obj, may_read=True)
+        if isinstance(verdict, Ignored):
+            logs.info("ignored", detail=verdict.detail, **_fields(obj))
+            return None
+        if isinstance(verdict, Rejected):
+            self._reject(obj, verdict.reason, verdict.detail)
+            return None
+        buffer = BufferRef(obj.bucket, verdict.folder, verdict.key)
+        now = self.clock()
+        self.store.ensure_buffer(buffer, now)
+        fault_point("register.after_ensure_buffer")
+        action = self.store.add_pending(buffer, obj, now)
+        fault_point("register.after_add_pending")
+        logs.info(
+            f"finalize: {action.value}",
+            action=action.value,
+            **_fields(obj),
+            **_buffer_fields(buffer),
+        )
+        if action is FinalizeAction.OVERWRITES_REGISTERED:
+            self._reject(
+                obj,
+                RejectionReason.OVERWRITTEN_AFTER_REGISTRATION,
+                f"{obj.name!r} is already in a manifest; generation {obj.generation} "
+                "would register the same URL again",
+            )
+        if action in (FinalizeAction.BUFFER, FinalizeAction.DUPLICATE):
+            # A duplicate may be the redelivery of an attempt that died before this check,
+            # so it checks too: that is what makes a crash here safe.
+            self._flush_if_full(buffer)
+        return action
+
+    def withdraw(self, obj: StorageObject) -> DeleteAction | None:
+        """Handle a delete event: a pending generation leaves its buffer."""
+        logs.info("received delete", **_fields(obj))
+        verdict = self._classify(obj, may_read=False)
+        if not isinstance(verdict, Accepted):
+            logs.info("delete of an object that is not registrable", **_fields(obj))
+            return None
+        buffer = BufferRef(obj.bucket, verdict.folder, verdict.key)
+        action = self.store.withdraw(buffer, obj, self.clock())
+        logs.info(
+            f"delete: {action.value}", action=action.value, **_fields(obj), **_buffer_fields(buffer)
+        )
+        if action is DeleteAction.DELETED_AFTER_REGISTRATION:
+            self._reject(
+                obj,
+                RejectionReason.DELETED_AFTER_REGISTRATION,
+                f"{obj.name!r} was deleted after its manifest was claimed; Encord may hold "
+                "a URL that no longer resolves",
+            )
+        return action
+
+    # -- flushing -----------------------------------------------------------------------
+
+    def _flush_if_full(self, buffer: BufferRef) -> None:
+        if buffer.key in GROUPED_KEYS:
+            return  # groups are sealed by quiet time in the sweep, never by count
+        if self.store.count_pending(buffer) >= self.settings.batch_size(buffer.key):
+            self.flush(buffer, full_only=True)
+
+    def flush(self, buffer: BufferRef, *, full_only: bool) -> FlushReport:
+        """Claim and write batches. full_only: only exactly-full batches (threshold flush)."""
+        report = FlushReport()
+        size = self.settings.batch_size(buffer.key)
+        for _ in range(MAX_BATCHES_PER_FLUSH):
+            now = self.clock()
+            seq = self.store.next_batch_seq(buffer)
+            lease = self.store.acquire_lease(buffer, seq, now, LEASE_SECONDS)
+            if lease is Lease.HELD:
+                break
+            if lease is not Lease.ACQUIRED:
+                self._finish_if_interrupted(buffer, seq, report)
+                continue
+            fault_point("flush.after_lease")
+            path = manifest_path(
+                self.settings.manifest_prefix, buffer, seq, now, self.settings.manifest_format
+            )
+            claimed = self.store.claim_batch(
+                buffer,
+                seq,
+                limit=size,
+                minimum=size if full_only else 1,
+                now=now,
+                manifest_bucket=self.settings.manifest_bucket_for(buffer.bucket),
+                manifest_path=path,
+            )
+            if claimed is None:
+                self.store.release_lease(buffer, seq)
+                break
+            fault_point("flush.after_claim")
+            logs.info(
+                "claimed batch",
+                batch=seq,
+                items=len(claimed.members),
+                manifest=path,
+                **_buffer_fields(buffer),
+            )
+            self._write(claimed.record, claimed.members)
+            report.manifests.append(path)
+            if len(claimed.members) < size or (
+                full_only and self.store.count_pending(buffer) < size
+            ):
+                break
+        return report
+
+    def _finish_if_interrupted(self, buffer: BufferRef, seq: int, report: FlushReport) -> None:
+        batch = self.store.batch(buffer, seq)
+        if batch is None or batch.state != "claimed":
+            return
+        claimed_at = batch.claimed_at or self.clock()
+        if self.clock() - claimed_at < timedelta(seconds=INTERRUPTED_AFTER_SECONDS):
+            return  # its claimer is most likely still writing it
+        if self.finish(batch):
+            report.completed.append(batch.manifest_path)
+
+    def finish(self, batch: BatchRecord) -> bool:
+        """Write the manifest of a claimed batch whose writer died. Safe to run twice."""
+        members = self.store.batch_members(batch.buffer, batch.seq)
+        logs.warning(
+            "finishing interrupted batch",
+            batch=batch.seq,
+            items=len(members),
+            manifest=batch.manifest_path,
+            **_buffer_fields(batch.buffer),
+        )
+        return self._write(batch, members)
+
+    def _write(self, batch: BatchRecord, members: list[StorageObject] | Any) -> bool:
+        # Sorted by name so that a rewrite after a crash produces the same bytes.
+        units = sorted(members, key=lambda obj: (obj.name, obj.generation))
+        try:
+            manifest = build_manifest(
+                batch.buffer.key,
+                units,
+                url_style=self.settings.url_style,
+                name=batch.manifest_path,
+            )
+        except ManifestValidationError as error:
+            # Retrying cannot fix this; leave the batch claimed and shout, so ops see it in
+            # the logs and the status view rather than the event retrying for 24 hours.
+            logs.error(
+                "manifest invalid",
+                batch=batch.seq,
+                problem=str(error),
+                **_buffer_fields(batch.buffer),
+            )
+            return False
+        data = render(manifest, self.settings.manifest_format)
+        self.sink.write(
+            batch.manifest_bucket,
+            batch.manifest_path,
+            data,
+            CONTENT_TYPES[self.settings.manifest_format],
+        )
+        fault_point("flush.after_manifest_write")
+        first = self.store.mark_written(batch, self.clock())
+        logs.info(
+            "manifest written",
+            batch=batch.seq,
+            items=len(units),
+            manifest=f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+            names=[unit.name for unit in units] if len(units) <= 20 else None,
+            **_buffer_fields(batch.buffer),
+        )
+        return first
+
+    # -- housekeeping -------------------------------------------------------------------
+
+    def _is_old(self, moment: datetime | None, seconds: int) -> bool:
+        return moment is not None and self.clock() - moment >= timedelta(seconds=seconds)
+
+    def sweep(self) -> SweepReport:
+        report = SweepReport()
+        for summary in list(self.store.buffers()):
+            buffer = summary.buffer
+            report.buffers_checked += 1
+            try:
+                self._sweep_buffer(buffer, report)
+            except Exception as error:  # one broken buffer must not stop the others
+                logs.error("sweep failed for buffer", problem=repr(error), **_buffer_fields(buffer))
+                report.errors.append(
+                    {"buffer": _buffer_fields(buffer)["buffer"], "error": repr(error)}
+                )
+        logs.info("sweep done", **report.as_dict())
+        return report
+
+    def _sweep_buffer(self, buffer: BufferRef, report: SweepReport) -> None:
+        for batch in self.store.unfinished_batches(buffer):
+            if (
+                batch.state == "claimed"
+                and self._is_old(batch.claimed_at, INTERRUPTED_AFTER_SECONDS)
+                and self.finish(batch)
+            ):
+                report.batches_completed.append(batch.manifest_path)
+        oldest = self.store.oldest_pending_at(buffer)
+        flush: FlushReport | None = None
+        if self._is_old(oldest, self.settings.max_age_seconds):
+            flush = self.flush(buffer, full_only=False)
+        elif (
+            oldest is not None
+            and buffer.key not in GROUPED_KEYS
+            # Catch a threshold whose event died before checking it.
+            and self.store.count_pending(buffer) >= self.settings.batch_size(buffer.key)
+        ):
+            flush = self.flush(buffer, full_only=True)
+        if flush is not None and (flush.manifests or flush.completed):
+            report.buffers_flushed += 1
+            report.manifests_written.extend(flush.manifests)
+            report.batches_completed.extend(flush.completed)
+        self.store.save_pending_summary(
+            buffer, self.store.count_pending(buffer), self.store.oldest_pending_at(buffer)
+        )
+
+    # -- the ops view -------------------------------------------------------------------
+
+    def status(self, recent_rejections: int = 50) -> dict[str, Any]:
+        """Live view of every buffer plus the latest rejected objects (JSON-ready)."""
+        now = self.clock()
+        buffers = []
+        for summary in self.store.buffers():
+            buffer = summary.buffer
+            buffers.append(
+                {
+                    "bucket": buffer.bucket,
+                    "folder": buffer.folder,
+                    "key": buffer.key.value,
+                    "pending": self.store.count_pending(buffer),
+                    "oldest_pending_at": self.store.oldest_pending_at(buffer),
+                    "last_flush_at": summary.last_flush_at,
+                    "last_manifest_path": summary.last_manifest_path,
+                    "batches_written": summary.batches_written,
+                    "objects_registered": summary.objects_registered,
+                    "batch_size": self.settings.batch_size(buffer.key),
+                }
+            )
+        buffers.sort(key=lambda row: (row["bucket"], row["folder"], row["key"]))
+        rejected = [
+            {
+                "bucket": record.bucket,
+                "name": record.name,
+                "generation": record.generation,
+                "reason": record.reason,
+                "detail": record.detail,
+                "recorded_at": record.recorded_at,
+            }
+            for record in self.store.recent_rejections(recent_rejections)
+        ]
+        return {"generated_at": now, "buffers": buffers, "rejected": rejected}
