@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     group_quiet_seconds: Annotated[int, Field(ge=1)] = 300
     url_style: Literal["https", "gs"] = "https"
     manifest_format: Literal["json", "csv"] = "json"
+    # A batch lease or claim older than this belongs to an instance that died mid-flush and
+    # may be taken over. It must outlast the slowest claim-and-write by a wide margin.
+    lease_seconds: Annotated[int, Field(ge=1)] = 120
     # Encord supports 32,767 frames per image sequence; longer ones are split into parts.
     max_sequence_frames: Annotated[int, Field(ge=1, le=32_767)] = 32_767
 

@@ -108,6 +108,8 @@ class BufferRef:
     bucket: str
     folder: str
     key: ManifestKey
+    # Image groups and image sequences of one folder are different buffers.
+    create_video: bool = False
 
 
 @dataclass(frozen=True)

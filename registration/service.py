@@ -7,6 +7,7 @@ emulators, production, or an in-memory model.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,24 +22,26 @@ from registration.domain import (
     BufferRef,
     Ignored,
     ManifestKey,
+    ManifestUnit,
     Rejected,
     RejectionReason,
     StorageObject,
 )
 from registration.exceptions import ManifestValidationError
 from registration.faults import fault_point
+from registration.grouping import image_groups
 from registration.lifecycle import DeleteAction, FinalizeAction
 from registration.manifest import build_manifest, render
 from registration.paths import manifest_path
 from registration.ports import BufferStore, Lease, ManifestSink
 
-# A lease older than this belongs to an instance that died before claiming. It must outlast
-# the slowest claim transaction by a wide margin.
-LEASE_SECONDS = 120
-# A batch claimed longer ago than this, still without its manifest, was interrupted.
-INTERRUPTED_AFTER_SECONDS = 120
 # Bounds one flush call, so one request never drains an enormous backlog alone.
 MAX_BATCHES_PER_FLUSH = 50
+# A sealed group is claimed whole (it is never split across manifests); this bounds the
+# claim transaction. Encord's own ceiling for one sequence is 32,767 frames.
+MAX_GROUP_MEMBERS = 40_000
+# Encord recommends at most 10,000-15,000 frames per image sequence.
+RECOMMENDED_SEQUENCE_FRAMES = 15_000
 
 DICOM_MAGIC_OFFSET = 128
 DICOM_MAGIC = b"DICM"
@@ -127,7 +130,7 @@ class RegistrationService:
         if isinstance(verdict, Rejected):
             self._reject(obj, verdict.reason, verdict.detail)
             return None
-        buffer = BufferRef(obj.bucket, verdict.folder, verdict.key)
+        buffer = BufferRef(obj.bucket, verdict.folder, verdict.key, verdict.create_video)
         now = self.clock()
         self.store.ensure_buffer(buffer, now)
         fault_point("register.after_ensure_buffer")
@@ -159,7 +162,7 @@ class RegistrationService:
         if not isinstance(verdict, Accepted):
             logs.info("delete of an object that is not registrable", **_fields(obj))
             return None
-        buffer = BufferRef(obj.bucket, verdict.folder, verdict.key)
+        buffer = BufferRef(obj.bucket, verdict.folder, verdict.key, verdict.create_video)
         action = self.store.withdraw(buffer, obj, self.clock())
         logs.info(
             f"delete: {action.value}", action=action.value, **_fields(obj), **_buffer_fields(buffer)
@@ -184,11 +187,15 @@ class RegistrationService:
     def flush(self, buffer: BufferRef, *, full_only: bool) -> FlushReport:
         """Claim and write batches. full_only: only exactly-full batches (threshold flush)."""
         report = FlushReport()
-        size = self.settings.batch_size(buffer.key)
+        size = (
+            MAX_GROUP_MEMBERS
+            if buffer.key in GROUPED_KEYS
+            else self.settings.batch_size(buffer.key)
+        )
         for _ in range(MAX_BATCHES_PER_FLUSH):
             now = self.clock()
             seq = self.store.next_batch_seq(buffer)
-            lease = self.store.acquire_lease(buffer, seq, now, LEASE_SECONDS)
+            lease = self.store.acquire_lease(buffer, seq, now, self.settings.lease_seconds)
             if lease is Lease.HELD:
                 break
             if lease is not Lease.ACQUIRED:
@@ -231,7 +238,7 @@ class RegistrationService:
         if batch is None or batch.state != "claimed":
             return
         claimed_at = batch.claimed_at or self.clock()
-        if self.clock() - claimed_at < timedelta(seconds=INTERRUPTED_AFTER_SECONDS):
+        if self.clock() - claimed_at < timedelta(seconds=self.settings.lease_seconds):
             return  # its claimer is most likely still writing it
         if self.finish(batch):
             report.completed.append(batch.manifest_path)
@@ -248,9 +255,8 @@ class RegistrationService:
         )
         return self._write(batch, members)
 
-    def _write(self, batch: BatchRecord, members: list[StorageObject] | Any) -> bool:
-        # Sorted by name so that a rewrite after a crash produces the same bytes.
-        units = sorted(members, key=lambda obj: (obj.name, obj.generation))
+    def _write(self, batch: BatchRecord, members: Sequence[StorageObject]) -> bool:
+        units = self._units(batch, members)
         try:
             manifest = build_manifest(
                 batch.buffer.key,
@@ -282,10 +288,25 @@ class RegistrationService:
             batch=batch.seq,
             items=len(units),
             manifest=f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
-            names=[unit.name for unit in units] if len(units) <= 20 else None,
+            names=[getattr(unit, 'name', None) or getattr(unit, 'title', '') for unit in units][:20],
             **_buffer_fields(batch.buffer),
         )
         return first
+
+    def _units(self, batch: BatchRecord, members: Sequence[StorageObject]) -> list[ManifestUnit]:
+        # Ordered so that a rewrite after a crash produces the same bytes.
+        if batch.buffer.key not in GROUPED_KEYS:
+            return sorted(members, key=lambda obj: (obj.name, obj.generation))
+        groups = image_groups(batch.buffer, batch.seq, members, self.settings.max_sequence_frames)
+        if batch.buffer.create_video and len(members) > RECOMMENDED_SEQUENCE_FRAMES:
+            logs.warning(
+                "image sequence longer than Encord recommends",
+                frames=len(members),
+                recommended=RECOMMENDED_SEQUENCE_FRAMES,
+                parts=len(groups),
+                **_buffer_fields(batch.buffer),
+            )
+        return list(groups)
 
     # -- housekeeping -------------------------------------------------------------------
 
@@ -311,17 +332,23 @@ class RegistrationService:
         for batch in self.store.unfinished_batches(buffer):
             if (
                 batch.state == "claimed"
-                and self._is_old(batch.claimed_at, INTERRUPTED_AFTER_SECONDS)
+                and self._is_old(batch.claimed_at, self.settings.lease_seconds)
                 and self.finish(batch)
             ):
                 report.batches_completed.append(batch.manifest_path)
         oldest = self.store.oldest_pending_at(buffer)
         flush: FlushReport | None = None
-        if self._is_old(oldest, self.settings.max_age_seconds):
+        if buffer.key in GROUPED_KEYS:
+            # A group is complete once its folder has gone quiet; never flushed by age alone,
+            # since that would register half a group.
+            if self._is_old(
+                self.store.newest_pending_at(buffer), self.settings.group_quiet_seconds
+            ):
+                flush = self.flush(buffer, full_only=False)
+        elif self._is_old(oldest, self.settings.max_age_seconds):
             flush = self.flush(buffer, full_only=False)
         elif (
             oldest is not None
-            and buffer.key not in GROUPED_KEYS
             # Catch a threshold whose event died before checking it.
             and self.store.count_pending(buffer) >= self.settings.batch_size(buffer.key)
         ):

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -52,7 +53,8 @@ def headers(event_type: str, data: dict[str, Any], event_id: str | None = None) 
         "ce-specversion": "1.0",
         "ce-type": event_type,
         "ce-source": f"//storage.googleapis.com/projects/_/buckets/{data.get('bucket', 'x')}",
-        "ce-subject": f"objects/{data.get('name', '')}",
+        # Header values are Latin-1 on the wire, so the subject carries the name encoded.
+        "ce-subject": "objects/" + quote(str(data.get("name", "")), safe="/"),
         "ce-time": datetime.now(UTC).isoformat(),
         "Content-Type": "application/json",
     }

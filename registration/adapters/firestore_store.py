@@ -58,7 +58,10 @@ def _digest(*parts: str) -> str:
 
 
 def buffer_id(buffer: BufferRef) -> str:
-    return _digest(buffer.bucket, buffer.folder, buffer.key.value)
+    parts = [buffer.bucket, buffer.folder, buffer.key.value]
+    if buffer.create_video:
+        parts.append("sequence")
+    return _digest(*parts)
 
 
 def object_id(bucket: str, name: str) -> str:
@@ -142,6 +145,7 @@ class FirestoreStore:
                     "bucket": buffer.bucket,
                     "folder": buffer.folder,
                     "key": buffer.key.value,
+                    "create_video": buffer.create_video,
                     "created_at": now,
                     "next_seq": 1,
                     "batches_written": 0,
@@ -208,6 +212,11 @@ class FirestoreStore:
 
     def oldest_pending_at(self, buffer: BufferRef) -> datetime | None:
         docs = list(self._pending(buffer).order_by("created_at").limit(1).stream())
+        return docs[0].get("created_at") if docs else None
+
+    def newest_pending_at(self, buffer: BufferRef) -> datetime | None:
+        query = self._pending(buffer).order_by("created_at", direction=firestore.Query.DESCENDING)
+        docs = list(query.limit(1).stream())
         return docs[0].get("created_at") if docs else None
 
     # -- batches ----------------------------------------------------------------------
@@ -381,7 +390,12 @@ class FirestoreStore:
         for snapshot in self._client.collection(BUFFERS).stream():
             fields = snapshot.to_dict()
             yield BufferSummary(
-                buffer=BufferRef(fields["bucket"], fields["folder"], ManifestKey(fields["key"])),
+                buffer=BufferRef(
+                    fields["bucket"],
+                    fields["folder"],
+                    ManifestKey(fields["key"]),
+                    bool(fields.get("create_video")),
+                ),
                 pending=fields.get("pending"),
                 oldest_pending_at=fields.get("oldest_pending_at"),
                 last_arrival_at=fields.get("last_arrival_at"),
