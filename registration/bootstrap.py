@@ -40,14 +40,17 @@ def build_service(config: Settings | None = None) -> RegistrationService:
     # Imported here so that the pure core, the CLI's --help and the unit tests never pay
     # for (or need) the Google client libraries.
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore, storage
+    from google.cloud import firestore, storage  # type: ignore[attr-defined]
 
     from registration.adapters.firestore_store import FirestoreStore
     from registration.adapters.gcs_sink import GcsSink
 
     project = _project()
     if os.environ.get("STORAGE_EMULATOR_HOST"):
-        storage_client = storage.Client(project=project, credentials=AnonymousCredentials())
+        storage_client = storage.Client(
+            project=project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        )
     else:
         storage_client = storage.Client(project=project)
     return RegistrationService(

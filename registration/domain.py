@@ -46,6 +46,9 @@ class StorageObject:
     metageneration: int | None = None
     time_created: datetime | None = None
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
+    # Read from the header of DICOM files, where it can be read; they split and order series.
+    series_uid: str | None = None
+    instance_number: int | None = None
 
     @property
     def folder(self) -> str:

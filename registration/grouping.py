@@ -49,3 +49,28 @@ def image_groups(
         GroupUnit(group_title(buffer, seq, part), tuple(chunk), buffer.create_video)
         for part, chunk in enumerate(chunks, start=1)
     ]
+
+
+def _series_order(obj: StorageObject) -> tuple[int, int, tuple[tuple[int, int | str], ...]]:
+    # InstanceNumber first where the header gave one; natural name order otherwise.
+    if obj.instance_number is None:
+        return (1, 0, natural_key(obj.name))
+    return (0, obj.instance_number, natural_key(obj.name))
+
+
+def dicom_series(buffer: BufferRef, seq: int, members: Sequence[StorageObject]) -> list[GroupUnit]:
+    """One series per SeriesInstanceUID in the folder (files without one form their own)."""
+    by_series: dict[str, list[StorageObject]] = {}
+    for obj in members:
+        by_series.setdefault(obj.series_uid or "", []).append(obj)
+    units = []
+    several = len(by_series) > 1
+    for index, uid in enumerate(sorted(by_series), start=1):
+        files = sorted(by_series[uid], key=_series_order)
+        title = group_title(buffer, seq)
+        if several:
+            label = f" [series {uid}]" if uid else f" [series {index}]"
+            room = MAX_TITLE_CHARS - len(label)
+            title = (title if len(title) <= room else "…" + title[-(room - 1) :]) + label
+        units.append(GroupUnit(title, tuple(files)))
+    return units

@@ -8,12 +8,12 @@ emulators, production, or an in-memory model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from registration import logs
-from registration.classify import classify, may_be_headerless_dicom
+from registration import dicom, logs
+from registration.classify import classify, key_for, may_be_headerless_dicom
 from registration.clock import Clock, utc_now
 from registration.config import Settings
 from registration.domain import (
@@ -29,7 +29,7 @@ from registration.domain import (
 )
 from registration.exceptions import ManifestValidationError
 from registration.faults import fault_point
-from registration.grouping import image_groups
+from registration.grouping import dicom_series, image_groups
 from registration.lifecycle import DeleteAction, FinalizeAction
 from registration.manifest import build_manifest, render
 from registration.paths import manifest_path
@@ -43,8 +43,6 @@ MAX_GROUP_MEMBERS = 40_000
 # Encord recommends at most 10,000-15,000 frames per image sequence.
 RECOMMENDED_SEQUENCE_FRAMES = 15_000
 
-DICOM_MAGIC_OFFSET = 128
-DICOM_MAGIC = b"DICM"
 
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv"}
 
@@ -79,6 +77,10 @@ def _fields(obj: StorageObject) -> dict[str, Any]:
     return {"bucket": obj.bucket, "name": obj.name, "generation": obj.generation}
 
 
+def _name_order(obj: StorageObject) -> tuple[str, int]:
+    return (obj.name, obj.generation)
+
+
 def _buffer_fields(buffer: BufferRef) -> dict[str, Any]:
     return {"buffer": f"{buffer.bucket}/{buffer.folder}:{buffer.key.value}"}
 
@@ -98,18 +100,27 @@ class RegistrationService:
 
     # -- events -------------------------------------------------------------------------
 
-    def _classify(self, obj: StorageObject, *, may_read: bool) -> Accepted | Rejected | Ignored:
-        has_magic = False
-        if may_read and may_be_headerless_dicom(obj):
-            head = self.sink.read_head(obj.bucket, obj.name, DICOM_MAGIC_OFFSET + 4)
-            has_magic = head is not None and head[DICOM_MAGIC_OFFSET:] == DICOM_MAGIC
+    def _classify(
+        self, obj: StorageObject, *, head: bytes | None = None
+    ) -> Accepted | Rejected | Ignored:
         return classify(
             obj,
             manifest_prefix=self.settings.manifest_prefix,
             image_group_prefixes=self.settings.image_group_prefixes,
             image_sequence_prefixes=self.settings.image_sequence_prefixes,
-            has_dicom_magic=has_magic,
+            has_dicom_magic=head is not None and dicom.has_magic(head),
         )
+
+    def _with_dicom_header(self, obj: StorageObject) -> tuple[StorageObject, bytes | None]:
+        """Read the first bytes once when they can decide the type or the DICOM series."""
+        worth_reading = may_be_headerless_dicom(obj) or (key_for(obj) is ManifestKey.DICOM_SERIES)
+        if not worth_reading or obj.name.startswith(self.settings.manifest_prefix):
+            return obj, None
+        head = self.sink.read_head(obj.bucket, obj.name, dicom.HEADER_BYTES)
+        if head is None or (key_for(obj) is None and not dicom.has_magic(head)):
+            return obj, head  # not DICOM after all: classification decides what it is
+        info = dicom.series_info(head)
+        return replace(obj, series_uid=info.series_uid, instance_number=info.instance_number), head
 
     def _reject(self, obj: StorageObject, reason: RejectionReason, detail: str) -> None:
         first_time = self.store.record_rejection(obj, reason, detail, self.clock())
@@ -123,7 +134,8 @@ class RegistrationService:
     def register(self, obj: StorageObject) -> FinalizeAction | None:
         """Handle a finalize event. Returns what happened to the object's record."""
         logs.info("received finalize", **_fields(obj))
-        verdict = self._classify(obj, may_read=True)
+        obj, head = self._with_dicom_header(obj)
+        verdict = self._classify(obj, head=head)
         if isinstance(verdict, Ignored):
             logs.info("ignored", detail=verdict.detail, **_fields(obj))
             return None
@@ -158,7 +170,7 @@ class RegistrationService:
     def withdraw(self, obj: StorageObject) -> DeleteAction | None:
         """Handle a delete event: a pending generation leaves its buffer."""
         logs.info("received delete", **_fields(obj))
-        verdict = self._classify(obj, may_read=False)
+        verdict = self._classify(obj)
         if not isinstance(verdict, Accepted):
             logs.info("delete of an object that is not registrable", **_fields(obj))
             return None
@@ -288,7 +300,9 @@ class RegistrationService:
             batch=batch.seq,
             items=len(units),
             manifest=f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
-            names=[getattr(unit, 'name', None) or getattr(unit, 'title', '') for unit in units][:20],
+            names=[getattr(unit, "name", None) or getattr(unit, "title", "") for unit in units][
+                :20
+            ],
             **_buffer_fields(batch.buffer),
         )
         return first
@@ -296,7 +310,18 @@ class RegistrationService:
     def _units(self, batch: BatchRecord, members: Sequence[StorageObject]) -> list[ManifestUnit]:
         # Ordered so that a rewrite after a crash produces the same bytes.
         if batch.buffer.key not in GROUPED_KEYS:
-            return sorted(members, key=lambda obj: (obj.name, obj.generation))
+            ordered = sorted(members, key=_name_order)
+            return list(ordered)
+        if batch.seq > 1:
+            logs.warning(
+                "files arrived after an earlier group of this folder was sealed; "
+                "they form a new group",
+                batch=batch.seq,
+                items=len(members),
+                **_buffer_fields(batch.buffer),
+            )
+        if batch.buffer.key is ManifestKey.DICOM_SERIES:
+            return list(dicom_series(batch.buffer, batch.seq, members))
         groups = image_groups(batch.buffer, batch.seq, members, self.settings.max_sequence_frames)
         if batch.buffer.create_video and len(members) > RECOMMENDED_SEQUENCE_FRAMES:
             logs.warning(

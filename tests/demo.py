@@ -75,7 +75,10 @@ def main() -> int:
     log_dir = Path(".cache/demo-logs")
     print("Starting Firestore emulator, Storage emulator and functions-framework ...")
     with local_stack(log_dir) as stack:
-        env = {"REGISTRATION_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS)}
+        env = {
+            "REGISTRATION_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS),
+            "REGISTRATION_GROUP_QUIET_SECONDS": str(MAX_AGE_SECONDS),
+        }
         on_event = stack.serve("on_storage_event", env)
         sweep = stack.serve("sweep", env)
         status = stack.serve("status", env)

@@ -83,6 +83,8 @@ def _object_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
         "content_type": obj.content_type,
         "custom_metadata": dict(obj.custom_metadata),
         "time_created": obj.time_created,
+        "series_uid": obj.series_uid,
+        "instance_number": obj.instance_number,
         "batch": None,
     }
 
@@ -96,7 +98,14 @@ def _storage_object(fields: dict[str, Any]) -> StorageObject:
         content_type=fields.get("content_type"),
         time_created=fields.get("time_created"),
         custom_metadata=fields.get("custom_metadata") or {},
+        series_uid=fields.get("series_uid"),
+        instance_number=fields.get("instance_number"),
     )
+
+
+def _fields_of(snapshot: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = snapshot.to_dict() or {}
+    return fields
 
 
 def _record(snapshot: Any) -> ObjectRecord | None:
@@ -170,7 +179,7 @@ class FirestoreStore:
         # The name is known: a duplicate, an overwrite, or a finalize after its delete.
         # Only this name's document is read and written, so contention stays per object.
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def decide(transaction: Any) -> FinalizeAction:
             action = on_finalize(_record(ref.get(transaction=transaction)), obj.generation)
             if action is FinalizeAction.BUFFER:
@@ -183,7 +192,7 @@ class FirestoreStore:
     def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction:
         ref = self._object_ref(buffer, obj)
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def decide(transaction: Any) -> DeleteAction:
             action = on_delete(_record(ref.get(transaction=transaction)), obj.generation)
             if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
@@ -238,7 +247,7 @@ class FirestoreStore:
         except AlreadyExists:
             pass
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def take_over_if_stale(transaction: Any) -> Lease:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
@@ -258,7 +267,7 @@ class FirestoreStore:
     def release_lease(self, buffer: BufferRef, seq: int) -> None:
         ref = self._batch_ref(buffer, seq)
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def release(transaction: Any) -> None:
             snapshot = ref.get(transaction=transaction)
             if snapshot.exists and snapshot.get("state") == "claiming":
@@ -281,7 +290,7 @@ class FirestoreStore:
         batch_ref = self._batch_ref(buffer, seq)
         query = self._pending(buffer).order_by("created_at").limit(limit)
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def claim(transaction: Any) -> ClaimedBatch | None:
             # Reading the members inside the transaction is what makes a claim atomic
             # against deletes and overwrites of the same objects: they conflict and retry.
@@ -320,7 +329,7 @@ class FirestoreStore:
                 },
             )
             transaction.update(buffer_ref, {"next_seq": seq + 1})
-            return ClaimedBatch(record, [_storage_object(doc.to_dict()) for doc in docs])
+            return ClaimedBatch(record, [_storage_object(_fields_of(doc)) for doc in docs])
 
         result: ClaimedBatch | None = claim(self._client.transaction())
         return result
@@ -330,7 +339,7 @@ class FirestoreStore:
         return self._batch_record(buffer, snapshot) if snapshot.exists else None
 
     def _batch_record(self, buffer: BufferRef, snapshot: Any) -> BatchRecord:
-        fields = snapshot.to_dict()
+        fields = _fields_of(snapshot)
         return BatchRecord(
             buffer=buffer,
             seq=int(fields["seq"]),
@@ -346,7 +355,7 @@ class FirestoreStore:
         # Claimed records never change again, so re-reading them rebuilds the same manifest.
         docs = self._objects(buffer).where(filter=FieldFilter("batch", "==", seq)).stream()
         return [
-            _storage_object(doc.to_dict())
+            _storage_object(_fields_of(doc))
             for doc in docs
             if doc.get("state") == ObjectState.CLAIMED.value
         ]
@@ -355,7 +364,7 @@ class FirestoreStore:
         batch_ref = self._batch_ref(batch.buffer, batch.seq)
         buffer_ref = self._buffer_ref(batch.buffer)
 
-        @firestore.transactional  # type: ignore[untyped-decorator]
+        @firestore.transactional
         def mark(transaction: Any) -> bool:
             # Two finishers of one batch must not count it twice in the summary.
             snapshot = batch_ref.get(transaction=transaction)
@@ -388,7 +397,7 @@ class FirestoreStore:
 
     def buffers(self) -> Iterator[BufferSummary]:
         for snapshot in self._client.collection(BUFFERS).stream():
-            fields = snapshot.to_dict()
+            fields = _fields_of(snapshot)
             yield BufferSummary(
                 buffer=BufferRef(
                     fields["bucket"],
@@ -453,5 +462,5 @@ class FirestoreStore:
                 folder=fields.get("folder", ""),
                 recorded_at=fields["recorded_at"],
             )
-            for fields in (snapshot.to_dict() for snapshot in query.stream())
+            for fields in (_fields_of(snapshot) for snapshot in query.stream())
         ]

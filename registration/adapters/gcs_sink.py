@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from google.api_core.exceptions import NotFound
-from google.cloud import storage
+from google.cloud import storage  # type: ignore[attr-defined]
 
 
 class GcsSink:
