@@ -14,6 +14,18 @@ from registration.exceptions import InjectedFaultError
 ENV_VAR = "REGISTRATION_TEST_FAULTS"
 KILL_EXIT_CODE = 86
 
+# Every point the service passes, in order; the crash tests iterate over this list.
+POINTS = (
+    "register.after_ensure_buffer",
+    "register.after_add_pending",
+    "register.before_flush",
+    "flush.after_lease",
+    "flush.after_release",
+    "flush.after_claim",
+    "flush.after_manifest_write",
+    "flush.after_mark_written",
+)
+
 _faults: dict[str, tuple[str, float]] | None = None
 
 
@@ -38,6 +50,7 @@ def fault_point(point: str) -> None:
     if _faults is None:
         configure(None)
     assert _faults is not None
+    assert point in POINTS, f"unlisted fault point {point!r}"
     fault = _faults.get(point)
     if fault is None:
         return

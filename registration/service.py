@@ -194,6 +194,7 @@ class RegistrationService:
         if buffer.key in GROUPED_KEYS:
             return  # groups are sealed by quiet time in the sweep, never by count
         if self.store.count_pending(buffer) >= self.settings.batch_size(buffer.key):
+            fault_point("register.before_flush")
             self.flush(buffer, full_only=True)
 
     def flush(self, buffer: BufferRef, *, full_only: bool) -> FlushReport:
@@ -228,6 +229,7 @@ class RegistrationService:
             )
             if claimed is None:
                 self.store.release_lease(buffer, seq)
+                fault_point("flush.after_release")
                 break
             fault_point("flush.after_claim")
             logs.info(
@@ -295,6 +297,7 @@ class RegistrationService:
         )
         fault_point("flush.after_manifest_write")
         first = self.store.mark_written(batch, self.clock())
+        fault_point("flush.after_mark_written")
         logs.info(
             "manifest written",
             batch=batch.seq,
