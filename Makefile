@@ -4,13 +4,24 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov vendors its own 'hcl2' module, which clashes with python-hcl2: separate venv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup system-deps demo test unit lint bench clean
+.PHONY: setup system-deps demo test unit lint bench stress clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+SEEDS ?= 1 2 3 4 5
+
+$(STAMP): requirements.txt requirements-dev.txt deploy/requirements-check.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -c deploy/requirements-check.txt python-hcl2
+	touch $@
+
+$(CHECKOV_STAMP): deploy/requirements-check.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -c deploy/requirements-check.txt checkov
 	touch $@
 
 # The Firestore emulator needs the Google Cloud CLI, its emulator component and Java 17.
@@ -21,8 +32,10 @@ system-deps:
 	  || ls "$$(dirname "$$(readlink -f "$$(command -v gcloud)")")/../platform/cloud-firestore-emulator" >/dev/null 2>&1 \
 	  || gcloud components install cloud-firestore-emulator --quiet \
 	  || { apt-get update -qq && apt-get install -y -qq google-cloud-cli-firestore-emulator; }
+	@command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-setup: $(STAMP) system-deps
+setup: $(STAMP) $(CHECKOV_STAMP) system-deps
 
 demo: setup
 	$(PY) -m tests.demo
@@ -38,8 +51,15 @@ unit: $(STAMP)
 test: setup lint
 	$(PY) -m pytest
 
+# The stress suite once per seed (make test runs it with seed 1).
+stress: setup
+	@for seed in $(SEEDS); do \
+	  echo "== STRESS_SEED=$$seed"; \
+	  STRESS_SEED=$$seed $(PY) -m pytest tests/e2e/test_stress.py -q -s -p no:cacheprovider || exit 1; \
+	done
+
 bench: setup
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -39,8 +39,9 @@ def _project() -> str | None:
 def build_service(config: Settings | None = None) -> RegistrationService:
     # Imported here so that the pure core, the CLI's --help and the unit tests never pay
     # for (or need) the Google client libraries.
+    import google.cloud.storage as storage
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore, storage  # type: ignore[attr-defined]
+    from google.cloud import firestore
 
     from registration.adapters.firestore_store import FirestoreStore
     from registration.adapters.gcs_sink import GcsSink

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,10 +29,8 @@ class RejectionReason(enum.StrEnum):
     HIDDEN_FILE = "hidden_file"
     UNKNOWN_TYPE = "unknown_type"
     NAME_TOO_LONG = "name_too_long"
-    URL_TOO_LONG = "url_too_long"
     OVERWRITTEN_AFTER_REGISTRATION = "overwritten_after_registration"
     DELETED_AFTER_REGISTRATION = "deleted_after_registration"
-    ARRIVED_AFTER_GROUP_SEALED = "arrived_after_group_sealed"
 
 
 @dataclass(frozen=True)
@@ -113,6 +112,14 @@ class BufferRef:
     key: ManifestKey
     # Image groups and image sequences of one folder are different buffers.
     create_video: bool = False
+
+    @property
+    def ident(self) -> str:
+        """Stable id: folder names may hold '/' or be 1 KiB long, which ids cannot."""
+        parts = [self.bucket, self.folder, self.key.value]
+        if self.create_video:
+            parts.append("sequence")
+        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ def _integer(
     # GCS sends int64 fields as strings; accept real ints too, but never bools or floats.
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        # isascii: str.isdigit() also admits '²' and '①', which int() refuses.
         number = int(value)
     else:
         raise MalformedEventError(event_id, f"'{field}' must be an integer, got {value!r}")
@@ -69,7 +70,9 @@ def _timestamp(data: Mapping[str, Any], field: str) -> datetime | None:
 
 def parse_storage_object(data: Any, event_id: str | None = None) -> StorageObject:
     fields = _as_mapping(data, event_id)
-    metadata = fields.get("metadata") or {}
+    metadata = fields.get("metadata")
+    if metadata is None:
+        metadata = {}
     if not isinstance(metadata, Mapping):
         raise MalformedEventError(event_id, f"'metadata' must be an object, got {metadata!r}")
     content_type = fields.get("contentType")

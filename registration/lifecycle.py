@@ -15,7 +15,6 @@ class ObjectState(enum.StrEnum):
     PENDING = "pending"  # buffered, waiting for a batch
     CLAIMED = "claimed"  # in a batch: its manifest is written or being written
     DELETED = "deleted"  # this generation (or a newer one) was deleted before any batch
-    LATE = "late"  # its group was already sealed; recorded for ops, never registered
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,7 @@ def on_finalize(record: ObjectRecord | None, generation: int) -> FinalizeAction:
         return FinalizeAction.DUPLICATE
     if record.state is ObjectState.CLAIMED:
         return FinalizeAction.OVERWRITES_REGISTERED
-    # A newer generation replaces a pending, deleted or late older one.
+    # A newer generation replaces a pending or deleted older one.
     return FinalizeAction.BUFFER
 
 
@@ -65,8 +64,6 @@ def on_delete(record: ObjectRecord | None, generation: int) -> DeleteAction:
     if generation == record.generation:
         if record.state is ObjectState.PENDING:
             return DeleteAction.WITHDRAW
-        if record.state is ObjectState.LATE:
-            return DeleteAction.TOMBSTONE
         return DeleteAction.DUPLICATE
     # The record holds an older generation; this newer one was deleted, so the name is
     # dead up to this generation whatever the older one's state was.

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from registration.domain import (
     BatchRecord,
@@ -106,3 +106,90 @@ class ManifestSink(Protocol):
     def write(self, bucket: str, path: str, data: bytes, content_type: str) -> None: ...
 
     def read_head(self, bucket: str, name: str, length: int) -> bytes | None: ...
+
+
+# -- ops: backfill, reconcile, trace ---------------------------------------------------
+# Kept apart from BufferStore so the per-event path's interface stays small: only the CLI
+# and the sweep's rejection summary use these, and a store without them (the in-memory
+# model) simply has no ops view.
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One object name's record as ops read it."""
+
+    buffer: BufferRef
+    obj: StorageObject
+    state: str
+    created_at: datetime | None
+    batch: int | None
+    source: str | None = None
+    deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RejectionCounts:
+    """Rejected objects of one folder by reason, exact as of counted_at."""
+
+    bucket: str
+    folder: str
+    counts: dict[str, int]
+    counted_at: datetime | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@runtime_checkable
+class OpsStore(Protocol):
+    def add_pending_many(
+        self, items: Sequence[tuple[BufferRef, StorageObject]], now: datetime
+    ) -> list[FinalizeAction]: ...
+
+    def record_rejections(
+        self,
+        items: Sequence[tuple[StorageObject, RejectionReason, str]],
+        now: datetime,
+    ) -> list[bool]: ...
+
+    def object_records(
+        self, items: Sequence[tuple[BufferRef, str]]
+    ) -> list[StoredObject | None]: ...
+
+    def rejections_present(
+        self, items: Sequence[tuple[StorageObject, RejectionReason]]
+    ) -> list[bool]: ...
+
+    def rejections_for(self, bucket: str, name: str) -> list[RejectionRecord]: ...
+
+    def live_records(self, buffer: BufferRef) -> Iterator[StoredObject]: ...
+
+    def load_checkpoint(self, job: str) -> dict[str, Any] | None: ...
+
+    def save_checkpoint(self, job: str, fields: dict[str, Any]) -> None: ...
+
+    def rejection_watermark(self) -> datetime | None: ...
+
+    def save_rejection_watermark(self, moment: datetime) -> None: ...
+
+    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]: ...
+
+    def folders_counted_before(self, moment: datetime) -> set[tuple[str, str]]: ...
+
+    def count_rejections(self, bucket: str, folder: str) -> dict[str, int]: ...
+
+    def save_rejection_counts(
+        self, bucket: str, folder: str, counts: dict[str, int], now: datetime
+    ) -> None: ...
+
+    def rejection_counts(self) -> list[RejectionCounts]: ...
+
+
+@runtime_checkable
+class ObjectLister(Protocol):
+    def list_objects(
+        self, bucket: str, prefix: str, start_after: str | None = None
+    ) -> Iterator[StorageObject]: ...
+
+    def stat(self, bucket: str, name: str) -> StorageObject | None: ...

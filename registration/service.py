@@ -171,6 +171,15 @@ class RegistrationService:
         """Handle a delete event: a pending generation leaves its buffer."""
         logs.info("received delete", **_fields(obj))
         verdict = self._classify(obj)
+        if (
+            isinstance(verdict, Rejected)
+            and verdict.reason is RejectionReason.UNKNOWN_TYPE
+            and may_be_headerless_dicom(obj)
+        ):
+            # It may have been registered by its DICM magic, which can no longer be read now
+            # that it is gone; withdrawing from the folder's DICOM buffer is always safe (at
+            # worst it leaves a tombstone no finalize will ever meet).
+            verdict = Accepted(ManifestKey.DICOM_SERIES, obj.folder)
         if not isinstance(verdict, Accepted):
             logs.info("delete of an object that is not registrable", **_fields(obj))
             return None

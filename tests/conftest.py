@@ -48,8 +48,8 @@ def emulators(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
 @pytest.fixture
 def bucket(emulators: Stack) -> str:
     """A fresh bucket per test, so manifests of one test never meet another's."""
+    import google.cloud.storage as storage
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import storage
 
     name = f"test-{uuid.uuid4().hex[:12]}"
     client = storage.Client(project="local-project", credentials=AnonymousCredentials())

@@ -14,9 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import google.cloud.storage as storage
 import requests
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 
 from tests import cloudevents
 from tests.samples import Sample, demo_drop

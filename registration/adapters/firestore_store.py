@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,7 +40,13 @@ from registration.lifecycle import (
     on_delete,
     on_finalize,
 )
-from registration.ports import ClaimedBatch, Lease, RejectionRecord
+from registration.ports import (
+    ClaimedBatch,
+    Lease,
+    RejectionCounts,
+    RejectionRecord,
+    StoredObject,
+)
 
 BUFFERS = "buffers"
 OBJECTS = "objects"
@@ -58,10 +64,7 @@ def _digest(*parts: str) -> str:
 
 
 def buffer_id(buffer: BufferRef) -> str:
-    parts = [buffer.bucket, buffer.folder, buffer.key.value]
-    if buffer.create_video:
-        parts.append("sequence")
-    return _digest(*parts)
+    return buffer.ident
 
 
 def object_id(bucket: str, name: str) -> str:
@@ -464,3 +467,316 @@ class FirestoreStore:
             )
             for fields in (_fields_of(snapshot) for snapshot in query.stream())
         ]
+
+    # -- ops: backfill, reconcile, trace ----------------------------------------------
+    # Used by the CLI and by the sweep's rejection summary, never by the per-event path.
+    # docs/firestore-schema.md describes the documents these read and write.
+
+    def _named_object_ref(self, buffer: BufferRef, name: str) -> Any:
+        return self._objects(buffer).document(object_id(buffer.bucket, name))
+
+    def _rejection_ref(self, obj: StorageObject, reason: RejectionReason) -> Any:
+        # The same id record_rejection uses, so batched and single records never double up.
+        ident = _digest(obj.bucket, obj.name, str(obj.generation), reason.value)
+        return self._client.collection(REJECTIONS).document(ident)
+
+    def _existing(self, refs: list[Any]) -> dict[str, Any]:
+        """One batched read: {document path: snapshot} of those that exist."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(refs), MAX_READS_PER_CALL):
+            for snapshot in self._client.get_all(refs[start : start + MAX_READS_PER_CALL]):
+                if snapshot.exists:
+                    found[snapshot.reference.path] = snapshot
+        return found
+
+    def add_pending_many(
+        self, items: Sequence[tuple[BufferRef, StorageObject]], now: datetime
+    ) -> list[FinalizeAction]:
+        """add_pending for many objects, with one commit per 500 instead of one per object.
+
+        Optimistic: a batch of create()s commits when no name is known yet, which is the
+        whole of a first backfill. A batch is atomic, so one known name fails it; then one
+        batched read says which names are known, and those take the event path's decision
+        (lifecycle.on_finalize). An outcome that writes nothing (duplicate, stale, already
+        deleted, overwrites a registered one) is safe to take from that plain read, because
+        a record only ever moves to newer generations or out of 'pending', which can never
+        make this generation bufferable again. An outcome that writes goes through
+        add_pending's transaction, exactly as an event would.
+        """
+        results: dict[int, FinalizeAction] = {}
+        seen: set[str] = set()
+        todo: list[int] = []
+        for index, (buffer, obj) in enumerate(items):
+            path = self._object_ref(buffer, obj).path
+            if path in seen:  # one batch cannot create a document twice
+                results[index] = self.add_pending(buffer, obj, now)
+            else:
+                seen.add(path)
+                todo.append(index)
+        for start in range(0, len(todo), MAX_WRITES_PER_BATCH):
+            self._create_pending(items, todo[start : start + MAX_WRITES_PER_BATCH], now, results)
+        return [results[index] for index in range(len(items))]
+
+    def _create_pending(
+        self,
+        items: Sequence[tuple[BufferRef, StorageObject]],
+        todo: list[int],
+        now: datetime,
+        results: dict[int, FinalizeAction],
+    ) -> None:
+        for _ in range(BATCH_CREATE_ATTEMPTS):
+            if not todo:
+                return
+            batch = self._client.batch()
+            for index in todo:
+                buffer, obj = items[index]
+                fields = _object_fields(obj, now)
+                fields["source"] = "backfill"
+                batch.create(self._object_ref(buffer, obj), fields)
+            try:
+                batch.commit()
+            except AlreadyExists:
+                known = self._existing([self._object_ref(*items[index]) for index in todo])
+                unknown = []
+                for index in todo:
+                    buffer, obj = items[index]
+                    snapshot = known.get(self._object_ref(buffer, obj).path)
+                    if snapshot is None:
+                        unknown.append(index)
+                        continue
+                    action = on_finalize(_record(snapshot), obj.generation)
+                    if action is FinalizeAction.BUFFER:
+                        action = self.add_pending(buffer, obj, now)
+                    results[index] = action
+                todo = unknown
+                continue
+            for index in todo:
+                results[index] = FinalizeAction.BUFFER
+            return
+        # Events keep creating the same names under us: settle the rest one by one.
+        for index in todo:
+            results[index] = self.add_pending(*items[index], now)
+
+    def record_rejections(
+        self,
+        items: Sequence[tuple[StorageObject, RejectionReason, str]],
+        now: datetime,
+    ) -> list[bool]:
+        """record_rejection for many objects in batched commits; True where it is new."""
+        results: dict[int, bool] = {}
+        seen: set[str] = set()
+        todo: list[int] = []
+        for index, (obj, reason, _detail) in enumerate(items):
+            path = self._rejection_ref(obj, reason).path
+            if path in seen:
+                results[index] = False
+            else:
+                seen.add(path)
+                todo.append(index)
+        for _ in range(BATCH_CREATE_ATTEMPTS):
+            if not todo:
+                break
+            batch = self._client.batch()
+            for index in todo[:MAX_WRITES_PER_BATCH]:
+                obj, reason, detail = items[index]
+                batch.create(
+                    self._rejection_ref(obj, reason), _rejection_fields(obj, reason, detail, now)
+                )
+            chunk, rest = todo[:MAX_WRITES_PER_BATCH], todo[MAX_WRITES_PER_BATCH:]
+            try:
+                batch.commit()
+            except AlreadyExists:
+                known = self._existing([self._rejection_ref(*items[i][:2]) for i in chunk])
+                for index in chunk:
+                    if self._rejection_ref(*items[index][:2]).path in known:
+                        results[index] = False
+                todo = [index for index in chunk if index not in results] + rest
+                continue
+            results.update(dict.fromkeys(chunk, True))
+            todo = rest
+        for index in todo:
+            obj, reason, detail = items[index]
+            results[index] = self.record_rejection(obj, reason, detail, now)
+        return [results[index] for index in range(len(items))]
+
+    def object_records(self, items: Sequence[tuple[BufferRef, str]]) -> list[StoredObject | None]:
+        refs = [self._named_object_ref(buffer, name) for buffer, name in items]
+        known = self._existing(refs)
+        return [
+            _stored_object(buffer, known[ref.path]) if ref.path in known else None
+            for (buffer, _name), ref in zip(items, refs, strict=True)
+        ]
+
+    def rejections_present(
+        self, items: Sequence[tuple[StorageObject, RejectionReason]]
+    ) -> list[bool]:
+        refs = [self._rejection_ref(obj, reason) for obj, reason in items]
+        known = self._existing(refs)
+        return [ref.path in known for ref in refs]
+
+    def rejections_for(self, bucket: str, name: str) -> list[RejectionRecord]:
+        query = (
+            self._client.collection(REJECTIONS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("name", "==", name))
+        )
+        records = [_rejection_record(_fields_of(snapshot)) for snapshot in query.stream()]
+        return sorted(records, key=lambda record: record.recorded_at)
+
+    def live_records(self, buffer: BufferRef) -> Iterator[StoredObject]:
+        """Records that are, or will be, in a manifest: pending and claimed."""
+        query = self._objects(buffer).where(
+            filter=FieldFilter(
+                "state", "in", [ObjectState.PENDING.value, ObjectState.CLAIMED.value]
+            )
+        )
+        for snapshot in query.stream():
+            yield _stored_object(buffer, snapshot)
+
+    def load_checkpoint(self, job: str) -> dict[str, Any] | None:
+        snapshot = self._client.collection(BACKFILLS).document(job).get()
+        return _fields_of(snapshot) if snapshot.exists else None
+
+    def save_checkpoint(self, job: str, fields: dict[str, Any]) -> None:
+        self._client.collection(BACKFILLS).document(job).set(fields, merge=True)
+
+    def rejection_watermark(self) -> datetime | None:
+        snapshot = self._client.collection(OPS).document(REJECTION_SUMMARY_DOC).get()
+        moment: datetime | None = snapshot.get("watermark") if snapshot.exists else None
+        return moment
+
+    def save_rejection_watermark(self, moment: datetime) -> None:
+        self._client.collection(OPS).document(REJECTION_SUMMARY_DOC).set(
+            {"watermark": moment, "updated_at": firestore.SERVER_TIMESTAMP}, merge=True
+        )
+
+    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]:
+        """Folders with a rejection recorded, or a buffer created, at or after moment."""
+        touched: set[tuple[str, str]] = set()
+        for collection, field in ((REJECTIONS, "recorded_at"), (BUFFERS, "created_at")):
+            query: Any = self._client.collection(collection)
+            if moment is not None:
+                query = query.where(filter=FieldFilter(field, ">=", moment))
+            for snapshot in query.select(["bucket", "folder"]).stream():
+                fields = _fields_of(snapshot)
+                touched.add((fields["bucket"], fields.get("folder") or ""))
+        return touched
+
+    def folders_counted_before(self, moment: datetime) -> set[tuple[str, str]]:
+        query = self._client.collection(FOLDERS).where(
+            filter=FieldFilter("counted_at", "<", moment)
+        )
+        return {
+            (fields["bucket"], fields["folder"])
+            for fields in (_fields_of(snapshot) for snapshot in query.stream())
+        }
+
+    def count_rejections(self, bucket: str, folder: str) -> dict[str, int]:
+        # One count() per reason: exact, and it bills one read per 1,000 matching records
+        # (at least one), with no counter document for events to contend on.
+        base: Any = (
+            self._client.collection(REJECTIONS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("folder", "==", folder))
+        )
+        counts: dict[str, int] = {}
+        for reason in RejectionReason:
+            query = base.where(filter=FieldFilter("reason", "==", reason.value))
+            number = int(query.count(alias="n").get()[0][0].value)
+            if number:
+                counts[reason.value] = number
+        return counts
+
+    def save_rejection_counts(
+        self, bucket: str, folder: str, counts: dict[str, int], now: datetime
+    ) -> None:
+        """The folder's summary, copied into each of its buffers so one read gives all."""
+        total = sum(counts.values())
+        batch = self._client.batch()
+        batch.set(
+            self._client.collection(FOLDERS).document(_digest(bucket, folder)),
+            {
+                "bucket": bucket,
+                "folder": folder,
+                "rejected": counts,
+                "rejected_total": total,
+                "counted_at": now,
+            },
+        )
+        buffers = (
+            self._client.collection(BUFFERS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("folder", "==", folder))
+        )
+        for snapshot in buffers.select(["bucket"]).stream():
+            batch.update(
+                snapshot.reference,
+                {"rejected": counts, "rejected_total": total, "rejected_counted_at": now},
+            )
+        batch.commit()
+
+    def rejection_counts(self) -> list[RejectionCounts]:
+        return [
+            RejectionCounts(
+                bucket=fields["bucket"],
+                folder=fields["folder"],
+                counts={str(k): int(v) for k, v in (fields.get("rejected") or {}).items()},
+                counted_at=fields.get("counted_at"),
+            )
+            for fields in (
+                _fields_of(snapshot) for snapshot in self._client.collection(FOLDERS).stream()
+            )
+        ]
+
+
+# -- ops helpers (module level, used by the ops section above) -------------------------
+
+BACKFILLS = "backfills"
+FOLDERS = "folders"
+OPS = "ops"
+REJECTION_SUMMARY_DOC = "rejection_summary"
+# Firestore's ceiling for one commit, and a read batch size that keeps one call small.
+MAX_WRITES_PER_BATCH = 500
+MAX_READS_PER_CALL = 300
+BATCH_CREATE_ATTEMPTS = 3
+
+
+def _rejection_fields(
+    obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
+) -> dict[str, Any]:
+    # Field for field what record_rejection writes.
+    return {
+        "bucket": obj.bucket,
+        "name": obj.name,
+        "generation": obj.generation,
+        "folder": obj.folder,
+        "reason": reason.value,
+        "detail": detail,
+        "recorded_at": now,
+        "expire_at": now + REJECTION_RETENTION,
+    }
+
+
+def _rejection_record(fields: dict[str, Any]) -> RejectionRecord:
+    return RejectionRecord(
+        bucket=fields["bucket"],
+        name=fields["name"],
+        generation=int(fields["generation"]),
+        reason=fields["reason"],
+        detail=fields["detail"],
+        folder=fields.get("folder", ""),
+        recorded_at=fields["recorded_at"],
+    )
+
+
+def _stored_object(buffer: BufferRef, snapshot: Any) -> StoredObject:
+    fields = _fields_of(snapshot)
+    return StoredObject(
+        buffer=buffer,
+        obj=_storage_object(fields),
+        state=str(fields.get("state")),
+        created_at=fields.get("created_at"),
+        batch=fields.get("batch"),
+        source=fields.get("source"),
+        deleted_at=fields.get("deleted_at"),
+    )

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+import google.cloud.storage as storage
 from google.api_core.exceptions import NotFound
-from google.cloud import storage  # type: ignore[attr-defined]
+
+from registration.domain import StorageObject
 
 
 class GcsSink:
@@ -23,3 +28,44 @@ class GcsSink:
         except NotFound:
             return None
         return data
+
+    # -- ops: listing -------------------------------------------------------------------
+    # Used by backfill, reconcile and trace (the CLI), never by the per-event path.
+
+    def list_objects(
+        self, bucket: str, prefix: str, start_after: str | None = None
+    ) -> Iterator[StorageObject]:
+        """Live objects under prefix in name order, those after start_after only.
+
+        start_offset lets Cloud Storage skip the done part of a resumed listing; the name
+        filter repeats it because start_offset is inclusive (and emulators ignore it).
+        """
+        blobs = self._client.list_blobs(
+            bucket, prefix=prefix or None, start_offset=start_after, page_size=LIST_PAGE_SIZE
+        )
+        for blob in blobs:
+            if start_after is not None and blob.name <= start_after:
+                continue
+            yield _storage_object(bucket, blob)
+
+    def stat(self, bucket: str, name: str) -> StorageObject | None:
+        """The live generation of one object, or None if there is none."""
+        blob = self._client.bucket(bucket).get_blob(name)
+        return None if blob is None else _storage_object(bucket, blob)
+
+
+# The API's largest page: fewest round trips per listed object.
+LIST_PAGE_SIZE = 1000
+
+
+def _storage_object(bucket: str, blob: Any) -> StorageObject:
+    return StorageObject(
+        bucket=bucket,
+        name=blob.name,
+        generation=int(blob.generation),
+        size=None if blob.size is None else int(blob.size),
+        content_type=blob.content_type or None,
+        metageneration=None if blob.metageneration is None else int(blob.metageneration),
+        time_created=blob.time_created,
+        custom_metadata={str(k): str(v) for k, v in (blob.metadata or {}).items()},
+    )

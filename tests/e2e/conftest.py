@@ -6,9 +6,9 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import google.cloud.storage as storage
 import pytest
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 
 from registration.urls import parse_object_url
 from tests.stack import PROJECT, Process, Stack, start_function

@@ -15,8 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import google.cloud.storage as storage
 import requests
-from google.cloud import storage
 
 from registration.urls import parse_object_url
 from tests import cloudevents

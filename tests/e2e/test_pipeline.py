@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import google.cloud.storage as storage
 import requests
-from google.cloud import storage
 
 from tests import cloudevents
 from tests.e2e.conftest import Serve, read_manifests, registered_names

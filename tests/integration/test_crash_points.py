@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import google.cloud.storage as storage
 import pytest
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore, storage
+from google.cloud import firestore
 
 from registration import faults
 from registration.adapters.firestore_store import FirestoreStore
@@ -40,7 +41,8 @@ class FakeClock:
 
 
 def manifest_names(client: storage.Client, bucket: str) -> tuple[list[str], list[int]]:
-    names, sizes = [], []
+    names: list[str] = []
+    sizes: list[int] = []
     for blob in client.list_blobs(bucket, prefix="encord-manifests/"):
         items = json.loads(blob.download_as_bytes())["images"]
         sizes.append(len(items))

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# Quick start: deploy the Encord registration functions with gcloud.
+#
+# It creates the same things as deploy/terraform, in the same shape: two on_storage_event
+# functions (finalized, deleted) with retries, sweep and status as private HTTP functions,
+# a Cloud Scheduler job for sweep, three service accounts with narrow grants, and the
+# Firestore indexes and TTL. Running it again updates everything in place.
+#
+# Usage:
+#   deploy/deploy.sh --project ID --region REGION --source-bucket BUCKET [options]
+#
+# Options:
+#   --manifest-bucket BUCKET   bucket for the manifests (default: the source bucket)
+#   --manifest-prefix PREFIX   folder for the manifests (default: encord-manifests/)
+#   --trigger-region LOCATION  the source bucket's location (default: looked up)
+#   --firestore-location LOC   where to create Firestore if the project has none (default: REGION)
+#   --name-prefix NAME         prefix of every name (default: encord-registration)
+#   --schedule CRON            when sweep runs, UTC (default: every 5 minutes)
+#   --status-invoker MEMBER    may open the status page, e.g. group:ops@example.com (repeatable)
+#   --max-instances N          per event function (default: 20)
+#   --build-service-account SA projects/PROJECT/serviceAccounts/EMAIL for Cloud Build
+#   --dry-run                  print every command and run none (no GCP access needed)
+#
+# Function settings: export any REGISTRATION_* variable of SPEC section 1 before running,
+# e.g. REGISTRATION_BATCH_IMAGES=500; each one set is passed on to the functions.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+readonly BUILD_DIR="$REPO_ROOT/build"
+readonly SOURCE_DIR="$BUILD_DIR/function-source"
+readonly ENV_FILE="$BUILD_DIR/function-env.yaml"
+
+# The settings the function reads (registration/config.py); anything else is a typo.
+readonly KNOWN_SETTINGS=(
+  REGISTRATION_BATCH_IMAGES REGISTRATION_BATCH_VIDEOS REGISTRATION_BATCH_AUDIO
+  REGISTRATION_BATCH_PDFS REGISTRATION_BATCH_TEXT REGISTRATION_BATCH_NIFTI
+  REGISTRATION_BATCH_IMAGE_GROUPS REGISTRATION_BATCH_DICOM_SERIES
+  REGISTRATION_MANIFEST_BUCKET REGISTRATION_MANIFEST_PREFIX REGISTRATION_MAX_AGE_SECONDS
+  REGISTRATION_IMAGE_GROUP_PREFIXES REGISTRATION_IMAGE_SEQUENCE_PREFIXES
+  REGISTRATION_GROUP_QUIET_SECONDS REGISTRATION_URL_STYLE REGISTRATION_MANIFEST_FORMAT
+  REGISTRATION_LEASE_SECONDS REGISTRATION_MAX_SEQUENCE_FRAMES
+)
+
+PROJECT="" REGION="" SOURCE_BUCKET="" MANIFEST_BUCKET="" TRIGGER_REGION="" FIRESTORE_LOCATION=""
+MANIFEST_PREFIX="${REGISTRATION_MANIFEST_PREFIX:-encord-manifests/}"
+NAME_PREFIX="encord-registration"
+SCHEDULE="*/5 * * * *"
+MAX_INSTANCES=20
+BUILD_SERVICE_ACCOUNT=""
+STATUS_INVOKERS=()
+DRY_RUN=false
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+die() {
+  printf 'deploy.sh: %s\n' "$1" >&2
+  exit 2
+}
+
+# ---------------------------------------------------------------------------------------
+# Running commands. Every command is printed first ("+ ..."), quoted so it can be pasted.
+# In a dry run nothing runs: lookups answer with a placeholder in capitals, and existence
+# checks answer "missing", so the output shows every command a first deployment runs.
+# ---------------------------------------------------------------------------------------
+
+exec 3>&1 # the printed commands go to stdout even from inside $(...)
+
+show() {
+  printf '+' >&3
+  printf ' %q' "$@" >&3
+  printf '\n' >&3
+}
+
+run() {
+  show "$@"
+  if [[ $DRY_RUN == false ]]; then "$@"; fi
+}
+
+# run, but treat "already exists" as success (creating an index that is there).
+run_once() {
+  show "$@"
+  [[ $DRY_RUN == true ]] && return 0
+  local output
+  if ! output=$("$@" 2>&1); then
+    if grep -qi 'already exists' <<<"$output"; then
+      printf '  (already exists)\n'
+    else
+      printf '%s\n' "$output" >&2
+      return 1
+    fi
+  fi
+}
+
+lookup() { # lookup PLACEHOLDER COMMAND...: print the command, then its answer
+  local placeholder=$1
+  shift
+  show "$@"
+  if [[ $DRY_RUN == true ]]; then printf '%s' "$placeholder"; else "$@"; fi
+}
+
+exists() {
+  show "$@"
+  [[ $DRY_RUN == false ]] && "$@" >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------
+
+while (($#)); do
+  case $1 in
+  --project) PROJECT=${2:?--project needs a value} && shift ;;
+  --region) REGION=${2:?--region needs a value} && shift ;;
+  --source-bucket) SOURCE_BUCKET=${2:?--source-bucket needs a value} && shift ;;
+  --manifest-bucket) MANIFEST_BUCKET=${2:?--manifest-bucket needs a value} && shift ;;
+  --manifest-prefix) MANIFEST_PREFIX=${2:?--manifest-prefix needs a value} && shift ;;
+  --trigger-region) TRIGGER_REGION=${2:?--trigger-region needs a value} && shift ;;
+  --firestore-location) FIRESTORE_LOCATION=${2:?--firestore-location needs a value} && shift ;;
+  --name-prefix) NAME_PREFIX=${2:?--name-prefix needs a value} && shift ;;
+  --schedule) SCHEDULE=${2:?--schedule needs a value} && shift ;;
+  --status-invoker) STATUS_INVOKERS+=("${2:?--status-invoker needs a value}") && shift ;;
+  --max-instances) MAX_INSTANCES=${2:?--max-instances needs a value} && shift ;;
+  --build-service-account) BUILD_SERVICE_ACCOUNT=${2:?--build-service-account needs a value} && shift ;;
+  --dry-run) DRY_RUN=true ;;
+  -h | --help) usage && exit 0 ;;
+  *) die "unknown argument: $1 (see --help)" ;;
+  esac
+  shift
+done
+
+[[ -n $PROJECT ]] || die "--project is required (see --help)"
+[[ -n $REGION ]] || die "--region is required (see --help)"
+[[ -n $SOURCE_BUCKET ]] || die "--source-bucket is required (see --help)"
+MANIFEST_BUCKET=${MANIFEST_BUCKET:-${REGISTRATION_MANIFEST_BUCKET:-$SOURCE_BUCKET}}
+FIRESTORE_LOCATION=${FIRESTORE_LOCATION:-$REGION}
+[[ $MANIFEST_PREFIX =~ ^[^/,][^,]*/$ ]] ||
+  die "--manifest-prefix must be a folder such as encord-manifests/ (no leading /, a trailing /, no comma)"
+[[ $NAME_PREFIX =~ ^[a-z][a-z0-9-]{2,19}$ ]] ||
+  die "--name-prefix: 3 to 20 lowercase letters, digits or hyphens, starting with a letter"
+[[ $MAX_INSTANCES =~ ^[1-9][0-9]*$ ]] || die "--max-instances must be a positive whole number"
+for member in "${STATUS_INVOKERS[@]}"; do
+  [[ $member != allUsers && $member != allAuthenticatedUsers ]] ||
+    die "--status-invoker $member: the status page is never public"
+done
+while IFS= read -r name; do
+  [[ " ${KNOWN_SETTINGS[*]} " == *" $name "* ]] || die "$name is not a setting of the function (typo?)"
+done < <(compgen -e | grep '^REGISTRATION_' || true)
+
+P=(--project="$PROJECT")
+DB=(--database='(default)')
+RUNTIME_SA="$NAME_PREFIX-run@$PROJECT.iam.gserviceaccount.com"
+TRIGGER_SA="$NAME_PREFIX-trigger@$PROJECT.iam.gserviceaccount.com"
+SCHEDULER_SA="$NAME_PREFIX-scheduler@$PROJECT.iam.gserviceaccount.com"
+
+# ---------------------------------------------------------------------------------------
+# 1. APIs and facts about the project
+# ---------------------------------------------------------------------------------------
+
+echo "# 1. APIs"
+run gcloud services enable "${P[@]}" \
+  artifactregistry.googleapis.com cloudbuild.googleapis.com cloudfunctions.googleapis.com \
+  cloudscheduler.googleapis.com eventarc.googleapis.com firestore.googleapis.com \
+  iam.googleapis.com pubsub.googleapis.com run.googleapis.com storage.googleapis.com
+
+# A storage trigger must sit in the bucket's location, which need not be REGION.
+if [[ -z $TRIGGER_REGION ]]; then
+  TRIGGER_REGION=$(lookup bucket-location \
+    gcloud storage buckets describe "gs://$SOURCE_BUCKET" "${P[@]}" --format='value(location)')
+fi
+TRIGGER_REGION=${TRIGGER_REGION,,}
+PROJECT_NUMBER=$(lookup PROJECT_NUMBER \
+  gcloud projects describe "$PROJECT" --format='value(projectNumber)')
+STORAGE_AGENT=$(lookup "service-$PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com" \
+  gcloud storage service-agent "${P[@]}")
+PUBSUB_AGENT="service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
+
+# ---------------------------------------------------------------------------------------
+# 2. Firestore: the (default) database, two composite indexes, the TTL on rejections
+# ---------------------------------------------------------------------------------------
+
+echo "# 2. Firestore"
+if ! exists gcloud firestore databases describe "${DB[@]}" "${P[@]}"; then
+  run gcloud firestore databases create "${DB[@]}" "${P[@]}" \
+    --location="$FIRESTORE_LOCATION" --type=firestore-native --delete-protection
+fi
+# state == "pending" ordered by created_at, oldest first and newest first.
+for order in ascending descending; do
+  run_once gcloud firestore indexes composite create "${DB[@]}" "${P[@]}" --async \
+    --collection-group=objects --query-scope=COLLECTION \
+    --field-config=field-path=state,order=ascending \
+    --field-config=field-path=created_at,order="$order"
+done
+run gcloud firestore fields ttls update expire_at "${DB[@]}" "${P[@]}" --async \
+  --collection-group=rejections --enable-ttl
+# Nothing queries expire_at, and an indexed timestamp that only grows caps the write rate.
+run gcloud firestore indexes fields update expire_at "${DB[@]}" "${P[@]}" --async \
+  --collection-group=rejections --disable-indexes
+
+# ---------------------------------------------------------------------------------------
+# 3. Service accounts and their grants (the same as deploy/terraform/iam.tf)
+# ---------------------------------------------------------------------------------------
+
+echo "# 3. Service accounts and IAM"
+ensure_service_account() { # ensure_service_account EMAIL DISPLAY_NAME
+  if ! exists gcloud iam service-accounts describe "$1" "${P[@]}"; then
+    run gcloud iam service-accounts create "${1%%@*}" "${P[@]}" --display-name="$2"
+  fi
+}
+ensure_service_account "$RUNTIME_SA" "Encord registration: function runtime"
+ensure_service_account "$TRIGGER_SA" "Encord registration: storage event delivery"
+ensure_service_account "$SCHEDULER_SA" "Encord registration: calls sweep"
+
+grant_project() { # grant_project MEMBER ROLE
+  run gcloud projects add-iam-policy-binding "$PROJECT" --member="$1" --role="$2" \
+    --condition=None --format=none
+}
+grant_project "serviceAccount:$RUNTIME_SA" roles/datastore.user
+grant_project "serviceAccount:$TRIGGER_SA" roles/eventarc.eventReceiver
+grant_project "serviceAccount:$STORAGE_AGENT" roles/pubsub.publisher
+
+run gcloud storage buckets add-iam-policy-binding "gs://$SOURCE_BUCKET" "${P[@]}" \
+  --member="serviceAccount:$RUNTIME_SA" --role=roles/storage.objectViewer --format=none
+# Overwriting a manifest needs objects.delete as well as create, so objectUser, but only
+# under the prefix (needs uniform bucket-level access on the manifest bucket).
+run gcloud storage buckets add-iam-policy-binding "gs://$MANIFEST_BUCKET" "${P[@]}" \
+  --member="serviceAccount:$RUNTIME_SA" --role=roles/storage.objectUser --format=none \
+  --condition="title=encord-manifests-only,expression=resource.name.startsWith(\"projects/_/buckets/$MANIFEST_BUCKET/objects/$MANIFEST_PREFIX\")"
+run gcloud iam service-accounts add-iam-policy-binding "$TRIGGER_SA" "${P[@]}" \
+  --member="serviceAccount:$PUBSUB_AGENT" --role=roles/iam.serviceAccountTokenCreator \
+  --format=none
+
+# ---------------------------------------------------------------------------------------
+# 4. Source and settings
+# ---------------------------------------------------------------------------------------
+
+echo "# 4. Source and settings"
+run "${PYTHON:-python3}" "$REPO_ROOT/deploy/package.py" "$SOURCE_DIR"
+
+yaml_quote() { printf "'%s'" "${1//\'/\'\'}"; }
+
+env_file_lines() {
+  local name
+  printf 'GOOGLE_CLOUD_PROJECT: %s\n' "$(yaml_quote "$PROJECT")"
+  printf 'REGISTRATION_MANIFEST_BUCKET: %s\n' "$(yaml_quote "$MANIFEST_BUCKET")"
+  printf 'REGISTRATION_MANIFEST_PREFIX: %s\n' "$(yaml_quote "$MANIFEST_PREFIX")"
+  for name in "${KNOWN_SETTINGS[@]}"; do
+    case $name in REGISTRATION_MANIFEST_BUCKET | REGISTRATION_MANIFEST_PREFIX) continue ;; esac
+    if [[ -n ${!name+set} ]]; then printf '%s: %s\n' "$name" "$(yaml_quote "${!name}")"; fi
+  done
+}
+
+# A file rather than --set-env-vars: prefix lists hold commas.
+echo "# write $ENV_FILE:"
+env_file_lines | sed 's/^/#   /'
+if [[ $DRY_RUN == false ]]; then
+  mkdir -p "$BUILD_DIR"
+  env_file_lines >"$ENV_FILE"
+fi
+
+# ---------------------------------------------------------------------------------------
+# 5. Functions
+# ---------------------------------------------------------------------------------------
+
+echo "# 5. Functions"
+COMMON=(
+  --gen2 --region="$REGION" "${P[@]}" --runtime=python311 --source="$SOURCE_DIR"
+  --service-account="$RUNTIME_SA" --env-vars-file="$ENV_FILE" --memory=512Mi
+  --serve-all-traffic-latest-revision --quiet
+)
+if [[ -n $BUILD_SERVICE_ACCOUNT ]]; then COMMON+=(--build-service-account="$BUILD_SERVICE_ACCOUNT"); fi
+
+# One 2nd gen function takes one event trigger: on_storage_event is deployed per event type.
+# --retry: the handler raises only for transient failures, and every step is idempotent.
+for event in finalized deleted; do
+  run gcloud functions deploy "$NAME_PREFIX-$event" "${COMMON[@]}" \
+    --entry-point=on_storage_event \
+    --trigger-event-filters=type="google.cloud.storage.object.v1.$event" \
+    --trigger-event-filters=bucket="$SOURCE_BUCKET" \
+    --trigger-location="$TRIGGER_REGION" --trigger-service-account="$TRIGGER_SA" --retry \
+    --ingress-settings=internal-only --timeout=300s --max-instances="$MAX_INSTANCES"
+done
+# Cloud Scheduler counts as internal traffic; people reach status with an identity token.
+run gcloud functions deploy "$NAME_PREFIX-sweep" "${COMMON[@]}" --entry-point=sweep \
+  --trigger-http --no-allow-unauthenticated --ingress-settings=internal-only \
+  --timeout=300s --max-instances=2
+run gcloud functions deploy "$NAME_PREFIX-status" "${COMMON[@]}" --entry-point=status \
+  --trigger-http --no-allow-unauthenticated --ingress-settings=all \
+  --timeout=60s --max-instances=2
+
+# Invokers: each function's Cloud Run service answers only the accounts named here.
+grant_invoker() { # grant_invoker FUNCTION MEMBER
+  run gcloud run services add-iam-policy-binding "$1" --region="$REGION" "${P[@]}" \
+    --member="$2" --role=roles/run.invoker --format=none
+}
+grant_invoker "$NAME_PREFIX-finalized" "serviceAccount:$TRIGGER_SA"
+grant_invoker "$NAME_PREFIX-deleted" "serviceAccount:$TRIGGER_SA"
+grant_invoker "$NAME_PREFIX-sweep" "serviceAccount:$SCHEDULER_SA"
+for member in "${STATUS_INVOKERS[@]}"; do grant_invoker "$NAME_PREFIX-status" "$member"; done
+
+# ---------------------------------------------------------------------------------------
+# 6. Scheduler
+# ---------------------------------------------------------------------------------------
+
+echo "# 6. Scheduler"
+SWEEP_URL=$(lookup SWEEP_URL gcloud functions describe "$NAME_PREFIX-sweep" --gen2 \
+  --region="$REGION" "${P[@]}" --format='value(serviceConfig.uri)')
+JOB=(
+  "$NAME_PREFIX-sweep" --location="$REGION" "${P[@]}" --schedule="$SCHEDULE"
+  --time-zone=Etc/UTC --uri="$SWEEP_URL" --http-method=POST --message-body='{}'
+  --oidc-service-account-email="$SCHEDULER_SA" --oidc-token-audience="$SWEEP_URL"
+  --attempt-deadline=320s --max-retry-attempts=0
+)
+if exists gcloud scheduler jobs describe "$NAME_PREFIX-sweep" --location="$REGION" "${P[@]}"; then
+  run gcloud scheduler jobs update http "${JOB[@]}" --update-headers=Content-Type=application/json
+else
+  run gcloud scheduler jobs create http "${JOB[@]}" --headers=Content-Type=application/json
+fi
+
+echo "# Done. Status page: curl -H \"Authorization: Bearer \$(gcloud auth print-identity-token)\" \\"
+echo "#   \$(gcloud functions describe $NAME_PREFIX-status --region=$REGION --project=$PROJECT --format='value(serviceConfig.uri)')"

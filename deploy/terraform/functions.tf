@@ -1,0 +1,131 @@
+# The three entry points of main.py as 2nd gen functions. None of them is public:
+# events arrive through Eventarc with the trigger service account's token, sweep is called
+# by Cloud Scheduler with an OIDC token, and status answers only the members in
+# var.status_invokers (iam.tf).
+
+# on_storage_event, once per event type (see local.storage_events).
+resource "google_cloudfunctions2_function" "on_storage_event" {
+  for_each = local.storage_events
+
+  name        = "${var.name_prefix}-${each.key}"
+  project     = var.project_id
+  location    = var.region
+  description = "Registers objects of gs://${var.source_bucket} with Encord (${each.key} events)."
+
+  build_config {
+    runtime         = "python311"
+    entry_point     = "on_storage_event"
+    service_account = var.build_service_account
+    source {
+      storage_source {
+        bucket = google_storage_bucket.function_source.name
+        object = google_storage_bucket_object.function_source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email = google_service_account.runtime.email
+    environment_variables = local.function_env
+    # Eventarc counts as internal traffic; nothing on the internet needs to reach this.
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    available_memory               = "512Mi"
+    timeout_seconds                = 300
+    max_instance_count             = var.max_instance_count
+  }
+
+  event_trigger {
+    event_type     = each.value
+    trigger_region = local.trigger_region
+    # The handler raises only for transient failures (SPEC section 3) and every step is
+    # idempotent, so a redelivery converges instead of losing the object.
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+    event_filters {
+      attribute = "bucket"
+      value     = var.source_bucket
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.manifest_format != "csv" || alltrue([for size in values(var.batch_sizes) : size <= 10000])
+      error_message = "manifest_format is csv, and a CSV manifest holds at most 10000 entries: lower batch_sizes."
+    }
+  }
+
+  # Eventarc checks these grants when it creates the trigger.
+  depends_on = [
+    google_project_service.required,
+    google_project_iam_member.storage_agent_publishes_events,
+    google_project_iam_member.trigger_receives_events,
+  ]
+}
+
+# sweep: POST, from Cloud Scheduler only (scheduler.tf).
+resource "google_cloudfunctions2_function" "sweep" {
+  name        = "${var.name_prefix}-sweep"
+  project     = var.project_id
+  location    = var.region
+  description = "Flushes aged buffers, seals quiet groups, finishes interrupted batches."
+
+  build_config {
+    runtime         = "python311"
+    entry_point     = "sweep"
+    service_account = var.build_service_account
+    source {
+      storage_source {
+        bucket = google_storage_bucket.function_source.name
+        object = google_storage_bucket_object.function_source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email = google_service_account.runtime.email
+    environment_variables = local.function_env
+    # Cloud Scheduler in the same project counts as internal traffic.
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    available_memory               = "512Mi"
+    timeout_seconds                = 300
+    # One sweep every few minutes; a second instance covers an overlap.
+    max_instance_count = 2
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+# status: GET, the ops view, for the members in var.status_invokers only.
+resource "google_cloudfunctions2_function" "status" {
+  #checkov:skip=CKV_GCP_124:People open the status page from their own machines, so the network path must stay open; access is gated by IAM instead: run.invoker only for var.status_invokers (never allUsers, enforced by a validation), and every request needs a Google identity token.
+  name        = "${var.name_prefix}-status"
+  project     = var.project_id
+  location    = var.region
+  description = "The ops view of buffers, batches and rejections (JSON or HTML)."
+
+  build_config {
+    runtime         = "python311"
+    entry_point     = "status"
+    service_account = var.build_service_account
+    source {
+      storage_source {
+        bucket = google_storage_bucket.function_source.name
+        object = google_storage_bucket_object.function_source.name
+      }
+    }
+  }
+
+  service_config {
+    service_account_email          = google_service_account.runtime.email
+    environment_variables          = local.function_env
+    ingress_settings               = "ALLOW_ALL"
+    all_traffic_on_latest_revision = true
+    available_memory               = "512Mi"
+    timeout_seconds                = 60
+    max_instance_count             = 2
+  }
+
+  depends_on = [google_project_service.required]
+}

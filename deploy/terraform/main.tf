@@ -1,0 +1,100 @@
+# Everything the functions share: settings, enabled APIs, facts looked up from the project,
+# and the uploaded source. The resources themselves live in functions.tf, iam.tf,
+# firestore.tf and scheduler.tf.
+
+locals {
+  manifest_bucket = coalesce(var.manifest_bucket, var.source_bucket)
+
+  # A storage trigger must sit in the bucket's own location ("us-central1", "eu", "nam4"),
+  # which need not be the functions' region. Read it from the bucket instead of asking.
+  trigger_region = lower(data.google_storage_bucket.source.location)
+
+  # One 2nd gen function takes exactly one event trigger, so on_storage_event is deployed
+  # once per event type: same source, entry point, settings and service accounts.
+  storage_events = {
+    finalized = "google.cloud.storage.object.v1.finalized"
+    deleted   = "google.cloud.storage.object.v1.deleted"
+  }
+
+  # The function's whole configuration, spelled out so that the deployed settings can be
+  # read here rather than inferred from defaults. Names and meanings: SPEC section 1.
+  function_env = {
+    # Newer Python runtimes no longer set it; the client libraries would otherwise have to
+    # ask the metadata server.
+    GOOGLE_CLOUD_PROJECT                 = var.project_id
+    REGISTRATION_BATCH_IMAGES            = tostring(var.batch_sizes.images)
+    REGISTRATION_BATCH_VIDEOS            = tostring(var.batch_sizes.videos)
+    REGISTRATION_BATCH_AUDIO             = tostring(var.batch_sizes.audio)
+    REGISTRATION_BATCH_PDFS              = tostring(var.batch_sizes.pdfs)
+    REGISTRATION_BATCH_TEXT              = tostring(var.batch_sizes.text)
+    REGISTRATION_BATCH_NIFTI             = tostring(var.batch_sizes.nifti)
+    REGISTRATION_BATCH_IMAGE_GROUPS      = tostring(var.batch_sizes.image_groups)
+    REGISTRATION_BATCH_DICOM_SERIES      = tostring(var.batch_sizes.dicom_series)
+    REGISTRATION_MANIFEST_BUCKET         = local.manifest_bucket
+    REGISTRATION_MANIFEST_PREFIX         = var.manifest_prefix
+    REGISTRATION_MAX_AGE_SECONDS         = tostring(var.max_age_seconds)
+    REGISTRATION_GROUP_QUIET_SECONDS     = tostring(var.group_quiet_seconds)
+    REGISTRATION_IMAGE_GROUP_PREFIXES    = join(",", var.image_group_prefixes)
+    REGISTRATION_IMAGE_SEQUENCE_PREFIXES = join(",", var.image_sequence_prefixes)
+    REGISTRATION_URL_STYLE               = var.url_style
+    REGISTRATION_MANIFEST_FORMAT         = var.manifest_format
+  }
+
+  required_apis = toset([
+    "artifactregistry.googleapis.com", # build output of the functions
+    "cloudbuild.googleapis.com",       # builds the functions from source
+    "cloudfunctions.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "eventarc.googleapis.com", # storage triggers
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "pubsub.googleapis.com", # transport of the storage events
+    "run.googleapis.com",    # a 2nd gen function is a Cloud Run service
+    "storage.googleapis.com",
+  ])
+}
+
+resource "google_project_service" "required" {
+  for_each = local.required_apis
+
+  project = var.project_id
+  service = each.value
+  # Other workloads in the project may use the same APIs: never switch them off on destroy.
+  disable_on_destroy = false
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+data "google_storage_bucket" "source" {
+  name = var.source_bucket
+}
+
+# ---------------------------------------------------------------------------------------
+# Function source: a private bucket holding the zip made by deploy/package.py
+# ---------------------------------------------------------------------------------------
+
+resource "google_storage_bucket" "function_source" {
+  #checkov:skip=CKV_GCP_62:Holds only build inputs (zips of this repository); Cloud Audit Logs already record who wrote them, and a second bucket for access logs would add nothing a review needs.
+  name     = "${var.project_id}-${var.name_prefix}-source"
+  project  = var.project_id
+  location = var.region
+
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  # Keeps every uploaded version of the source, so a rollback can point at an old zip.
+  versioning {
+    enabled = true
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_storage_bucket_object" "function_source" {
+  # Named after the content: a changed zip is a new object, which makes Terraform update
+  # the functions; an unchanged zip (deploy/package.py is reproducible) changes nothing.
+  name   = "function-source-${filemd5(var.source_archive)}.zip"
+  bucket = google_storage_bucket.function_source.name
+  source = var.source_archive
+}

@@ -1,0 +1,172 @@
+# ---------------------------------------------------------------------------------------
+# Where it runs
+# ---------------------------------------------------------------------------------------
+
+variable "project_id" {
+  description = "The GCP project that hosts the functions, Firestore and the scheduler job."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions and the scheduler job, e.g. europe-west1. The storage triggers follow the source bucket's own location, whatever this is."
+  type        = string
+}
+
+variable "name_prefix" {
+  description = "Prefix of every function, service account and job name."
+  type        = string
+  default     = "encord-registration"
+
+  validation {
+    # Service account ids are at most 30 characters; the longest suffix is "-scheduler".
+    condition     = can(regex("^[a-z][a-z0-9-]{2,19}$", var.name_prefix))
+    error_message = "name_prefix: 3 to 20 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "source_archive" {
+  description = "The zip made by `python3 deploy/package.py build/function-source.zip` (path relative to this folder, or absolute)."
+  type        = string
+  default     = "../../build/function-source.zip"
+}
+
+# ---------------------------------------------------------------------------------------
+# Buckets
+# ---------------------------------------------------------------------------------------
+
+variable "source_bucket" {
+  description = "The existing bucket whose objects are registered with Encord. The function gets read access to it and nothing more."
+  type        = string
+}
+
+variable "manifest_bucket" {
+  description = "The existing bucket that receives the manifests (REGISTRATION_MANIFEST_BUCKET). Null: the source bucket. It must use uniform bucket-level access, because the write grant is limited to manifest_prefix by an IAM condition."
+  type        = string
+  default     = null
+}
+
+variable "manifest_prefix" {
+  description = "Folder for the manifests inside the manifest bucket (REGISTRATION_MANIFEST_PREFIX). The function can write only under it."
+  type        = string
+  default     = "encord-manifests/"
+
+  validation {
+    condition     = can(regex("^[^/].*/$", var.manifest_prefix))
+    error_message = "manifest_prefix: a folder such as \"encord-manifests/\": not empty, no leading \"/\", one trailing \"/\"."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Batching and grouping (the function's REGISTRATION_* settings; SPEC section 1)
+# ---------------------------------------------------------------------------------------
+
+variable "batch_sizes" {
+  description = "Items per manifest, by manifest key. Keys left out keep these defaults, which are the function's own."
+  type = object({
+    images       = optional(number, 1000)
+    videos       = optional(number, 100)
+    audio        = optional(number, 500)
+    pdfs         = optional(number, 500)
+    text         = optional(number, 1000)
+    nifti        = optional(number, 100)
+    image_groups = optional(number, 50)
+    dicom_series = optional(number, 50)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for size in values(var.batch_sizes) : size >= 1 && size <= 500000 && floor(size) == size])
+    error_message = "batch_sizes: whole numbers from 1 to 500000 (Encord's limit per JSON manifest)."
+  }
+}
+
+variable "max_age_seconds" {
+  description = "A buffer that is not full is flushed by sweep once its oldest object is this old."
+  type        = number
+  default     = 900
+}
+
+variable "group_quiet_seconds" {
+  description = "An image group or DICOM series is complete once its folder has had no new file for this long."
+  type        = number
+  default     = 300
+}
+
+variable "image_group_prefixes" {
+  description = "Object-name prefixes under which each folder's images form one image group."
+  type        = list(string)
+  default     = []
+}
+
+variable "image_sequence_prefixes" {
+  description = "Object-name prefixes under which each folder's images form one image sequence."
+  type        = list(string)
+  default     = []
+}
+
+variable "url_style" {
+  description = "\"https\" (https://storage.cloud.google.com/...) or \"gs\" (gs://...)."
+  type        = string
+  default     = "https"
+
+  validation {
+    condition     = contains(["https", "gs"], var.url_style)
+    error_message = "url_style: \"https\" or \"gs\"."
+  }
+}
+
+variable "manifest_format" {
+  description = "\"json\" or \"csv\" (CSV manifests hold at most 10,000 entries, so batch sizes must not exceed that)."
+  type        = string
+  default     = "json"
+
+  validation {
+    condition     = contains(["json", "csv"], var.manifest_format)
+    error_message = "manifest_format: \"json\" or \"csv\"."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Operations
+# ---------------------------------------------------------------------------------------
+
+variable "sweep_schedule" {
+  description = "Cron schedule (UTC) on which Cloud Scheduler calls sweep. Keep it well under max_age_seconds."
+  type        = string
+  default     = "*/5 * * * *"
+}
+
+variable "status_invokers" {
+  description = "Who may call the status page, as IAM members (\"group:ops@example.com\", \"user:...\"). Nobody else can."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.status_invokers : !contains(["allUsers", "allAuthenticatedUsers"], member)])
+    error_message = "status_invokers: the status page is never public; name users, groups or service accounts."
+  }
+}
+
+variable "max_instance_count" {
+  description = "Upper bound on instances per function: caps cost and Firestore contention during a bulk upload."
+  type        = number
+  default     = 20
+}
+
+variable "build_service_account" {
+  description = "Service account Cloud Build uses to build the functions, as projects/PROJECT/serviceAccounts/EMAIL. Null: the project's default build account."
+  type        = string
+  default     = null
+}
+
+variable "create_firestore_database" {
+  description = "Create the (default) Firestore database in native mode. Leave false if the project already has one."
+  type        = bool
+  default     = false
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database when it is created here, e.g. eur3 or europe-west1. Null: the region."
+  type        = string
+  default     = null
+}

@@ -1,0 +1,294 @@
+"""deploy/deploy.sh: shellcheck, and what its --dry-run says it would run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from registration.config import Settings, env_name
+from tests.deploy.tools import DEPLOY_SCRIPT, require_tool, terraform
+
+PROJECT = "acme-prod"
+REQUIRED = ["--project", PROJECT, "--region", "europe-west1", "--source-bucket", "acme-images"]
+RUNTIME_SA = f"serviceAccount:encord-registration-run@{PROJECT}.iam.gserviceaccount.com"
+TRIGGER_SA = f"serviceAccount:encord-registration-trigger@{PROJECT}.iam.gserviceaccount.com"
+SCHEDULER_SA = f"serviceAccount:encord-registration-scheduler@{PROJECT}.iam.gserviceaccount.com"
+
+
+@dataclass
+class DryRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    gcloud_calls: str
+
+    @property
+    def commands(self) -> list[list[str]]:
+        """Each printed command ("+ ..."), split as the shell would."""
+        return [shlex.split(line[2:]) for line in self.stdout.splitlines() if line.startswith("+ ")]
+
+    def gcloud(self, *words: str) -> list[list[str]]:
+        """The gcloud commands that start with these words."""
+        prefix = ["gcloud", *words]
+        return [argv for argv in self.commands if argv[: len(prefix)] == prefix]
+
+    def env_file(self) -> dict[str, str]:
+        """The settings file the dry run would write, as printed: '#   KEY: 'value''."""
+        values = {}
+        for line in self.stdout.splitlines():
+            match = re.fullmatch(r"#   (\w+): '(.*)'", line)
+            if match:
+                values[match.group(1)] = match.group(2).replace("''", "'")
+        return values
+
+
+def flag(argv: list[str], name: str) -> list[str]:
+    """Every value of --name=VALUE in argv."""
+    return [arg.split("=", 1)[1] for arg in argv if arg.startswith(f"--{name}=")]
+
+
+def dry_run(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, dry: bool = True
+) -> DryRun:
+    # A gcloud that records any call: a dry run must never reach it.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "gcloud-calls"
+    fake = bin_dir / "gcloud"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(calls))}\nexit 1\n')
+    fake.chmod(0o755)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRATION_")}
+    environment["PATH"] = f"{bin_dir}{os.pathsep}{environment['PATH']}"
+    environment.update(env or {})
+    argv = ["bash", str(DEPLOY_SCRIPT), *(["--dry-run"] if dry else []), *args]
+    result = subprocess.run(
+        argv, capture_output=True, text=True, env=environment, timeout=60, check=False
+    )
+    return DryRun(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        calls.read_text() if calls.exists() else "",
+    )
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> DryRun:
+    result = dry_run(tmp_path, *REQUIRED, "--status-invoker", "group:ops@acme.example")
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_deploy_script_passes_shellcheck() -> None:
+    shellcheck = require_tool("shellcheck", "install it with: apt-get install -y shellcheck")
+    result = subprocess.run(
+        [shellcheck, str(DEPLOY_SCRIPT)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dry_run_prints_commands_and_calls_no_gcloud(plan: DryRun) -> None:
+    assert plan.gcloud_calls == ""
+    assert len(plan.gcloud("functions", "deploy")) == 4
+
+
+def test_without_dry_run_the_script_really_calls_gcloud(tmp_path: Path) -> None:
+    # The same fake gcloud fails at once; the point is that it was reached.
+    result = dry_run(tmp_path, *REQUIRED, "--trigger-region", "eu", dry=False)
+    assert result.returncode != 0
+    assert result.gcloud_calls.startswith("services enable")
+
+
+def test_on_storage_event_is_deployed_for_finalized_and_deleted_with_retries(plan: DryRun) -> None:
+    deploys = [argv for argv in plan.gcloud("functions", "deploy") if "--retry" in argv]
+    assert {argv[3] for argv in deploys} == {
+        "encord-registration-finalized",
+        "encord-registration-deleted",
+    }
+    events = set()
+    for argv in deploys:
+        assert flag(argv, "entry-point") == ["on_storage_event"]
+        filters = dict(value.split("=", 1) for value in flag(argv, "trigger-event-filters"))
+        assert filters["bucket"] == "acme-images"
+        events.add(filters["type"])
+        assert flag(argv, "trigger-service-account") == [TRIGGER_SA.split(":", 1)[1]]
+        assert flag(argv, "ingress-settings") == ["internal-only"]
+    assert events == {
+        "google.cloud.storage.object.v1.finalized",
+        "google.cloud.storage.object.v1.deleted",
+    }
+
+
+def test_trigger_location_is_the_source_buckets_location(tmp_path: Path) -> None:
+    looked_up = dry_run(tmp_path, *REQUIRED)
+    assert looked_up.gcloud("storage", "buckets", "describe")[0][4] == "gs://acme-images"
+    given = dry_run(tmp_path, *REQUIRED, "--trigger-region", "EUROPE-WEST1")
+    assert not given.gcloud("storage", "buckets", "describe")
+    for argv in given.gcloud("functions", "deploy"):
+        if "--retry" in argv:
+            assert flag(argv, "trigger-location") == ["europe-west1"]
+
+
+def test_sweep_and_status_are_private_http_functions(plan: DryRun) -> None:
+    http = {
+        argv[3]: argv for argv in plan.gcloud("functions", "deploy") if "--trigger-http" in argv
+    }
+    assert set(http) == {"encord-registration-sweep", "encord-registration-status"}
+    for name, argv in http.items():
+        assert "--no-allow-unauthenticated" in argv, name
+        assert "--retry" not in argv
+    assert flag(http["encord-registration-sweep"], "entry-point") == ["sweep"]
+    assert flag(http["encord-registration-status"], "entry-point") == ["status"]
+    assert flag(http["encord-registration-sweep"], "ingress-settings") == ["internal-only"]
+    assert "--allow-unauthenticated" not in plan.stdout
+    assert "allUsers" not in plan.stdout
+    assert "allAuthenticatedUsers" not in plan.stdout
+
+
+def test_functions_run_python_311_as_the_runtime_service_account(plan: DryRun) -> None:
+    for argv in plan.gcloud("functions", "deploy"):
+        assert flag(argv, "runtime") == ["python311"]
+        assert flag(argv, "service-account") == [RUNTIME_SA.split(":", 1)[1]]
+        assert "--gen2" in argv
+
+
+def grants_of(plan: DryRun) -> set[tuple[str, str, str]]:
+    """(target, member, role) of every IAM grant the script makes."""
+    grants = set()
+    for argv in plan.commands:
+        if "add-iam-policy-binding" in argv:
+            index = argv.index("add-iam-policy-binding")
+            target = argv[index + 1]
+            (member,) = flag(argv, "member")
+            (role,) = flag(argv, "role")
+            grants.add((target, member, role))
+    return grants
+
+
+def test_each_account_gets_only_the_roles_it_needs(plan: DryRun) -> None:
+    storage_agent = (
+        "serviceAccount:service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com"
+    )
+    pubsub_agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
+    assert grants_of(plan) == {
+        (PROJECT, RUNTIME_SA, "roles/datastore.user"),
+        ("gs://acme-images", RUNTIME_SA, "roles/storage.objectViewer"),
+        ("gs://acme-images", RUNTIME_SA, "roles/storage.objectUser"),
+        (PROJECT, TRIGGER_SA, "roles/eventarc.eventReceiver"),
+        (PROJECT, storage_agent, "roles/pubsub.publisher"),
+        (TRIGGER_SA.split(":", 1)[1], pubsub_agent, "roles/iam.serviceAccountTokenCreator"),
+        ("encord-registration-finalized", TRIGGER_SA, "roles/run.invoker"),
+        ("encord-registration-deleted", TRIGGER_SA, "roles/run.invoker"),
+        ("encord-registration-sweep", SCHEDULER_SA, "roles/run.invoker"),
+        ("encord-registration-status", "group:ops@acme.example", "roles/run.invoker"),
+    }
+
+
+def test_the_script_and_terraform_grant_the_same_roles(plan: DryRun) -> None:
+    script_roles = {role for _, _, role in grants_of(plan)}
+    terraform_roles = {body["role"] for body in terraform().resources.values() if "role" in body}
+    assert script_roles == terraform_roles
+
+
+def test_manifest_writes_are_limited_to_the_manifest_prefix(tmp_path: Path) -> None:
+    result = dry_run(
+        tmp_path, *REQUIRED, "--manifest-bucket", "acme-manifests", "--manifest-prefix", "enc/"
+    )
+    (write,) = [
+        argv
+        for argv in result.gcloud("storage", "buckets", "add-iam-policy-binding")
+        if flag(argv, "role") == ["roles/storage.objectUser"]
+    ]
+    assert write[4] == "gs://acme-manifests"
+    (condition,) = flag(write, "condition")
+    assert 'resource.name.startsWith("projects/_/buckets/acme-manifests/objects/enc/")' in condition
+    assert result.env_file()["REGISTRATION_MANIFEST_BUCKET"] == "acme-manifests"
+    assert result.env_file()["REGISTRATION_MANIFEST_PREFIX"] == "enc/"
+
+
+def test_scheduler_posts_to_sweep_with_an_oidc_token(plan: DryRun) -> None:
+    (job,) = plan.gcloud("scheduler", "jobs", "create", "http")
+    assert job[5] == "encord-registration-sweep"
+    assert flag(job, "http-method") == ["POST"]
+    assert flag(job, "uri") == ["SWEEP_URL"]  # the dry run's placeholder for the lookup
+    assert flag(job, "oidc-service-account-email") == [SCHEDULER_SA.split(":", 1)[1]]
+    assert flag(job, "oidc-token-audience") == ["SWEEP_URL"]
+    assert flag(job, "schedule") == ["*/5 * * * *"]
+
+
+def test_firestore_gets_both_pending_object_indexes_and_the_rejections_ttl(plan: DryRun) -> None:
+    indexes = plan.gcloud("firestore", "indexes", "composite", "create")
+    assert {tuple(flag(argv, "field-config")) for argv in indexes} == {
+        ("field-path=state,order=ascending", "field-path=created_at,order=ascending"),
+        ("field-path=state,order=ascending", "field-path=created_at,order=descending"),
+    }
+    assert all(flag(argv, "collection-group") == ["objects"] for argv in indexes)
+    (ttl,) = plan.gcloud("firestore", "fields", "ttls", "update")
+    assert ttl[5] == "expire_at"
+    assert flag(ttl, "collection-group") == ["rejections"]
+    assert "--enable-ttl" in ttl
+
+
+def test_registration_settings_are_passed_to_the_functions(tmp_path: Path) -> None:
+    result = dry_run(
+        tmp_path,
+        *REQUIRED,
+        env={"REGISTRATION_BATCH_IMAGES": "500", "REGISTRATION_IMAGE_GROUP_PREFIXES": "a/,b's/"},
+    )
+    assert result.returncode == 0, result.stderr
+    settings = result.env_file()
+    assert settings["REGISTRATION_BATCH_IMAGES"] == "500"
+    assert settings["REGISTRATION_IMAGE_GROUP_PREFIXES"] == "a/,b's/"  # commas and quotes kept
+    assert settings["REGISTRATION_MANIFEST_BUCKET"] == "acme-images"
+    assert settings["GOOGLE_CLOUD_PROJECT"] == PROJECT
+    assert "REGISTRATION_BATCH_VIDEOS" not in settings  # unset: the function's default
+
+
+def test_a_misspelt_setting_is_refused(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, *REQUIRED, env={"REGISTRATION_BATCH_IMAGE": "500"})
+    assert result.returncode == 2
+    assert "REGISTRATION_BATCH_IMAGE is not a setting" in result.stderr
+
+
+def test_the_script_knows_exactly_the_settings_the_function_reads() -> None:
+    text = DEPLOY_SCRIPT.read_text()
+    block = re.search(r"KNOWN_SETTINGS=\((.*?)\)", text, re.DOTALL)
+    assert block
+    assert set(block.group(1).split()) == {env_name(field) for field in Settings.model_fields}
+
+
+@pytest.mark.parametrize("missing", ["--project", "--region", "--source-bucket"])
+def test_a_missing_required_argument_is_refused(tmp_path: Path, missing: str) -> None:
+    args = list(REQUIRED)
+    index = args.index(missing)
+    del args[index : index + 2]
+    result = dry_run(tmp_path, *args)
+    assert result.returncode == 2
+    assert f"{missing} is required" in result.stderr
+    assert "+ gcloud" not in result.stdout
+
+
+@pytest.mark.parametrize("member", ["allUsers", "allAuthenticatedUsers"])
+def test_the_status_page_cannot_be_made_public(tmp_path: Path, member: str) -> None:
+    result = dry_run(tmp_path, *REQUIRED, "--status-invoker", member)
+    assert result.returncode == 2
+    assert "never public" in result.stderr
+
+
+def test_a_manifest_prefix_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, *REQUIRED, "--manifest-prefix", "manifests")
+    assert result.returncode == 2
+    assert "--manifest-prefix" in result.stderr
+
+
+def test_help_describes_the_options(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, "--help")
+    assert result.returncode == 0
+    assert "--dry-run" in result.stdout
+    assert "Usage:" in result.stdout

@@ -1,0 +1,178 @@
+"""config.py: REGISTRATION_* defaults, parsing, and start-up errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from registration.config import MAX_CSV_ENTRIES, Settings, load_settings
+from registration.domain import ManifestKey
+from registration.exceptions import ConfigurationError
+
+
+def test_the_documented_defaults_apply_when_nothing_is_set() -> None:
+    settings = load_settings()
+    assert settings.batch_images == 1000
+    assert settings.batch_videos == 100
+    assert settings.manifest_prefix == "encord-manifests/"
+    assert settings.manifest_bucket is None
+    assert settings.max_age_seconds == 900
+    assert settings.group_quiet_seconds == 300
+    assert settings.url_style == "https"
+    assert settings.manifest_format == "json"
+    assert settings.image_group_prefixes == ()
+    assert settings.image_sequence_prefixes == ()
+
+
+def test_every_manifest_key_has_a_positive_default_batch_size() -> None:
+    settings = load_settings()
+    for key in ManifestKey:
+        assert 1 <= settings.batch_size(key) <= MAX_CSV_ENTRIES, key
+
+
+def test_the_manifest_bucket_defaults_to_the_events_bucket() -> None:
+    assert load_settings().manifest_bucket_for("event-bucket") == "event-bucket"
+
+
+def test_a_manifest_bucket_overrides_the_events_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_MANIFEST_BUCKET", "manifests")
+    assert load_settings().manifest_bucket_for("event-bucket") == "manifests"
+
+
+def test_a_blank_manifest_bucket_means_the_events_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_MANIFEST_BUCKET", "  ")
+    assert load_settings().manifest_bucket_for("event-bucket") == "event-bucket"
+
+
+@pytest.mark.parametrize(
+    ("variable", "key"),
+    [
+        ("REGISTRATION_BATCH_IMAGES", ManifestKey.IMAGES),
+        ("REGISTRATION_BATCH_VIDEOS", ManifestKey.VIDEOS),
+        ("REGISTRATION_BATCH_AUDIO", ManifestKey.AUDIO),
+        ("REGISTRATION_BATCH_PDFS", ManifestKey.PDFS),
+        ("REGISTRATION_BATCH_TEXT", ManifestKey.TEXT),
+        ("REGISTRATION_BATCH_NIFTI", ManifestKey.NIFTI),
+        ("REGISTRATION_BATCH_IMAGE_GROUPS", ManifestKey.IMAGE_GROUPS),
+        ("REGISTRATION_BATCH_DICOM_SERIES", ManifestKey.DICOM_SERIES),
+    ],
+)
+def test_each_batch_variable_sets_the_batch_size_of_its_key(
+    monkeypatch: pytest.MonkeyPatch, variable: str, key: ManifestKey
+) -> None:
+    monkeypatch.setenv(variable, "37")
+    assert load_settings().batch_size(key) == 37
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("groups/", ("groups/",)),
+        ("groups/,stills/", ("groups/", "stills/")),
+        (" groups/ , stills/ ,", ("groups/", "stills/")),
+        (",,", ()),
+        ("", ()),
+    ],
+)
+def test_prefix_lists_are_comma_separated_and_trimmed(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("REGISTRATION_IMAGE_GROUP_PREFIXES", raw)
+    monkeypatch.setenv("REGISTRATION_IMAGE_SEQUENCE_PREFIXES", raw)
+    settings = load_settings()
+    assert settings.image_group_prefixes == expected
+    assert settings.image_sequence_prefixes == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("manifests", "manifests/"),
+        ("manifests/", "manifests/"),
+        ("/manifests", "manifests/"),
+        ("out/encord", "out/encord/"),
+        (" manifests ", "manifests/"),
+    ],
+)
+def test_the_manifest_prefix_is_normalised_to_a_folder(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: str
+) -> None:
+    monkeypatch.setenv("REGISTRATION_MANIFEST_PREFIX", raw)
+    assert load_settings().manifest_prefix == expected
+
+
+def test_gs_urls_and_csv_manifests_can_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_URL_STYLE", "gs")
+    monkeypatch.setenv("REGISTRATION_MANIFEST_FORMAT", "csv")
+    settings = load_settings()
+    assert (settings.url_style, settings.manifest_format) == ("gs", "csv")
+
+
+def test_csv_accepts_a_batch_of_exactly_10000(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_MANIFEST_FORMAT", "csv")
+    monkeypatch.setenv("REGISTRATION_BATCH_IMAGES", "10000")
+    assert load_settings().batch_images == 10_000
+
+
+def test_json_accepts_a_batch_of_500000(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_BATCH_IMAGES", "500000")
+    assert load_settings().batch_images == 500_000
+
+
+def test_settings_can_be_built_directly_for_tests() -> None:
+    settings = Settings(batch_images=3, max_age_seconds=60)
+    assert settings.batch_size(ManifestKey.IMAGES) == 3
+    assert settings.max_age_seconds == 60
+
+
+@pytest.mark.parametrize(
+    ("environment", "variable"),
+    [
+        ({"REGISTRATION_BATCH_IMAGES": "0"}, "REGISTRATION_BATCH_IMAGES"),
+        ({"REGISTRATION_BATCH_IMAGES": "abc"}, "REGISTRATION_BATCH_IMAGES"),
+        ({"REGISTRATION_BATCH_IMAGES": "600000"}, "REGISTRATION_BATCH_IMAGES"),
+        ({"REGISTRATION_BATCH_VIDEOS": "-5"}, "REGISTRATION_BATCH_VIDEOS"),
+        ({"REGISTRATION_BATCH_DICOM_SERIES": "1.5"}, "REGISTRATION_BATCH_DICOM_SERIES"),
+        ({"REGISTRATION_URL_STYLE": "ftp"}, "REGISTRATION_URL_STYLE"),
+        ({"REGISTRATION_MANIFEST_FORMAT": "xml"}, "REGISTRATION_MANIFEST_FORMAT"),
+        ({"REGISTRATION_MAX_AGE_SECONDS": "-1"}, "REGISTRATION_MAX_AGE_SECONDS"),
+        ({"REGISTRATION_MAX_AGE_SECONDS": "0"}, "REGISTRATION_MAX_AGE_SECONDS"),
+        ({"REGISTRATION_GROUP_QUIET_SECONDS": "soon"}, "REGISTRATION_GROUP_QUIET_SECONDS"),
+        ({"REGISTRATION_MANIFEST_PREFIX": "/"}, "REGISTRATION_MANIFEST_PREFIX"),
+        ({"REGISTRATION_MANIFEST_PREFIX": "  "}, "REGISTRATION_MANIFEST_PREFIX"),
+        (
+            {"REGISTRATION_MANIFEST_FORMAT": "csv", "REGISTRATION_BATCH_IMAGES": "10001"},
+            "REGISTRATION_BATCH_IMAGES",
+        ),
+        (
+            {"REGISTRATION_MANIFEST_FORMAT": "csv", "REGISTRATION_BATCH_TEXT": "20000"},
+            "REGISTRATION_BATCH_TEXT",
+        ),
+        (
+            {"REGISTRATION_MANIFEST_FORMAT": "csv", "REGISTRATION_BATCH_IMAGE_GROUPS": "10001"},
+            "REGISTRATION_BATCH_IMAGE_GROUPS",
+        ),
+    ],
+)
+def test_an_invalid_value_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], variable: str
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert variable in str(caught.value)
+    assert caught.value.problem  # says what is wrong, not just where
+
+
+def test_the_csv_error_says_why_the_batch_is_too_big(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_MANIFEST_FORMAT", "csv")
+    monkeypatch.setenv("REGISTRATION_BATCH_VIDEOS", "10001")
+    with pytest.raises(ConfigurationError, match=r"REGISTRATION_BATCH_VIDEOS: .*10000.*10001"):
+        load_settings()
+
+
+def test_variables_of_other_programs_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_SOMETHING_ELSE", "whatever")
+    monkeypatch.setenv("BATCH_IMAGES", "0")
+    assert load_settings().batch_images == 1000

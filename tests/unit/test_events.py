@@ -1,0 +1,171 @@
+"""events.py: CloudEvent data from Cloud Storage -> StorageObject, strict about what it needs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from registration.events import parse_storage_object
+from registration.exceptions import MalformedEventError
+from tests.cloudevents import recorded
+
+MINIMAL: dict[str, Any] = {"bucket": "bkt", "name": "a/x.jpg", "generation": "7"}
+
+
+def with_fields(**fields: Any) -> dict[str, Any]:
+    return {**MINIMAL, **fields}
+
+
+def without(field: str) -> dict[str, Any]:
+    return {key: value for key, value in MINIMAL.items() if key != field}
+
+
+# -- recorded payloads ------------------------------------------------------------------
+
+
+def test_a_recorded_finalize_payload_is_parsed_field_by_field() -> None:
+    obj = parse_storage_object(recorded("finalized_image.json"))
+    assert obj.bucket == "demo-bucket"
+    assert obj.name == "site-a/cam 1/1+(32).jpg"
+    assert obj.generation == 1732435200123456
+    assert obj.metageneration == 1
+    assert obj.size == 48213
+    assert obj.content_type == "image/jpeg"
+    assert obj.time_created == datetime(2026, 11, 24, 8, 0, 0, 123000, tzinfo=UTC)
+    assert obj.custom_metadata == {"camera": "cam 1", "keyframes": "[0, 10]"}
+    assert obj.folder == "site-a/cam 1"
+    assert obj.file_name == "1+(32).jpg"
+
+
+def test_a_recorded_delete_payload_names_the_same_generation_and_has_no_metadata() -> None:
+    finalized = parse_storage_object(recorded("finalized_image.json"))
+    deleted = parse_storage_object(recorded("deleted_image.json"))
+    assert (deleted.bucket, deleted.name, deleted.generation) == (
+        finalized.bucket,
+        finalized.name,
+        finalized.generation,
+    )
+    assert deleted.custom_metadata == {}
+
+
+def test_a_recorded_payload_with_integer_fields_is_accepted() -> None:
+    obj = parse_storage_object(recorded("finalized_text_int_fields.json"))
+    assert obj.generation == 1732435200999999
+    assert obj.size == 1234
+    assert obj.metageneration == 1
+    assert obj.time_created is None
+
+
+# -- accepted shapes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "value"), [("42", 42), (42, 42), ("0", 0), (0, 0)])
+def test_size_and_generation_arrive_as_strings_or_ints(raw: str | int, value: int) -> None:
+    obj = parse_storage_object(with_fields(size=raw, generation=raw, metageneration=raw))
+    assert (obj.size, obj.generation, obj.metageneration) == (value, value, value)
+
+
+def test_a_nineteen_digit_generation_is_kept_exactly() -> None:
+    assert parse_storage_object(with_fields(generation="1732435200123456789")).generation == (
+        1732435200123456789
+    )
+
+
+def test_optional_fields_may_be_missing() -> None:
+    obj = parse_storage_object(MINIMAL)
+    assert obj.size is None
+    assert obj.metageneration is None
+    assert obj.content_type is None
+    assert obj.time_created is None
+    assert obj.custom_metadata == {}
+
+
+@pytest.mark.parametrize("encode", [json.dumps, lambda data: json.dumps(data).encode("utf-8")])
+def test_data_may_arrive_as_json_text_or_json_bytes(encode: Any) -> None:
+    obj = parse_storage_object(encode(recorded("finalized_image.json")))
+    assert obj.name == "site-a/cam 1/1+(32).jpg"
+    assert obj.generation == 1732435200123456
+
+
+def test_a_non_ascii_name_in_utf8_bytes_is_decoded_exactly() -> None:
+    data = json.dumps(with_fields(name="画像/写真 1.JPG"), ensure_ascii=False).encode("utf-8")
+    assert parse_storage_object(data).name == "画像/写真 1.JPG"
+
+
+def test_an_unparseable_time_created_is_ignored_rather_than_dropping_the_event() -> None:
+    assert parse_storage_object(with_fields(timeCreated="yesterday")).time_created is None
+
+
+def test_a_naive_time_created_is_taken_as_utc() -> None:
+    obj = parse_storage_object(with_fields(timeCreated="2026-11-24T08:00:00"))
+    assert obj.time_created == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+def test_custom_metadata_values_become_strings() -> None:
+    obj = parse_storage_object(with_fields(metadata={"frames": 12, "ok": True}))
+    assert obj.custom_metadata == {"frames": "12", "ok": "True"}
+
+
+def test_an_empty_content_type_means_unknown() -> None:
+    assert parse_storage_object(with_fields(contentType="")).content_type is None
+
+
+# -- malformed data ---------------------------------------------------------------------
+
+
+MALFORMED: list[Any] = [
+    pytest.param(b"not json at all", "not JSON", id="bytes-not-json"),
+    pytest.param("{'bucket': 'single quotes'}", "not JSON", id="str-not-json"),
+    pytest.param(b"\xff\xfe{}", "not UTF-8", id="not-utf8"),
+    pytest.param([MINIMAL], "list", id="a-list"),
+    pytest.param("[1, 2]", "list", id="a-json-list"),
+    pytest.param("42", "int", id="a-json-number"),
+    pytest.param(None, "NoneType", id="no-data"),
+    pytest.param(without("bucket"), "'bucket'", id="missing-bucket"),
+    pytest.param(with_fields(bucket=""), "'bucket'", id="empty-bucket"),
+    pytest.param(with_fields(bucket=7), "'bucket'", id="bucket-not-a-string"),
+    pytest.param(without("name"), "'name'", id="missing-name"),
+    pytest.param(with_fields(name=""), "'name'", id="empty-name"),
+    pytest.param(without("generation"), "'generation'", id="missing-generation"),
+    pytest.param(with_fields(generation="abc"), "'generation'", id="generation-abc"),
+    pytest.param(with_fields(generation=""), "'generation'", id="generation-empty"),
+    pytest.param(with_fields(generation="1.5"), "'generation'", id="generation-decimal-string"),
+    pytest.param(with_fields(generation=1.0), "'generation'", id="generation-float"),
+    pytest.param(with_fields(generation=True), "'generation'", id="generation-bool"),
+    pytest.param(with_fields(generation=-3), "'generation'", id="generation-negative"),
+    pytest.param(with_fields(size=-1), "'size'", id="size-negative-int"),
+    pytest.param(with_fields(size="-1"), "'size'", id="size-negative-string"),
+    pytest.param(with_fields(size=False), "'size'", id="size-bool"),
+    pytest.param(with_fields(metageneration="x"), "'metageneration'", id="metageneration-x"),
+    pytest.param(with_fields(metadata="camera=1"), "'metadata'", id="metadata-a-string"),
+    pytest.param(with_fields(metadata=["camera"]), "'metadata'", id="metadata-a-list"),
+    pytest.param(with_fields(metadata=5), "'metadata'", id="metadata-a-number"),
+]
+
+
+@pytest.mark.parametrize(("data", "problem"), MALFORMED)
+def test_malformed_data_raises_an_error_that_names_the_problem(data: Any, problem: str) -> None:
+    with pytest.raises(MalformedEventError) as caught:
+        parse_storage_object(data, "event-123")
+    assert problem in caught.value.problem
+    assert caught.value.event_id == "event-123"
+    assert "event-123" in str(caught.value)
+
+
+def test_a_negative_size_says_that_it_is_negative() -> None:
+    with pytest.raises(MalformedEventError, match="must not be negative"):
+        parse_storage_object(with_fields(size=-1))
+
+
+def test_an_event_without_an_id_still_gets_a_readable_message() -> None:
+    with pytest.raises(MalformedEventError, match="<no id>"):
+        parse_storage_object(b"nope")
+
+
+@pytest.mark.parametrize("raw", ["²", "1²", "①"])
+def test_a_generation_of_unicode_digit_symbols_is_malformed_not_a_crash(raw: str) -> None:
+    with pytest.raises(MalformedEventError, match="'generation'"):
+        parse_storage_object(with_fields(generation=raw))

@@ -1,0 +1,280 @@
+"""lifecycle.py: what one finalize or delete does to the record of one object name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from registration.lifecycle import (
+    DeleteAction,
+    FinalizeAction,
+    ObjectRecord,
+    ObjectState,
+    after_delete,
+    after_finalize,
+    on_delete,
+    on_finalize,
+)
+
+PENDING, CLAIMED, DELETED = (
+    ObjectState.PENDING,
+    ObjectState.CLAIMED,
+    ObjectState.DELETED,
+)
+G = 5  # the generation the record holds
+OLDER, SAME, NEWER = G - 1, G, G + 1
+
+
+def record(state: ObjectState) -> ObjectRecord:
+    return ObjectRecord(state, G)
+
+
+# -- the decision tables ----------------------------------------------------------------
+
+FINALIZE_TABLE = [
+    (None, SAME, FinalizeAction.BUFFER),
+    (PENDING, OLDER, FinalizeAction.STALE),
+    (PENDING, SAME, FinalizeAction.DUPLICATE),
+    (PENDING, NEWER, FinalizeAction.BUFFER),
+    (CLAIMED, OLDER, FinalizeAction.STALE),
+    (CLAIMED, SAME, FinalizeAction.DUPLICATE),
+    (CLAIMED, NEWER, FinalizeAction.OVERWRITES_REGISTERED),
+    (DELETED, OLDER, FinalizeAction.STALE),
+    (DELETED, SAME, FinalizeAction.ALREADY_DELETED),
+    (DELETED, NEWER, FinalizeAction.BUFFER),
+]
+
+DELETE_TABLE = [
+    (None, SAME, DeleteAction.TOMBSTONE),
+    (PENDING, OLDER, DeleteAction.STALE),
+    (PENDING, SAME, DeleteAction.WITHDRAW),
+    (PENDING, NEWER, DeleteAction.TOMBSTONE),
+    (CLAIMED, OLDER, DeleteAction.STALE),
+    (CLAIMED, SAME, DeleteAction.DELETED_AFTER_REGISTRATION),
+    (CLAIMED, NEWER, DeleteAction.DELETED_AFTER_REGISTRATION),
+    (DELETED, OLDER, DeleteAction.STALE),
+    (DELETED, SAME, DeleteAction.DUPLICATE),
+    (DELETED, NEWER, DeleteAction.TOMBSTONE),
+]
+
+
+def _case_id(state: ObjectState | None, generation: int) -> str:
+    relation = {OLDER: "older", SAME: "same", NEWER: "newer"}[generation]
+    return "no-record" if state is None else f"{state.value}-{relation}"
+
+
+@pytest.mark.parametrize(
+    ("state", "generation", "action"),
+    [pytest.param(*case, id=_case_id(case[0], case[1])) for case in FINALIZE_TABLE],
+)
+def test_a_finalize_decides_by_the_records_state_and_generation(
+    state: ObjectState | None, generation: int, action: FinalizeAction
+) -> None:
+    assert on_finalize(None if state is None else record(state), generation) is action
+
+
+@pytest.mark.parametrize(
+    ("state", "generation", "action"),
+    [pytest.param(*case, id=_case_id(case[0], case[1])) for case in DELETE_TABLE],
+)
+def test_a_delete_decides_by_the_records_state_and_generation(
+    state: ObjectState | None, generation: int, action: DeleteAction
+) -> None:
+    assert on_delete(None if state is None else record(state), generation) is action
+
+
+def test_the_tables_cover_every_state_and_every_generation_relation() -> None:
+    expected = {(state, relation) for state in ObjectState for relation in (OLDER, SAME, NEWER)}
+    for table in (FINALIZE_TABLE, DELETE_TABLE):
+        assert {(state, generation) for state, generation, _ in table if state} == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "generation", "after"),
+    [
+        (None, SAME, ObjectRecord(PENDING, SAME)),
+        (PENDING, NEWER, ObjectRecord(PENDING, NEWER)),
+        (DELETED, NEWER, ObjectRecord(PENDING, NEWER)),
+        # Everything else leaves the record as it was.
+        (PENDING, OLDER, ObjectRecord(PENDING, G)),
+        (PENDING, SAME, ObjectRecord(PENDING, G)),
+        (CLAIMED, NEWER, ObjectRecord(CLAIMED, G)),
+        (DELETED, SAME, ObjectRecord(DELETED, G)),
+    ],
+)
+def test_the_record_a_finalize_leaves_behind(
+    state: ObjectState | None, generation: int, after: ObjectRecord
+) -> None:
+    assert after_finalize(None if state is None else record(state), generation) == after
+
+
+@pytest.mark.parametrize(
+    ("state", "generation", "after"),
+    [
+        (None, SAME, ObjectRecord(DELETED, SAME)),
+        (PENDING, SAME, ObjectRecord(DELETED, SAME)),
+        (PENDING, NEWER, ObjectRecord(DELETED, NEWER)),
+        (DELETED, NEWER, ObjectRecord(DELETED, NEWER)),
+        # Everything else leaves the record as it was.
+        (PENDING, OLDER, ObjectRecord(PENDING, G)),
+        (CLAIMED, SAME, ObjectRecord(CLAIMED, G)),
+        (CLAIMED, NEWER, ObjectRecord(CLAIMED, G)),
+        (DELETED, SAME, ObjectRecord(DELETED, G)),
+    ],
+)
+def test_the_record_a_delete_leaves_behind(
+    state: ObjectState | None, generation: int, after: ObjectRecord
+) -> None:
+    assert after_delete(None if state is None else record(state), generation) == after
+
+
+def test_a_delete_that_arrives_before_its_finalize_wins() -> None:
+    tombstone = after_delete(None, 7)
+    assert on_finalize(tombstone, 7) is FinalizeAction.ALREADY_DELETED
+    assert after_finalize(tombstone, 7) == ObjectRecord(DELETED, 7)
+
+
+def test_an_overwrite_whose_finalize_overtakes_the_old_delete_keeps_the_new_generation() -> None:
+    # Overwriting g1 with g2 emits finalize(g2) and delete(g1); they may arrive either way.
+    overtaken = after_delete(after_finalize(after_finalize(None, 1), 2), 1)
+    in_order = after_finalize(after_delete(after_finalize(None, 1), 1), 2)
+    assert overtaken == in_order == ObjectRecord(PENDING, 2)
+
+
+# -- properties -------------------------------------------------------------------------
+
+Event = tuple[str, int]  # ("finalize" | "delete", generation)
+
+EVENTS = st.lists(
+    st.tuples(st.sampled_from(["finalize", "delete"]), st.integers(min_value=1, max_value=6)),
+    min_size=1,
+    max_size=12,
+)
+
+
+def apply(events: Iterable[Event], start: ObjectRecord | None = None) -> ObjectRecord | None:
+    current = start
+    for kind, generation in events:
+        if kind == "finalize":
+            current = after_finalize(current, generation)
+        else:
+            current = after_delete(current, generation)
+    return current
+
+
+def live_generation(events: Iterable[Event]) -> int | None:
+    """The generation GCS still serves once every event has happened, or None."""
+    events = set(events)
+    finalized = [generation for kind, generation in events if kind == "finalize"]
+    if not finalized:
+        return None
+    newest = max(finalized)
+    deleted = [generation for kind, generation in events if kind == "delete"]
+    return None if any(generation >= newest for generation in deleted) else newest
+
+
+def registrable(current: ObjectRecord | None) -> int | None:
+    return current.generation if current and current.state is PENDING else None
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[list[Event], list[Event]]:
+    """(the distinct events, the same events delivered in any order, each one or more times)."""
+    events = draw(EVENTS)
+    delivered = [
+        event for event in events for _ in range(draw(st.integers(min_value=1, max_value=3)))
+    ]
+    return events, draw(st.permutations(delivered))
+
+
+@given(deliveries())
+def test_any_order_and_any_duplication_leaves_the_same_live_registrable_generation(
+    case: tuple[list[Event], list[Event]],
+) -> None:
+    """The invariant, for the events E of one object name (finalize and delete only):
+
+    Let G be the highest generation any event in E names. Whatever the order of arrival,
+    and however often each event arrives, the record ends as (G, DELETED) if E holds the
+    delete of G, and as (G, PENDING) otherwise.
+
+    So the record is PENDING with generation g exactly when g is the newest finalized
+    generation and no delete in E names a generation >= g. Not just "g itself was not
+    deleted": generations only grow, so a delete of some h > g proves g was replaced by h
+    and h is gone too, even if h's finalize is late or was never delivered. And a delete
+    of h < g is the overwrite's removal of an older generation, which must not touch g.
+    """
+    events, delivered = case
+    in_order = apply(events)
+    shuffled = apply(delivered)
+    assert shuffled == in_order
+    assert registrable(shuffled) == live_generation(events)
+    newest = max(generation for _, generation in events)
+    assert shuffled is not None
+    assert shuffled.generation == newest
+    assert (shuffled.state is DELETED) == (("delete", newest) in events)
+
+
+@given(EVENTS, st.sampled_from(["finalize", "delete"]), st.integers(min_value=1, max_value=6))
+def test_a_redelivered_event_changes_nothing(
+    events: list[Event], kind: str, generation: int
+) -> None:
+    once = apply([*events, (kind, generation)])
+    assert apply([(kind, generation)], once) == once
+
+
+@given(
+    st.sampled_from(list(ObjectState)),
+    st.integers(min_value=2, max_value=100),
+    st.data(),
+)
+def test_a_delete_of_an_older_generation_never_changes_any_record(
+    state: ObjectState, generation: int, data: st.DataObject
+) -> None:
+    older = data.draw(st.integers(min_value=1, max_value=generation - 1))
+    current = ObjectRecord(state, generation)
+    assert on_delete(current, older) is DeleteAction.STALE
+    assert after_delete(current, older) == current
+
+
+@given(deliveries(), st.integers(min_value=1, max_value=6), st.data())
+def test_a_delete_of_an_older_generation_never_withdraws_the_newer_one(
+    case: tuple[list[Event], list[Event]], older: int, data: st.DataObject
+) -> None:
+    """Wherever a delete of h arrives, if some generation g > h was finalized, it is a no-op."""
+    events, delivered = case
+    newer = data.draw(st.integers(min_value=older + 1, max_value=older + 6))
+    with_newer = [*delivered, ("finalize", newer)]
+    position = data.draw(st.integers(min_value=0, max_value=len(with_newer)))
+    with_delete = [*with_newer[:position], ("delete", older), *with_newer[position:]]
+    assert apply(with_delete) == apply(with_newer)
+    if live_generation([*events, ("finalize", newer)]) is not None:
+        assert registrable(apply(with_delete)) is not None
+
+
+@given(deliveries())
+def test_a_finalize_of_an_older_generation_never_revives_or_replaces_anything(
+    case: tuple[list[Event], list[Event]],
+) -> None:
+    _, delivered = case
+    final = apply(delivered)
+    assert final is not None
+    for generation in range(1, final.generation):
+        assert on_finalize(final, generation) is FinalizeAction.STALE
+        assert after_finalize(final, generation) == final
+
+
+@given(st.integers(min_value=1, max_value=50), deliveries())
+def test_a_claimed_record_is_never_changed_by_any_event(
+    generation: int, case: tuple[list[Event], list[Event]]
+) -> None:
+    """Once in a manifest, later deletes and overwrites are reported to ops, not undone."""
+    claimed = ObjectRecord(CLAIMED, generation)
+    assert apply(case[1], claimed) == claimed
+    for kind, event_generation in case[1]:
+        if kind == "delete" and event_generation >= generation:
+            assert on_delete(claimed, event_generation) is DeleteAction.DELETED_AFTER_REGISTRATION
+        if kind == "finalize" and event_generation > generation:
+            assert on_finalize(claimed, event_generation) is FinalizeAction.OVERWRITES_REGISTERED
