@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from registration.events import DELETED, FINALIZED
+from registration.faults import KILL_EXIT_CODE
 from tests import cloudevents
 from tests.e2e.conftest import Serve, read_manifests, registered_names
 from tests.stack import Process, Stack, StackError, free_port, start_function
@@ -207,9 +208,15 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
     finally:
         supervisor.stop()
     crashes = supervisor.restarts
+    # A fault-point kill ends the gunicorn worker handling the request (os._exit); gunicorn
+    # then starts a new one, which its log records.
+    worker_kills = supervisor.process.log_path.read_text(errors="replace").count(
+        f"exited with code {KILL_EXIT_CODE}"
+    )
     print(
         f"\nseed {SEED}: {len(scenario.events)} events in {elapsed:.1f} s, "
-        f"{crashes} server restarts, outcomes {dict(outcomes)}"
+        f"{crashes} server restarts, {worker_kills} workers killed at fault points, "
+        f"outcomes {dict(outcomes)}"
     )
     assert crashes >= TIMED_KILLS
 
