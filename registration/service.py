@@ -32,6 +32,7 @@ from registration.faults import fault_point
 from registration.grouping import dicom_series, image_groups
 from registration.lifecycle import DeleteAction, FinalizeAction
 from registration.manifest import build_manifest, render
+from registration.operations import summarize_rejections
 from registration.paths import manifest_path
 from registration.ports import BufferStore, Lease, ManifestSink
 
@@ -40,6 +41,8 @@ MAX_BATCHES_PER_FLUSH = 50
 # A sealed group is claimed whole (it is never split across manifests); this bounds the
 # claim transaction. Encord's own ceiling for one sequence is 32,767 frames.
 MAX_GROUP_MEMBERS = 40_000
+# Names per "manifest written" log line.
+LOGGED_NAMES_PER_LINE = 1000
 # Encord recommends at most 10,000-15,000 frames per image sequence.
 RECOMMENDED_SEQUENCE_FRAMES = 15_000
 
@@ -307,17 +310,23 @@ class RegistrationService:
         fault_point("flush.after_manifest_write")
         first = self.store.mark_written(batch, self.clock())
         fault_point("flush.after_mark_written")
-        logs.info(
-            "manifest written",
-            batch=batch.seq,
-            items=len(units),
-            manifest=f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
-            names=[getattr(unit, "name", None) or getattr(unit, "title", "") for unit in units][
-                :20
-            ],
-            **_buffer_fields(batch.buffer),
-        )
+        self._log_written(batch, members)
         return first
+
+    def _log_written(self, batch: BatchRecord, members: Sequence[StorageObject]) -> None:
+        # Every member's name is logged with its batch and manifest, so that any object can
+        # be traced from the logs alone; chunked to keep each line of a big batch readable.
+        names = sorted(obj.name for obj in members)
+        manifest = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+        for start in range(0, max(len(names), 1), LOGGED_NAMES_PER_LINE):
+            logs.info(
+                "manifest written",
+                batch=batch.seq,
+                items=len(names),
+                manifest=manifest,
+                names=names[start : start + LOGGED_NAMES_PER_LINE],
+                **_buffer_fields(batch.buffer),
+            )
 
     def _units(self, batch: BatchRecord, members: Sequence[StorageObject]) -> list[ManifestUnit]:
         # Ordered so that a rewrite after a crash produces the same bytes.
@@ -362,6 +371,7 @@ class RegistrationService:
                 report.errors.append(
                     {"buffer": _buffer_fields(buffer)["buffer"], "error": repr(error)}
                 )
+        summarize_rejections(self, report)
         logs.info("sweep done", **report.as_dict())
         return report
 
@@ -401,16 +411,27 @@ class RegistrationService:
     # -- the ops view -------------------------------------------------------------------
 
     def status(self, recent_rejections: int = 50) -> dict[str, Any]:
-        """Live view of every buffer plus the latest rejected objects (JSON-ready)."""
+        """Live view of every buffer plus the latest rejected objects (JSON-ready).
+
+        Pending counts and ages are live (a count() and a one-document query per buffer);
+        rejected counts by reason are the sweep's per-folder summary (docs/firestore-schema.md).
+        """
+        # Imported here: operations imports this module's names lazily, and only this method
+        # of the service needs it.
+        from registration.operations import rejection_counts
+
         now = self.clock()
+        by_folder = {(item.bucket, item.folder): item for item in rejection_counts(self)}
         buffers = []
         for summary in self.store.buffers():
             buffer = summary.buffer
+            folder_counts = by_folder.get((buffer.bucket, buffer.folder))
             buffers.append(
                 {
                     "bucket": buffer.bucket,
                     "folder": buffer.folder,
                     "key": buffer.key.value,
+                    "sequence": buffer.create_video,
                     "pending": self.store.count_pending(buffer),
                     "oldest_pending_at": self.store.oldest_pending_at(buffer),
                     "last_flush_at": summary.last_flush_at,
@@ -418,9 +439,11 @@ class RegistrationService:
                     "batches_written": summary.batches_written,
                     "objects_registered": summary.objects_registered,
                     "batch_size": self.settings.batch_size(buffer.key),
+                    # Rejections belong to the folder, not the key (docs/firestore-schema.md).
+                    "rejected_by_reason": {} if folder_counts is None else folder_counts.counts,
                 }
             )
-        buffers.sort(key=lambda row: (row["bucket"], row["folder"], row["key"]))
+        buffers.sort(key=lambda row: (row["bucket"], row["folder"], row["key"], row["sequence"]))
         rejected = [
             {
                 "bucket": record.bucket,
@@ -432,4 +455,20 @@ class RegistrationService:
             }
             for record in self.store.recent_rejections(recent_rejections)
         ]
-        return {"generated_at": now, "buffers": buffers, "rejected": rejected}
+        rejected_counts = [
+            {
+                "bucket": item.bucket,
+                "folder": item.folder,
+                "counts": item.counts,
+                "total": item.total,
+                "counted_at": item.counted_at,
+            }
+            for item in sorted(by_folder.values(), key=lambda item: (item.bucket, item.folder))
+        ]
+        return {
+            "generated_at": now,
+            "buffers": buffers,
+            "rejected": rejected,
+            "rejected_counts": rejected_counts,
+            "max_age_seconds": self.settings.max_age_seconds,
+        }

@@ -1,0 +1,5 @@
+"""`python -m registration ...`: the ops CLI (registration/cli.py)."""
+
+from registration.cli import main
+
+main()
