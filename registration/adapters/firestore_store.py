@@ -434,16 +434,7 @@ class FirestoreStore:
         ident = _digest(obj.bucket, obj.name, str(obj.generation), reason.value)
         try:
             self._client.collection(REJECTIONS).document(ident).create(
-                {
-                    "bucket": obj.bucket,
-                    "name": obj.name,
-                    "generation": obj.generation,
-                    "folder": obj.folder,
-                    "reason": reason.value,
-                    "detail": detail,
-                    "recorded_at": now,
-                    "expire_at": now + REJECTION_RETENTION,
-                }
+                _rejection_fields(obj, reason, detail, now)
             )
             return True
         except AlreadyExists:
@@ -455,18 +446,7 @@ class FirestoreStore:
             .order_by("recorded_at", direction=firestore.Query.DESCENDING)
             .limit(limit)
         )
-        return [
-            RejectionRecord(
-                bucket=fields["bucket"],
-                name=fields["name"],
-                generation=int(fields["generation"]),
-                reason=fields["reason"],
-                detail=fields["detail"],
-                folder=fields.get("folder", ""),
-                recorded_at=fields["recorded_at"],
-            )
-            for fields in (_fields_of(snapshot) for snapshot in query.stream())
-        ]
+        return [_rejection_record(_fields_of(snapshot)) for snapshot in query.stream()]
 
     # -- ops: backfill, reconcile, trace ----------------------------------------------
     # Used by the CLI and by the sweep's rejection summary, never by the per-event path.
@@ -744,7 +724,6 @@ BATCH_CREATE_ATTEMPTS = 3
 def _rejection_fields(
     obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
 ) -> dict[str, Any]:
-    # Field for field what record_rejection writes.
     return {
         "bucket": obj.bucket,
         "name": obj.name,
