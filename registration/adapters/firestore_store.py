@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -32,6 +32,7 @@ from registration.domain import (
     RejectionReason,
     StorageObject,
 )
+from registration.exceptions import BackendUnavailableError
 from registration.lifecycle import (
     DeleteAction,
     FinalizeAction,
@@ -52,6 +53,8 @@ BUFFERS = "buffers"
 OBJECTS = "objects"
 BATCHES = "batches"
 REJECTIONS = "rejections"
+# A claim re-reads and retries when a member changed between its read and its commit.
+CLAIM_ATTEMPTS = 5
 
 # Rejection records are for ops to read, not an archive; a TTL policy on expire_at removes them.
 REJECTION_RETENTION = timedelta(days=90)
@@ -289,37 +292,32 @@ class FirestoreStore:
         manifest_bucket: str,
         manifest_path: str,
     ) -> ClaimedBatch | None:
+        # Optimistic: no query inside a transaction (the emulator locks queries far too
+        # coarsely, see BENCHMARKS.md); instead every write carries the update_time of
+        # the snapshot it was decided on, and the commit is atomic: a member deleted or
+        # overwritten meanwhile fails the whole claim, which re-reads and tries again.
         buffer_ref = self._buffer_ref(buffer)
         batch_ref = self._batch_ref(buffer, seq)
         query = self._pending(buffer).order_by("created_at").limit(limit)
-
-        @firestore.transactional
-        def claim(transaction: Any) -> ClaimedBatch | None:
-            # Reading the members inside the transaction is what makes a claim atomic
-            # against deletes and overwrites of the same objects: they conflict and retry.
-            buffer_snapshot = buffer_ref.get(transaction=transaction)
-            lease = batch_ref.get(transaction=transaction)
+        for _ in range(CLAIM_ATTEMPTS):
+            snapshots = {s.reference.path: s for s in self._client.get_all([buffer_ref, batch_ref])}
+            buffer_snapshot = snapshots[buffer_ref.path]
+            lease = snapshots[batch_ref.path]
             if not buffer_snapshot.exists or buffer_snapshot.get("next_seq") != seq:
                 return None
             if not lease.exists or lease.get("state") != "claiming":
                 return None
-            docs = list(query.stream(transaction=transaction))
+            docs = list(query.stream())
             if len(docs) < minimum:
                 return None
+            batch = self._client.batch()
             for doc in docs:
-                transaction.update(
-                    doc.reference, {"state": ObjectState.CLAIMED.value, "batch": seq}
+                batch.update(
+                    doc.reference,
+                    {"state": ObjectState.CLAIMED.value, "batch": seq},
+                    option=self._client.write_option(last_update_time=doc.update_time),
                 )
-            record = BatchRecord(
-                buffer=buffer,
-                seq=seq,
-                state="claimed",
-                manifest_bucket=manifest_bucket,
-                manifest_path=manifest_path,
-                item_count=len(docs),
-                claimed_at=now,
-            )
-            transaction.set(
+            batch.update(
                 batch_ref,
                 {
                     "seq": seq,
@@ -330,12 +328,31 @@ class FirestoreStore:
                     "claimed_at": now,
                     "written_at": None,
                 },
+                option=self._client.write_option(last_update_time=lease.update_time),
             )
-            transaction.update(buffer_ref, {"next_seq": seq + 1})
+            batch.update(
+                buffer_ref,
+                {"next_seq": seq + 1},
+                option=self._client.write_option(last_update_time=buffer_snapshot.update_time),
+            )
+            try:
+                batch.commit()
+            except FailedPrecondition:
+                continue
+            record = BatchRecord(
+                buffer=buffer,
+                seq=seq,
+                state="claimed",
+                manifest_bucket=manifest_bucket,
+                manifest_path=manifest_path,
+                item_count=len(docs),
+                claimed_at=now,
+            )
             return ClaimedBatch(record, [_storage_object(_fields_of(doc)) for doc in docs])
-
-        result: ClaimedBatch | None = claim(self._client.transaction())
-        return result
+        # Raised, so the event is redelivered (or the sweep retries) later.
+        raise BackendUnavailableError(
+            "Firestore", f"claim of batch {seq}: members kept changing under it"
+        )
 
     def batch(self, buffer: BufferRef, seq: int) -> BatchRecord | None:
         snapshot = self._batch_ref(buffer, seq).get()
