@@ -40,6 +40,7 @@ HELD_NAMES = 200  # videos, batch 1000: never flushed before the final sweep
 DUPLICATE_SHARE = 0.30
 DEADLINE_SECONDS = 900
 TIMED_KILLS = 4
+MAX_SWEEPS = 10
 
 EVENT_SETTINGS = {
     "REGISTRATION_BATCH_IMAGES": str(BATCH_IMAGES),
@@ -237,9 +238,20 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
             thread.start()
         for thread in pair:
             thread.join()
-        results.append(session.post(sweeper.url, timeout=300).json())
-    assert all(result["errors"] == [] for result in results), results
-    assert results[-1]["manifests_written"] == []
+        # Transactions of killed instances hold emulator locks until they time out, so a
+        # sweep may report a transient backend error for a buffer (and answer 500, which
+        # Cloud Scheduler records). Nothing else is acceptable, and it must converge: keep
+        # sweeping, as the scheduler would, until a run finds nothing left and no error.
+        for _ in range(MAX_SWEEPS):
+            final = session.post(sweeper.url, timeout=300).json()
+            results.append(final)
+            if final["errors"] == [] and final["manifests_written"] == []:
+                break
+            time.sleep(2)
+    problems = [error["error"] for result in results for error in result["errors"]]
+    transient = ("Aborted", "Failed to commit transaction")
+    assert all(any(mark in problem for mark in transient) for problem in problems), problems
+    assert results[-1]["errors"] == [] and results[-1]["manifests_written"] == [], results
 
     manifests = read_manifests(gcs, bucket)
     counts = Counter(registered_names(manifests))
