@@ -213,12 +213,17 @@ class Stack:
         if process is not None:
             process.stop()
 
-    def wipe_firestore(self) -> None:
-        response = requests.delete(
-            f"{self.firestore.url}/emulator/v1/projects/{PROJECT}/databases/(default)/documents",
-            timeout=30,
-        )
-        response.raise_for_status()
+    def wipe_firestore(self, patience_seconds: float = 180) -> None:
+        url = f"{self.firestore.url}/emulator/v1/projects/{PROJECT}/databases/(default)/documents"
+        deadline = time.monotonic() + patience_seconds
+        while True:
+            response = requests.delete(url, timeout=30)
+            # 409: transactions of a killed server (the stress suite kills them on purpose)
+            # still hold locks; the emulator frees them when they time out.
+            if response.status_code != 409 or time.monotonic() > deadline:
+                response.raise_for_status()
+                return
+            time.sleep(1)
 
     def stop(self) -> None:
         for target in list(self.functions):
