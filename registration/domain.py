@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+def stable_id(*parts: str) -> str:
+    """A document id for values that ids cannot hold ('/', 1 KiB names, '__x__'): the first
+    40 hex digits of SHA-256 over the parts joined by newlines (docs/firestore-schema.md)."""
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
+
+
 class ManifestKey(enum.StrEnum):
     """Encord's top-level manifest keys; one buffer and one manifest per key and folder."""
 
@@ -119,7 +125,7 @@ class BufferRef:
         parts = [self.bucket, self.folder, self.key.value]
         if self.create_video:
             parts.append("sequence")
-        return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
+        return stable_id(*parts)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ depends on a read: duplicates/overwrites/deletes of one name, and claiming a bat
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from registration.domain import (
     ManifestKey,
     RejectionReason,
     StorageObject,
+    stable_id,
 )
 from registration.exceptions import BackendUnavailableError
 from registration.lifecycle import (
@@ -60,18 +60,12 @@ CLAIM_ATTEMPTS = 5
 REJECTION_RETENTION = timedelta(days=90)
 
 
-def _digest(*parts: str) -> str:
-    # Names may hold '/', be 1 KiB long, or look like '__x__', none of which a document id
-    # allows; a digest is always a valid id. The readable values live in the fields.
-    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
-
-
 def buffer_id(buffer: BufferRef) -> str:
     return buffer.ident
 
 
 def object_id(bucket: str, name: str) -> str:
-    return _digest(bucket, name)
+    return stable_id(bucket, name)
 
 
 def batch_id(seq: int) -> str:
@@ -448,11 +442,8 @@ class FirestoreStore:
     def record_rejection(
         self, obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
     ) -> bool:
-        ident = _digest(obj.bucket, obj.name, str(obj.generation), reason.value)
         try:
-            self._client.collection(REJECTIONS).document(ident).create(
-                _rejection_fields(obj, reason, detail, now)
-            )
+            self._rejection_ref(obj, reason).create(_rejection_fields(obj, reason, detail, now))
             return True
         except AlreadyExists:
             return False
@@ -473,8 +464,8 @@ class FirestoreStore:
         return self._objects(buffer).document(object_id(buffer.bucket, name))
 
     def _rejection_ref(self, obj: StorageObject, reason: RejectionReason) -> Any:
-        # The same id record_rejection uses, so batched and single records never double up.
-        ident = _digest(obj.bucket, obj.name, str(obj.generation), reason.value)
+        # One id for record_rejection and the batched ops path, so records never double up.
+        ident = stable_id(obj.bucket, obj.name, str(obj.generation), reason.value)
         return self._client.collection(REJECTIONS).document(ident)
 
     def _existing(self, refs: list[Any]) -> dict[str, Any]:
@@ -691,7 +682,7 @@ class FirestoreStore:
         total = sum(counts.values())
         batch = self._client.batch()
         batch.set(
-            self._client.collection(FOLDERS).document(_digest(bucket, folder)),
+            self._client.collection(FOLDERS).document(stable_id(bucket, folder)),
             {
                 "bucket": bucket,
                 "folder": folder,

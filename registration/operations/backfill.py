@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from registration.domain import (
     Rejected,
     RejectionReason,
     StorageObject,
+    stable_id,
 )
 from registration.lifecycle import FinalizeAction
 from registration.operations.common import (
@@ -91,7 +91,7 @@ class BackfillStoppedError(RuntimeError):
 
 def backfill_job(bucket: str, prefix: str) -> str:
     """The checkpoint document id of one gs://bucket/prefix backfill."""
-    return hashlib.sha256(f"{bucket}\n{prefix}".encode()).hexdigest()[:40]
+    return stable_id(bucket, prefix)
 
 
 def register_existing(

@@ -24,11 +24,11 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
 
 from registration import operations
-from registration.adapters.firestore_store import FirestoreStore, _digest, buffer_id
+from registration.adapters.firestore_store import FirestoreStore, buffer_id
 from registration.adapters.gcs_sink import GcsSink
 from registration.bootstrap import build_service
 from registration.config import Settings
-from registration.domain import BufferRef, ManifestKey, StorageObject
+from registration.domain import BufferRef, ManifestKey, StorageObject, stable_id
 from registration.service import RegistrationService
 from tests import cloudevents
 from tests.stack import PROJECT, Process, Stack, start_function
@@ -218,7 +218,7 @@ def buffer_document(bucket: str, folder: str) -> dict[str, Any]:
 
 def folder_document(bucket: str, folder: str) -> dict[str, Any]:
     client = firestore.Client(project=PROJECT)
-    snapshot = client.collection("folders").document(_digest(bucket, folder)).get()
+    snapshot = client.collection("folders").document(stable_id(bucket, folder)).get()
     return snapshot.to_dict() or {}
 
 
