@@ -38,7 +38,7 @@ system-deps:
 setup: $(STAMP) $(CHECKOV_STAMP) system-deps
 
 demo: setup
-	$(PY) -m tests.demo
+	$(PY) -m devstack.demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

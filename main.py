@@ -1,4 +1,4 @@
-"""Cloud Function entry points. Parse, call one service function, decide retry or drop.
+"""Cloud Function entry points. Parse, call one use case, decide retry or drop.
 
 THE RULE: a problem with the event itself (not JSON, no bucket or name, wrong types) is
 logged and acknowledged by returning normally, because redelivering the same bytes can never
@@ -17,9 +17,12 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from registration import bootstrap, logs
-from registration.events import DELETED, FINALIZED, parse_storage_object
+from registration.domain.events import DELETED, FINALIZED, parse_storage_object
 from registration.exceptions import MalformedEventError
-from registration.status_view import render_status
+from registration.services import intake
+from registration.services.status import status as status_view
+from registration.services.sweep import sweep as run_sweep
+from registration.web.status_page import render_status
 
 # Validate REGISTRATION_* at cold start: a bad value stops the instance, naming the variable.
 bootstrap.settings()
@@ -37,11 +40,10 @@ def on_storage_event(event: CloudEvent) -> None:
     except MalformedEventError as error:
         logs.warning("malformed event dropped", event_id=event_id, problem=error.problem)
         return
-    service = bootstrap.service()
     if event_type == FINALIZED:
-        service.register(obj)
+        intake.register(bootstrap.context(), obj, bootstrap.gate())
     else:
-        service.withdraw(obj)
+        intake.withdraw(bootstrap.context(), obj)
 
 
 def _json(body: dict[str, Any], status: int = 200) -> flask.Response:
@@ -56,7 +58,7 @@ def _json(body: dict[str, Any], status: int = 200) -> flask.Response:
 def sweep(request: flask.Request) -> flask.Response:
     if request.method != "POST":
         return _json({"error": "sweep takes POST"}, 405)
-    report = bootstrap.service().sweep()
+    report = run_sweep(bootstrap.context())
     # A 500 with the same summary makes Cloud Scheduler record the failed run.
     return _json(report.as_dict(), 500 if report.errors else 200)
 
@@ -65,9 +67,9 @@ def sweep(request: flask.Request) -> flask.Response:
 def status(request: flask.Request) -> flask.Response:
     if request.method not in ("GET", "HEAD"):
         return _json({"error": "status takes GET"}, 405)
-    report = bootstrap.service().status()
+    view = status_view(bootstrap.context())
     accept = request.accept_mimetypes
     # JSON unless the client prefers HTML outright (a browser does; curl's */* does not).
     if accept["text/html"] > accept["application/json"]:
-        return flask.Response(render_status(report), mimetype="text/html")
-    return _json(report)
+        return flask.Response(render_status(view.as_dict()), mimetype="text/html")
+    return _json(view.as_dict())

@@ -1,6 +1,6 @@
 """`make bench`: throughput, latency, Firestore cost, manifest scale and backfill speed.
 
-Everything runs against the local stack (tests/stack.py: the Firestore emulator,
+Everything runs against the local stack (devstack/stack.py: the Firestore emulator,
 gcp-storage-emulator and functions-framework servers on 127.0.0.1). The report is printed
 as it goes; the last line is one JSON object with every figure (BENCHMARKS.md explains each
 one and records the results).
@@ -52,7 +52,7 @@ from google.auth.credentials import AnonymousCredentials
 from bench import launcher, load
 from bench.cpu import CpuMeter, own_seconds, tree_seconds
 from bench.manifest_scale import run_samples, summarise
-from tests.stack import PROJECT, ROOT, Process, Stack, local_stack
+from devstack.stack import PROJECT, ROOT, Process, Stack, local_stack
 
 LOG_DIR = ROOT / ".cache" / "bench-logs"
 SETTINGS = {
@@ -395,7 +395,7 @@ def backfill_available() -> bool:
 
 
 def backfill_run(stack: Stack) -> dict[str, Any]:
-    from tests.bulk_storage import seeded_storage
+    from tests.support.bulk_storage import seeded_storage
 
     bucket, prefix = "bench-backfill", "drop"
     names = [f"{prefix}/cam {i % 8}/frame_{i:06d}.jpg" for i in range(BACKFILL_OBJECTS)]

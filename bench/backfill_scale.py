@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.backfill_scale 2000       # another size
 
 Method. tests/bulk_storage.py seeds a disk-backed Storage emulator with N tiny JPEGs spread
-over 8 folders (so 8 image buffers at the default batch of 1,000), and tests.stack starts
+over 8 folders (so 8 image buffers at the default batch of 1,000), and devstack.stack starts
 the Firestore emulator. bench/firestore_ops.py counts billed operations on the wire. The
 backfill runs in this process through operations.backfill (exactly what `python -m
 registration backfill` calls), timed with perf_counter from the first listing to the last
@@ -57,12 +57,12 @@ def run(count: int) -> dict[str, Any]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
+    from devstack.stack import PROJECT, local_stack
     from registration import operations
     from registration.bootstrap import build_service
     from registration.config import Settings
-    from registration.urls import parse_object_url
-    from tests.bulk_storage import seeded_storage
-    from tests.stack import PROJECT, local_stack
+    from registration.manifest.urls import parse_object_url
+    from tests.support.bulk_storage import seeded_storage
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
     expected = names(count)

@@ -17,7 +17,7 @@ from bench import firestore_ops
 def main() -> None:
     firestore_ops.install()
     atexit.register(firestore_ops.COUNTER.dump, os.environ["BENCH_OPS_FILE"])
-    from registration.cli import main as cli_main
+    from registration.cli.commands import main as cli_main
 
     cli_main()
 

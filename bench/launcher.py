@@ -1,4 +1,4 @@
-"""Starts a functions-framework server for any source file (tests/stack.py serves main.py).
+"""Starts a functions-framework server for any source file (devstack/stack.py serves main.py).
 
 Same CLI, same defaults (gunicorn, one worker, 4 threads per core), cwd the repository root;
 only --source differs, so the floor and the instrumented wrappers run exactly as main.py does.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.stack import ROOT, VENV_BIN, Process, StackError, free_port
+from devstack.stack import ROOT, VENV_BIN, Process, StackError, free_port
 
 
 def serve(

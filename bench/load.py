@@ -19,8 +19,8 @@ from typing import Any
 
 import requests
 
-from registration.events import FINALIZED
-from tests import cloudevents
+from devstack import cloudevents
+from registration.domain.events import FINALIZED
 
 EVENTS = 2_000
 FOLDERS = 8

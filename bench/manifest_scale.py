@@ -32,7 +32,7 @@ BUCKET = "bench-bucket"
 
 def make_objects(items: int) -> list[Any]:
     """StorageObjects named the way camera uploads are: site-a/cam 1/frame_000123.jpg."""
-    from registration.domain import StorageObject
+    from registration.domain.model import StorageObject
 
     objects = []
     for index in range(items):
@@ -58,8 +58,8 @@ def _child(items: int) -> dict[str, float]:
     import resource
     import time
 
-    from registration.domain import ManifestKey
-    from registration.manifest import build_manifest, render_json
+    from registration.domain.model import ManifestKey
+    from registration.manifest.build import build_manifest, render_json
 
     objects = make_objects(items)
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

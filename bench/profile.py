@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import launcher, load
 from bench.__main__ import SETTINGS, storage_client
-from tests.stack import ROOT, local_stack
+from devstack.stack import ROOT, local_stack
 
 LOG_DIR = ROOT / ".cache" / "bench-profile"
 _LINE = re.compile(r":\d+\)$")

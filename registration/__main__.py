@@ -1,5 +1,5 @@
 """`python -m registration ...`: the ops CLI (registration/cli.py)."""
 
-from registration.cli import main
+from registration.cli.commands import main
 
 main()

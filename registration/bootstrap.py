@@ -1,23 +1,32 @@
-"""The composition root: builds the real clients and the service once per instance, lazily.
+"""The composition root: builds settings, the adapters and the use-case context once per
+instance, lazily.
 
 Settings are validated eagerly (main.py calls settings() at import), so a bad variable stops
 the cold start with a message naming it; clients are built on first use, so importing the
-module never touches the network.
+module never touches the network. Tests and benches that wrap the adapters (fault
+injection, operation counting) pass their own wrap function to build_context.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
+from registration.clock import utc_now
 from registration.config import Settings, load_settings
-from registration.service import RegistrationService
+from registration.services.ports import Backends, Context
+from registration.services.threshold import ThresholdGate
 
 LOCAL_PROJECT = "local-project"
 
+BackendsWrapper = Callable[[Backends], Backends]
+
 _lock = threading.Lock()
 _settings: Settings | None = None
-_service: RegistrationService | None = None
+_context: Context | None = None
+_gate = ThresholdGate()
+_wrapper: BackendsWrapper | None = None
 
 
 def settings() -> Settings:
@@ -36,15 +45,23 @@ def _project() -> str | None:
     return LOCAL_PROJECT if emulated else None  # None: let the client library discover it
 
 
-def build_service(config: Settings | None = None) -> RegistrationService:
+def build_backends() -> Backends:
     # Imported here so that the pure core, the CLI's --help and the unit tests never pay
     # for (or need) the Google client libraries.
     import google.cloud.storage as storage
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import firestore
 
-    from registration.adapters.firestore_store import FirestoreStore
-    from registration.adapters.gcs_sink import GcsSink
+    from registration.adapters.firestore.batches import FirestoreBatches
+    from registration.adapters.firestore.buffers import FirestoreBuffers
+    from registration.adapters.firestore.checkpoints import FirestoreCheckpoints
+    from registration.adapters.firestore.documents import Documents
+    from registration.adapters.firestore.records import FirestoreObjectRecords
+    from registration.adapters.firestore.rejections import (
+        FirestoreRejections,
+        FirestoreRejectionSummaries,
+    )
+    from registration.adapters.gcs import CloudStorage
 
     project = _project()
     if os.environ.get("STORAGE_EMULATOR_HOST"):
@@ -54,27 +71,48 @@ def build_service(config: Settings | None = None) -> RegistrationService:
         )
     else:
         storage_client = storage.Client(project=project)
-    return RegistrationService(
-        config or settings(),
-        FirestoreStore(firestore.Client(project=project)),
-        GcsSink(storage_client),
+    documents = Documents(firestore.Client(project=project))
+    records = FirestoreObjectRecords(documents)
+    bucket = CloudStorage(storage_client)
+    return Backends(
+        records=records,
+        bulk=records,
+        batches=FirestoreBatches(documents),
+        buffers=FirestoreBuffers(documents),
+        rejections=FirestoreRejections(documents),
+        summaries=FirestoreRejectionSummaries(documents),
+        checkpoints=FirestoreCheckpoints(documents),
+        source=bucket,
+        manifests=bucket,
     )
 
 
-def service() -> RegistrationService:
-    global _service
-    if _service is None:
-        built = build_service()
-        with _lock:
-            if _service is None:
-                _service = built
-    assert _service is not None
-    return _service
+def build_context(config: Settings | None = None, wrap: BackendsWrapper | None = None) -> Context:
+    backends = build_backends()
+    if wrap is not None:
+        backends = wrap(backends)
+    return Context(settings=config or settings(), backends=backends, clock=utc_now)
 
 
-def reset() -> None:
-    """Forget the cached settings and service (tests that change the environment)."""
-    global _settings, _service
+def install_wrapper(wrap: BackendsWrapper) -> None:
+    """Make this instance's context wrap its adapters (fault injection, counting)."""
+    global _context, _wrapper
     with _lock:
-        _settings = None
-        _service = None
+        _context = None
+        _wrapper = wrap
+
+
+def context() -> Context:
+    global _context
+    if _context is None:
+        built = build_context(wrap=_wrapper)
+        with _lock:
+            if _context is None:
+                _context = built
+    assert _context is not None
+    return _context
+
+
+def gate() -> ThresholdGate:
+    """This instance's memory of which threshold checks it may skip."""
+    return _gate

@@ -7,14 +7,11 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from registration.domain import ManifestKey
+from registration.domain.limits import MAX_CSV_ENTRIES, MAX_JSON_ITEMS, MAX_SEQUENCE_FRAMES
+from registration.domain.model import ManifestKey
 from registration.exceptions import ConfigurationError
 
 ENV_PREFIX = "REGISTRATION_"
-
-# Encord's own ceilings (SPEC §2): a JSON file holds at most 500,000 items, a CSV 10,000 rows.
-MAX_JSON_ITEMS = 500_000
-MAX_CSV_ENTRIES = 10_000
 
 BatchSize = Annotated[int, Field(ge=1, le=MAX_JSON_ITEMS)]
 
@@ -48,7 +45,7 @@ class Settings(BaseSettings):
     # may be taken over. It must outlast the slowest claim-and-write by a wide margin.
     lease_seconds: Annotated[int, Field(ge=1)] = 120
     # Encord supports 32,767 frames per image sequence; longer ones are split into parts.
-    max_sequence_frames: Annotated[int, Field(ge=1, le=32_767)] = 32_767
+    max_sequence_frames: Annotated[int, Field(ge=1, le=MAX_SEQUENCE_FRAMES)] = MAX_SEQUENCE_FRAMES
 
     @field_validator("image_group_prefixes", "image_sequence_prefixes", mode="before")
     @classmethod

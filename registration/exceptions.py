@@ -41,11 +41,3 @@ class BackendUnavailableError(RegistrationError):
         self.backend = backend
         self.operation = operation
         super().__init__(f"{backend} failed during {operation}: {cause!r}")
-
-
-class InjectedFaultError(RegistrationError):
-    """Raised by a test-only fault point (see registration/faults.py). Never in production."""
-
-    def __init__(self, point: str) -> None:
-        self.point = point
-        super().__init__(f"injected fault at {point}")

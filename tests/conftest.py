@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.stack import Stack, local_stack
 from registration import faults
-from tests.stack import Stack, local_stack
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from deploy import package
+from devstack.stack import Process, Stack, free_port
 from tests.deploy.tools import ROOT
-from tests.stack import Process, Stack, free_port
 
 VENV_BIN = Path(sys.executable).parent
 

@@ -10,8 +10,8 @@ import google.cloud.storage as storage
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from registration.urls import parse_object_url
-from tests.stack import PROJECT, Process, Stack, start_function
+from devstack.stack import PROJECT, Process, Stack, start_function
+from registration.manifest.urls import parse_object_url
 
 Serve = Callable[..., Process]
 

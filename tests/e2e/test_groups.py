@@ -18,11 +18,11 @@ from typing import Any
 import google.cloud.storage as storage
 import requests
 
-from registration.urls import parse_object_url
-from tests import cloudevents
+from devstack import cloudevents
+from devstack.samples import dicom_bytes
+from devstack.stack import Process
+from registration.manifest.urls import parse_object_url
 from tests.e2e.conftest import Serve, read_manifests
-from tests.samples import dicom_bytes
-from tests.stack import Process
 
 QUIET = 2
 GROUP_SETTINGS: dict[str, Any] = {

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import google.cloud.storage as storage
 import requests
 
-from tests import cloudevents
+from devstack import cloudevents
+from devstack.stack import Stack, StackError, start_function
 from tests.e2e.conftest import Serve, read_manifests, registered_names
-from tests.stack import Stack, StackError, start_function
 
 
 def images(bucket: str, count: int, folder: str = "site-a/cam 1") -> list[dict[str, object]]:

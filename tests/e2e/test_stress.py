@@ -24,12 +24,12 @@ from typing import Any
 import google.cloud.storage as storage
 import pytest
 import requests
-
-from registration.events import DELETED, FINALIZED
 from registration.faults import KILL_EXIT_CODE
-from tests import cloudevents
+
+from devstack import cloudevents
+from devstack.stack import Process, Stack, StackError, free_port, start_function
+from registration.domain.events import DELETED, FINALIZED
 from tests.e2e.conftest import Serve, read_manifests, registered_names
-from tests.stack import Process, Stack, StackError, free_port, start_function
 
 SEED = int(os.environ.get("STRESS_SEED", "1"))
 SENDERS = 16

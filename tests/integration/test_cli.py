@@ -18,15 +18,15 @@ import pytest
 from click.testing import CliRunner, Result
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
-
-from registration.bootstrap import build_service
-from registration.cli import cli
-from registration.config import load_settings
-from registration.domain import StorageObject
 from registration.service import RegistrationService
-from registration.urls import parse_object_url
-from tests.bulk_storage import FIRST_GENERATION, seeded_storage
-from tests.stack import PROJECT, Process, Stack
+
+from devstack.stack import PROJECT, Process, Stack
+from registration.bootstrap import build_service
+from registration.cli.commands import cli
+from registration.config import load_settings
+from registration.domain.model import StorageObject
+from registration.manifest.urls import parse_object_url
+from tests.support.bulk_storage import FIRST_GENERATION, seeded_storage
 
 BUCKET = "already-full"
 

@@ -15,16 +15,16 @@ import google.cloud.storage as storage
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
-
-from registration import faults
-from registration.adapters.firestore_store import FirestoreStore
-from registration.adapters.gcs_sink import GcsSink
-from registration.config import Settings
-from registration.domain import BufferRef, ManifestKey, StorageObject
-from registration.exceptions import InjectedFaultError
+from registration.adapters.firestore.store import FirestoreStore
 from registration.service import RegistrationService
-from registration.urls import parse_object_url
-from tests.stack import PROJECT, Stack
+
+from devstack.stack import PROJECT, Stack
+from registration import faults
+from registration.adapters.gcs import GcsSink
+from registration.config import Settings
+from registration.domain.model import BufferRef, ManifestKey, StorageObject
+from registration.exceptions import InjectedFaultError
+from registration.manifest.urls import parse_object_url
 
 BATCH = 3
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.api_core.exceptions import Aborted
 from google.cloud import firestore
+from registration.adapters.firestore.store import FirestoreStore
 
-from registration.adapters.firestore_store import FirestoreStore
-from registration.domain import BufferRef, ManifestKey, RejectionReason, StorageObject
-from registration.lifecycle import DeleteAction, FinalizeAction
-from registration.ports import ClaimedBatch, Lease
-from tests.stack import PROJECT, Stack
+from devstack.stack import PROJECT, Stack
+from registration.domain.lifecycle import DeleteAction, FinalizeAction
+from registration.domain.model import BufferRef, ManifestKey, RejectionReason, StorageObject
+from registration.services.ports import ClaimedBatch, Lease
 
 BUFFER = BufferRef("bkt", "site-a/cam 1", ManifestKey.IMAGES)
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from registration.cli import cli
-from tests import cloudevents
-from tests.bulk_storage import seeded_storage
-from tests.stack import Process, Stack, start_function
+from devstack import cloudevents
+from devstack.stack import Process, Stack, start_function
+from registration.cli.commands import cli
+from tests.support.bulk_storage import seeded_storage
 
 # Cloud Logging's LogSeverity names; anything else is stored as DEFAULT.
 SEVERITIES = {"DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL"}

@@ -22,16 +22,16 @@ import pytest
 import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore, storage
+from registration.adapters.firestore.store import FirestoreStore, buffer_id
+from registration.service import RegistrationService
 
+from devstack import cloudevents
+from devstack.stack import PROJECT, Process, Stack, start_function
 from registration import operations
-from registration.adapters.firestore_store import FirestoreStore, buffer_id
-from registration.adapters.gcs_sink import GcsSink
+from registration.adapters.gcs import GcsSink
 from registration.bootstrap import build_service
 from registration.config import Settings
-from registration.domain import BufferRef, ManifestKey, StorageObject, stable_id
-from registration.service import RegistrationService
-from tests import cloudevents
-from tests.stack import PROJECT, Process, Stack, start_function
+from registration.domain.model import BufferRef, ManifestKey, StorageObject, stable_id
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = (

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from registration.classify import (
+from registration.domain.classify import (
     MAX_FILE_NAME_CHARS,
     classify,
     extension_of,
     key_for,
     may_be_headerless_dicom,
 )
-from registration.domain import (
+from registration.domain.model import (
     Accepted,
     Classification,
     Ignored,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registration.config import MAX_CSV_ENTRIES, Settings, load_settings
-from registration.domain import ManifestKey
+from registration.domain.model import ManifestKey
 from registration.exceptions import ConfigurationError
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from registration.events import parse_storage_object
+from devstack.cloudevents import recorded
+from registration.domain.events import parse_storage_object
 from registration.exceptions import MalformedEventError
-from tests.cloudevents import recorded
 
 MINIMAL: dict[str, Any] = {"bucket": "bkt", "name": "a/x.jpg", "generation": "7"}
 

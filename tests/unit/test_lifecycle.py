@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registration.lifecycle import (
+from registration.domain.lifecycle import (
     DeleteAction,
     FinalizeAction,
     ObjectRecord,

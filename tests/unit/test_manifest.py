@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registration import manifest as manifest_module
-from registration.domain import GroupUnit, ManifestKey, StorageObject
+from registration.domain.model import GroupUnit, ManifestKey, StorageObject
 from registration.exceptions import ManifestValidationError
-from registration.manifest import (
+from registration.manifest.build import (
     MAX_CSV_ENTRIES,
     MAX_SEQUENCE_FRAMES,
     MAX_TITLE_CHARS,
@@ -32,7 +32,7 @@ from registration.manifest import (
     render_json,
     validate_items,
 )
-from registration.urls import HTTPS_HOST, object_url, parse_object_url
+from registration.manifest.urls import HTTPS_HOST, object_url, parse_object_url
 
 BUCKET = "encord-image-bucket"
 SINGLE_KEYS = [
@@ -688,7 +688,7 @@ def test_the_manifest_module_imports_no_google_cloud_library() -> None:
     # The empty google.cloud namespace exists from start-up (a .pth file of
     # functions-framework), so look only at what the import itself brings in.
     code = (
-        "import sys; before = set(sys.modules); import registration.manifest; "
+        "import sys; before = set(sys.modules); import registration.manifest.build; "
         "print(sorted(m for m in set(sys.modules) - before if m.startswith('google')))"
     )
     root = Path(__file__).resolve().parents[2]

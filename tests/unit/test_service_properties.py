@@ -19,13 +19,13 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from registration.service import RegistrationService
 
 from registration.config import Settings
-from registration.domain import BufferRef, ManifestKey, RejectionReason, StorageObject
-from registration.ports import BufferStore, ManifestSink
-from registration.service import RegistrationService
-from registration.urls import parse_object_url
-from tests.memory_store import MemorySink, MemoryStore
+from registration.domain.model import BufferRef, ManifestKey, RejectionReason, StorageObject
+from registration.manifest.urls import parse_object_url
+from registration.services.ports import BufferStore, ManifestSink
+from tests.support.memory import MemorySink, MemoryStore
 
 BUCKET = "bkt"
 BATCH = 3

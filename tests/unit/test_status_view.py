@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from registration.status_view import relative_age, render_status
+from registration.web.status_page import relative_age, render_status
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registration.urls import UrlStyle, encode_object_name, object_url, parse_object_url
+from registration.manifest.urls import UrlStyle, encode_object_name, object_url, parse_object_url
 
 BUCKET = "encord-image-bucket"
 

@@ -1,0 +1,1 @@
+"""Firestore adapters: document names and field mapping, then one module per concern."""

@@ -1,0 +1,228 @@
+"""Batches in Firestore: the lease, the claim of members, and the mark of a written manifest.
+
+Staleness is decided by Firestore's clock, never the instance's: a lease or claim is dead
+when the server's read time is more than a lease past the document's last update time, so
+an instance whose clock drifts can neither steal a live lease nor keep a dead one alive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from registration.adapters.firestore.documents import (
+    Documents,
+    batch_record,
+    fields_of,
+    storage_object,
+)
+from registration.domain.lifecycle import ObjectState
+from registration.domain.model import (
+    BatchRecord,
+    BatchState,
+    BufferRef,
+    ClaimedBatch,
+    LeaseOutcome,
+    StorageObject,
+)
+from registration.exceptions import BackendUnavailableError
+
+# A claim re-reads and retries when a member changed between its read and its commit.
+CLAIM_ATTEMPTS = 5
+
+
+def idle_seconds(snapshot: Any) -> float | None:
+    """Server seconds since the document last changed (read time minus update time)."""
+    read, updated = getattr(snapshot, "read_time", None), getattr(snapshot, "update_time", None)
+    if read is None or updated is None:
+        return None
+    return float((read - updated).total_seconds())
+
+
+class FirestoreBatches:
+    """Implements services.ports.Batches."""
+
+    def __init__(self, documents: Documents) -> None:
+        self._docs = documents
+
+    def next_seq(self, buffer: BufferRef) -> int:
+        snapshot = self._docs.buffer(buffer).get()
+        return int(snapshot.get("next_seq")) if snapshot.exists else 1
+
+    def acquire_lease(self, buffer: BufferRef, seq: int, lease_seconds: int) -> LeaseOutcome:
+        # The lease is the batch document itself, created in state 'claiming'. create() is
+        # first-writer-wins without a transaction, so a crowd of events that all see a full
+        # buffer costs one failed write each instead of a pile of contending transactions.
+        ref = self._docs.batch(buffer, seq)
+        try:
+            ref.create(
+                {
+                    "seq": seq,
+                    "state": BatchState.CLAIMING.value,
+                    "leased_at": firestore.SERVER_TIMESTAMP,
+                }
+            )
+            return LeaseOutcome.ACQUIRED
+        except AlreadyExists:
+            pass
+
+        @firestore.transactional
+        def take_over_if_stale(transaction: Any) -> LeaseOutcome:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return LeaseOutcome.HELD  # released a moment ago; the next event will try again
+            state = BatchState(snapshot.get("state"))
+            if state is BatchState.CLAIMED:
+                return LeaseOutcome.ALREADY_CLAIMED
+            if state is BatchState.WRITTEN:
+                return LeaseOutcome.ALREADY_WRITTEN
+            idle = idle_seconds(snapshot)
+            if idle is None or idle < lease_seconds:
+                return LeaseOutcome.HELD
+            # Its holder died before claiming: take the lease over (a write renews it).
+            transaction.update(ref, {"leased_at": firestore.SERVER_TIMESTAMP})
+            return LeaseOutcome.ACQUIRED
+
+        result: LeaseOutcome = take_over_if_stale(self._docs.client.transaction())
+        return result
+
+    def release_lease(self, buffer: BufferRef, seq: int) -> None:
+        ref = self._docs.batch(buffer, seq)
+
+        @firestore.transactional
+        def release(transaction: Any) -> None:
+            snapshot = ref.get(transaction=transaction)
+            if snapshot.exists and snapshot.get("state") == BatchState.CLAIMING.value:
+                transaction.delete(ref)
+
+        release(self._docs.client.transaction())
+
+    def claim(
+        self,
+        buffer: BufferRef,
+        seq: int,
+        *,
+        limit: int,
+        minimum: int,
+        now: datetime,
+        manifest_bucket: str,
+        manifest_path: str,
+    ) -> ClaimedBatch | None:
+        # Optimistic: no query inside a transaction (the emulator locks queries far too
+        # coarsely, see BENCHMARKS.md); instead every write carries the update_time of
+        # the snapshot it was decided on, and the commit is atomic: a member deleted or
+        # overwritten meanwhile fails the whole claim, which re-reads and tries again.
+        client = self._docs.client
+        buffer_ref = self._docs.buffer(buffer)
+        batch_ref = self._docs.batch(buffer, seq)
+        query = self._docs.pending(buffer).order_by("created_at").limit(limit)
+        for _ in range(CLAIM_ATTEMPTS):
+            snapshots = {s.reference.path: s for s in client.get_all([buffer_ref, batch_ref])}
+            buffer_snapshot = snapshots[buffer_ref.path]
+            lease = snapshots[batch_ref.path]
+            if not buffer_snapshot.exists or buffer_snapshot.get("next_seq") != seq:
+                return None
+            if not lease.exists or lease.get("state") != BatchState.CLAIMING.value:
+                return None
+            docs = list(query.stream())
+            if len(docs) < minimum:
+                return None
+            batch = client.batch()
+            for doc in docs:
+                batch.update(
+                    doc.reference,
+                    {"state": ObjectState.CLAIMED.value, "batch": seq},
+                    option=client.write_option(last_update_time=doc.update_time),
+                )
+            batch.update(
+                batch_ref,
+                {
+                    "seq": seq,
+                    "state": BatchState.CLAIMED.value,
+                    "manifest_bucket": manifest_bucket,
+                    "manifest_path": manifest_path,
+                    "item_count": len(docs),
+                    "claimed_at": now,
+                    "written_at": None,
+                },
+                option=client.write_option(last_update_time=lease.update_time),
+            )
+            batch.update(
+                buffer_ref,
+                {"next_seq": seq + 1},
+                option=client.write_option(last_update_time=buffer_snapshot.update_time),
+            )
+            try:
+                batch.commit()
+            except FailedPrecondition:
+                continue
+            record = BatchRecord(
+                buffer=buffer,
+                seq=seq,
+                state=BatchState.CLAIMED,
+                manifest_bucket=manifest_bucket,
+                manifest_path=manifest_path,
+                item_count=len(docs),
+                claimed_at=now,
+                idle_seconds=0.0,
+            )
+            return ClaimedBatch(record, [storage_object(fields_of(doc)) for doc in docs])
+        # Raised, so the event is redelivered (or the sweep retries) later.
+        raise BackendUnavailableError(
+            "Firestore", f"claim of batch {seq} of {buffer.label}: members kept changing under it"
+        )
+
+    def get(self, buffer: BufferRef, seq: int) -> BatchRecord | None:
+        snapshot = self._docs.batch(buffer, seq).get()
+        if not snapshot.exists:
+            return None
+        return _with_idle(batch_record(buffer, snapshot), snapshot)
+
+    def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]:
+        # Claimed records never change again, so re-reading them rebuilds the same manifest.
+        docs = self._docs.objects(buffer).where(filter=FieldFilter("batch", "==", seq)).stream()
+        return [
+            storage_object(fields_of(doc))
+            for doc in docs
+            if doc.get("state") == ObjectState.CLAIMED.value
+        ]
+
+    def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
+        batch_ref = self._docs.batch(batch.buffer, batch.seq)
+        buffer_ref = self._docs.buffer(batch.buffer)
+
+        @firestore.transactional
+        def mark(transaction: Any) -> bool:
+            # Two finishers of one batch must not count it twice in the summary.
+            snapshot = batch_ref.get(transaction=transaction)
+            if not snapshot.exists or snapshot.get("state") != BatchState.CLAIMED.value:
+                return False
+            transaction.update(batch_ref, {"state": BatchState.WRITTEN.value, "written_at": now})
+            transaction.update(
+                buffer_ref,
+                {
+                    "last_flush_at": now,
+                    "last_manifest_path": f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+                    "batches_written": firestore.Increment(1),
+                    "objects_registered": firestore.Increment(batch.item_count),
+                },
+            )
+            return True
+
+        result: bool = mark(self._docs.client.transaction())
+        return result
+
+    def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
+        query = self._docs.batches(buffer).where(
+            filter=FieldFilter("state", "in", [BatchState.CLAIMING.value, BatchState.CLAIMED.value])
+        )
+        return [_with_idle(batch_record(buffer, snapshot), snapshot) for snapshot in query.stream()]
+
+
+def _with_idle(record: BatchRecord, snapshot: Any) -> BatchRecord:
+    return replace(record, idle_seconds=idle_seconds(snapshot))

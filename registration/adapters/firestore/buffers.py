@@ -1,0 +1,80 @@
+"""Buffer documents in Firestore: created once per buffer, summaries for dashboards."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore
+
+from registration.adapters.firestore.documents import BUFFERS, Documents, fields_of
+from registration.domain.model import BufferRef, BufferSummary, ManifestKey
+
+
+class FirestoreBuffers:
+    """Implements services.ports.BufferCatalog."""
+
+    def __init__(self, documents: Documents) -> None:
+        self._docs = documents
+        # Buffer documents are only ever created, never deleted, so an instance that has
+        # seen one exist need not try again: saves a write attempt per event.
+        self._known: set[str] = set()
+        self._known_lock = threading.Lock()
+
+    def ensure(self, buffer: BufferRef, now: datetime) -> None:
+        ident = buffer.ident
+        with self._known_lock:
+            if ident in self._known:
+                return
+        with contextlib.suppress(AlreadyExists):
+            self._docs.buffer(buffer).create(
+                {
+                    "bucket": buffer.bucket,
+                    "folder": buffer.folder,
+                    "key": buffer.key.value,
+                    "create_video": buffer.create_video,
+                    "created_at": now,
+                    "next_seq": 1,
+                    "batches_written": 0,
+                    "objects_registered": 0,
+                    "last_flush_at": None,
+                    "last_manifest_path": None,
+                    "pending": 0,
+                    "oldest_pending_at": None,
+                    "summary_at": None,
+                }
+            )
+        with self._known_lock:
+            self._known.add(ident)
+
+    def all(self) -> Iterator[BufferSummary]:
+        for snapshot in self._docs.client.collection(BUFFERS).stream():
+            fields = fields_of(snapshot)
+            yield BufferSummary(
+                buffer=BufferRef(
+                    fields["bucket"],
+                    fields["folder"],
+                    ManifestKey(fields["key"]),
+                    bool(fields.get("create_video")),
+                ),
+                pending=fields.get("pending"),
+                oldest_pending_at=fields.get("oldest_pending_at"),
+                last_flush_at=fields.get("last_flush_at"),
+                last_manifest_path=fields.get("last_manifest_path"),
+                batches_written=int(fields.get("batches_written") or 0),
+                objects_registered=int(fields.get("objects_registered") or 0),
+            )
+
+    def save_pending_summary(
+        self, buffer: BufferRef, pending: int, oldest_pending_at: datetime | None
+    ) -> None:
+        self._docs.buffer(buffer).update(
+            {
+                "pending": pending,
+                "oldest_pending_at": oldest_pending_at,
+                "summary_at": firestore.SERVER_TIMESTAMP,
+            }
+        )

@@ -1,0 +1,264 @@
+"""Firestore document names and field mapping, shared by the per-concern adapters.
+
+Layout (docs/firestore-schema.md has every field):
+  buffers/{buffer_id}                      one per (bucket, folder, key); summary for dashboards
+  buffers/{buffer_id}/objects/{object_id}  one per object name: newest generation and its state
+  buffers/{buffer_id}/batches/{seq:06d}    one per batch: lease, claim, manifest written
+  rejections/{rejection_id}                objects that cannot be registered, with the reason
+  folders/{folder_id}                      rejection counts of one folder (the sweep's summary)
+  backfills/{job_id}                       backfill checkpoints
+  ops/rejection_summary                    the rejection summary's watermark
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from registration.domain.lifecycle import ObjectRecord, ObjectState
+from registration.domain.model import (
+    BatchRecord,
+    BatchState,
+    BufferRef,
+    RejectionReason,
+    RejectionRecord,
+    StorageObject,
+    StoredObject,
+    stable_id,
+)
+
+BUFFERS = "buffers"
+OBJECTS = "objects"
+BATCHES = "batches"
+REJECTIONS = "rejections"
+FOLDERS = "folders"
+BACKFILLS = "backfills"
+OPS = "ops"
+REJECTION_SUMMARY_DOC = "rejection_summary"
+
+# Firestore's ceiling for one commit, and a read batch size that keeps one call small.
+MAX_WRITES_PER_BATCH = 500
+MAX_READS_PER_CALL = 300
+BATCH_CREATE_ATTEMPTS = 3
+
+# Rejection records are for ops to read, not an archive; a TTL policy on expire_at removes them.
+REJECTION_RETENTION = timedelta(days=90)
+
+Result = TypeVar("Result")
+
+
+def object_id(bucket: str, name: str) -> str:
+    return stable_id(bucket, name)
+
+
+def batch_id(seq: int) -> str:
+    return f"{seq:06d}"
+
+
+def fields_of(snapshot: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = snapshot.to_dict() or {}
+    return fields
+
+
+class Documents:
+    """References to every document and query the adapters use, from one client."""
+
+    def __init__(self, client: firestore.Client) -> None:
+        self.client = client
+
+    def buffer(self, buffer: BufferRef) -> Any:
+        return self.client.collection(BUFFERS).document(buffer.ident)
+
+    def objects(self, buffer: BufferRef) -> Any:
+        return self.buffer(buffer).collection(OBJECTS)
+
+    def object(self, buffer: BufferRef, name: str) -> Any:
+        return self.objects(buffer).document(object_id(buffer.bucket, name))
+
+    def batches(self, buffer: BufferRef) -> Any:
+        return self.buffer(buffer).collection(BATCHES)
+
+    def batch(self, buffer: BufferRef, seq: int) -> Any:
+        return self.batches(buffer).document(batch_id(seq))
+
+    def pending(self, buffer: BufferRef) -> Any:
+        return self.objects(buffer).where(
+            filter=FieldFilter("state", "==", ObjectState.PENDING.value)
+        )
+
+    def rejection(self, obj: StorageObject, reason: RejectionReason) -> Any:
+        # One id for every writer, so a rejection is recorded once however often it is seen.
+        ident = stable_id(obj.bucket, obj.name, str(obj.generation), reason.value)
+        return self.client.collection(REJECTIONS).document(ident)
+
+    def existing(self, refs: Sequence[Any]) -> dict[str, Any]:
+        """One batched read: {document path: snapshot} of those that exist."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(refs), MAX_READS_PER_CALL):
+            for snapshot in self.client.get_all(list(refs[start : start + MAX_READS_PER_CALL])):
+                if snapshot.exists:
+                    found[snapshot.reference.path] = snapshot
+        return found
+
+    def create_many(
+        self,
+        docs: Sequence[tuple[Any, dict[str, Any]]],
+        *,
+        created: Result,
+        settle_known: Callable[[int, Any], Result],
+        one_by_one: Callable[[int], Result],
+    ) -> list[Result]:
+        """create() many documents in commits of 500; the result of each, in order.
+
+        Optimistic: a commit of creates succeeds when no document exists yet (the whole of
+        a first backfill). A commit is atomic, so one existing document fails it; then one
+        batched read says which exist, settle_known decides those from their snapshot, and
+        the rest are tried again. A document named twice, or still contended after a few
+        attempts, goes through one_by_one (the single-document path).
+        """
+        results: dict[int, Result] = {}
+        seen: set[str] = set()
+        todo: list[int] = []
+        for index, (ref, _fields) in enumerate(docs):
+            if ref.path in seen:  # one commit cannot create a document twice
+                results[index] = one_by_one(index)
+            else:
+                seen.add(ref.path)
+                todo.append(index)
+        for start in range(0, len(todo), MAX_WRITES_PER_BATCH):
+            chunk = todo[start : start + MAX_WRITES_PER_BATCH]
+            for _ in range(BATCH_CREATE_ATTEMPTS):
+                if not chunk:
+                    break
+                batch = self.client.batch()
+                for index in chunk:
+                    batch.create(*docs[index])
+                try:
+                    batch.commit()
+                except AlreadyExists:
+                    known = self.existing([docs[index][0] for index in chunk])
+                    unknown = []
+                    for index in chunk:
+                        snapshot = known.get(docs[index][0].path)
+                        if snapshot is None:
+                            unknown.append(index)
+                        else:
+                            results[index] = settle_known(index, snapshot)
+                    chunk = unknown
+                    continue
+                results.update(dict.fromkeys(chunk, created))
+                chunk = []
+            for index in chunk:  # still contended: settle them one by one
+                results[index] = one_by_one(index)
+        return [results[index] for index in range(len(docs))]
+
+
+# -- field mapping ------------------------------------------------------------------------
+
+
+def pending_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
+    return {
+        "bucket": obj.bucket,
+        "name": obj.name,
+        "generation": obj.generation,
+        "state": ObjectState.PENDING.value,
+        "created_at": now,
+        "size": obj.size,
+        "content_type": obj.content_type,
+        "custom_metadata": dict(obj.custom_metadata),
+        "time_created": obj.time_created,
+        "series_uid": obj.series_uid,
+        "instance_number": obj.instance_number,
+        "batch": None,
+    }
+
+
+def tombstone_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
+    return {
+        "bucket": obj.bucket,
+        "name": obj.name,
+        "generation": obj.generation,
+        "state": ObjectState.DELETED.value,
+        "deleted_at": now,
+        "created_at": now,
+        "batch": None,
+    }
+
+
+def storage_object(fields: dict[str, Any]) -> StorageObject:
+    return StorageObject(
+        bucket=fields["bucket"],
+        name=fields["name"],
+        generation=int(fields["generation"]),
+        size=fields.get("size"),
+        content_type=fields.get("content_type"),
+        time_created=fields.get("time_created"),
+        custom_metadata=fields.get("custom_metadata") or {},
+        series_uid=fields.get("series_uid"),
+        instance_number=fields.get("instance_number"),
+    )
+
+
+def object_record(snapshot: Any) -> ObjectRecord | None:
+    if not snapshot.exists:
+        return None
+    return ObjectRecord(ObjectState(snapshot.get("state")), int(snapshot.get("generation")))
+
+
+def stored_object(buffer: BufferRef, snapshot: Any) -> StoredObject:
+    fields = fields_of(snapshot)
+    return StoredObject(
+        buffer=buffer,
+        obj=storage_object(fields),
+        state=str(fields.get("state")),
+        created_at=fields.get("created_at"),
+        batch=fields.get("batch"),
+        source=fields.get("source"),
+        deleted_at=fields.get("deleted_at"),
+    )
+
+
+def batch_record(buffer: BufferRef, snapshot: Any) -> BatchRecord:
+    fields = fields_of(snapshot)
+    return BatchRecord(
+        buffer=buffer,
+        seq=int(fields["seq"]),
+        state=BatchState(fields["state"]),
+        manifest_bucket=fields.get("manifest_bucket") or "",
+        manifest_path=fields.get("manifest_path") or "",
+        item_count=int(fields.get("item_count") or 0),
+        claimed_at=fields.get("claimed_at"),
+        written_at=fields.get("written_at"),
+    )
+
+
+def rejection_fields(
+    obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "bucket": obj.bucket,
+        "name": obj.name,
+        "generation": obj.generation,
+        "folder": obj.folder,
+        "reason": reason.value,
+        "detail": detail,
+        "recorded_at": now,
+        "expire_at": now + REJECTION_RETENTION,
+    }
+
+
+def rejection_record(fields: dict[str, Any]) -> RejectionRecord:
+    return RejectionRecord(
+        bucket=fields["bucket"],
+        name=fields["name"],
+        generation=int(fields["generation"]),
+        reason=fields["reason"],
+        detail=fields["detail"],
+        folder=fields.get("folder", ""),
+        recorded_at=fields["recorded_at"],
+    )

@@ -1,0 +1,180 @@
+"""Rejection records in Firestore, and the per-folder counts the sweep keeps of them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from google.api_core.exceptions import AlreadyExists
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from registration.adapters.firestore.documents import (
+    BUFFERS,
+    FOLDERS,
+    OPS,
+    REJECTION_SUMMARY_DOC,
+    REJECTIONS,
+    Documents,
+    fields_of,
+    rejection_fields,
+    rejection_record,
+)
+from registration.domain.model import (
+    RejectionCounts,
+    RejectionReason,
+    RejectionRecord,
+    StorageObject,
+    stable_id,
+)
+
+
+class FirestoreRejections:
+    """Implements services.ports.Rejections."""
+
+    def __init__(self, documents: Documents) -> None:
+        self._docs = documents
+
+    def record(
+        self, obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
+    ) -> bool:
+        try:
+            self._docs.rejection(obj, reason).create(rejection_fields(obj, reason, detail, now))
+            return True
+        except AlreadyExists:
+            return False
+
+    def record_many(
+        self, items: Sequence[tuple[StorageObject, RejectionReason, str]], now: datetime
+    ) -> list[bool]:
+        """record() for many objects in batched commits; True where it is new."""
+        docs = [
+            (self._docs.rejection(obj, reason), rejection_fields(obj, reason, detail, now))
+            for obj, reason, detail in items
+        ]
+        return self._docs.create_many(
+            docs,
+            created=True,
+            settle_known=lambda _index, _snapshot: False,
+            one_by_one=lambda index: self.record(*items[index], now),
+        )
+
+    def present(self, items: Sequence[tuple[StorageObject, RejectionReason]]) -> list[bool]:
+        refs = [self._docs.rejection(obj, reason) for obj, reason in items]
+        known = self._docs.existing(refs)
+        return [ref.path in known for ref in refs]
+
+    def recent(self, limit: int) -> list[RejectionRecord]:
+        query = (
+            self._docs.client.collection(REJECTIONS)
+            .order_by("recorded_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [rejection_record(fields_of(snapshot)) for snapshot in query.stream()]
+
+    def of_object(self, bucket: str, name: str) -> list[RejectionRecord]:
+        query = (
+            self._docs.client.collection(REJECTIONS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("name", "==", name))
+        )
+        records = [rejection_record(fields_of(snapshot)) for snapshot in query.stream()]
+        return sorted(records, key=lambda record: record.recorded_at)
+
+
+class FirestoreRejectionSummaries:
+    """Implements services.ports.RejectionSummaries: per-folder counts, kept by the sweep."""
+
+    def __init__(self, documents: Documents) -> None:
+        self._docs = documents
+
+    def _watermark_ref(self) -> Any:
+        return self._docs.client.collection(OPS).document(REJECTION_SUMMARY_DOC)
+
+    def watermark(self) -> datetime | None:
+        snapshot = self._watermark_ref().get()
+        moment: datetime | None = snapshot.get("watermark") if snapshot.exists else None
+        return moment
+
+    def save_watermark(self, moment: datetime) -> None:
+        self._watermark_ref().set(
+            {"watermark": moment, "updated_at": firestore.SERVER_TIMESTAMP}, merge=True
+        )
+
+    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]:
+        """Folders with a rejection recorded, or a buffer created, at or after moment."""
+        touched: set[tuple[str, str]] = set()
+        for collection, field in ((REJECTIONS, "recorded_at"), (BUFFERS, "created_at")):
+            query: Any = self._docs.client.collection(collection)
+            if moment is not None:
+                query = query.where(filter=FieldFilter(field, ">=", moment))
+            for snapshot in query.select(["bucket", "folder"]).stream():
+                fields = fields_of(snapshot)
+                touched.add((fields["bucket"], fields.get("folder") or ""))
+        return touched
+
+    def folders_counted_before(self, moment: datetime) -> set[tuple[str, str]]:
+        query = self._docs.client.collection(FOLDERS).where(
+            filter=FieldFilter("counted_at", "<", moment)
+        )
+        return {
+            (fields["bucket"], fields["folder"])
+            for fields in (fields_of(snapshot) for snapshot in query.stream())
+        }
+
+    def count(self, bucket: str, folder: str) -> dict[str, int]:
+        # One count() per reason: exact, and it bills one read per 1,000 matching records
+        # (at least one), with no counter document for events to contend on.
+        base: Any = (
+            self._docs.client.collection(REJECTIONS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("folder", "==", folder))
+        )
+        counts: dict[str, int] = {}
+        for reason in RejectionReason:
+            query = base.where(filter=FieldFilter("reason", "==", reason.value))
+            number = int(query.count(alias="n").get()[0][0].value)
+            if number:
+                counts[reason.value] = number
+        return counts
+
+    def save_counts(self, bucket: str, folder: str, counts: dict[str, int], now: datetime) -> None:
+        """The folder's summary, copied into each of its buffers so one read gives all."""
+        client = self._docs.client
+        total = sum(counts.values())
+        batch = client.batch()
+        batch.set(
+            client.collection(FOLDERS).document(stable_id(bucket, folder)),
+            {
+                "bucket": bucket,
+                "folder": folder,
+                "rejected": counts,
+                "rejected_total": total,
+                "counted_at": now,
+            },
+        )
+        buffers = (
+            client.collection(BUFFERS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("folder", "==", folder))
+        )
+        for snapshot in buffers.select(["bucket"]).stream():
+            batch.update(
+                snapshot.reference,
+                {"rejected": counts, "rejected_total": total, "rejected_counted_at": now},
+            )
+        batch.commit()
+
+    def all_counts(self) -> list[RejectionCounts]:
+        return [
+            RejectionCounts(
+                bucket=fields["bucket"],
+                folder=fields["folder"],
+                counts={str(k): int(v) for k, v in (fields.get("rejected") or {}).items()},
+                counted_at=fields.get("counted_at"),
+            )
+            for fields in (
+                fields_of(snapshot) for snapshot in self._docs.client.collection(FOLDERS).stream()
+            )
+        ]

@@ -1,0 +1,510 @@
+"""python -m registration: status | flush | backfill | reconcile | trace.
+
+Output discipline: a command's result (tables, or JSON with --json) goes to stdout; the
+structured JSON log lines go to stderr, or to --log-file. On a terminal, stderr shows only
+warnings and errors (plus the progress bar), because thousands of INFO lines would bury it;
+piped or redirected, it gets every line, so `2>backfill.log` keeps the full trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import IO, Any, TextIO
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from registration.domain.model import ManifestKey
+from registration.exceptions import ConfigurationError
+from registration.manifest.urls import parse_object_url
+from registration.services.backfill import (
+    BACKFILL_CHUNK,
+    BackfillReport,
+    BackfillStoppedError,
+)
+from registration.services.backfill import (
+    backfill as run_backfill,
+)
+from registration.services.flush import find_buffers, force_flush
+from registration.services.ports import Context
+from registration.services.reconcile import ReconcileReport
+from registration.services.reconcile import reconcile as run_reconcile
+from registration.services.status import status as status_view
+from registration.services.trace import trace as run_trace
+from registration.web.status_page import relative_age
+
+QUIET_SEVERITIES = frozenset({"DEFAULT", "DEBUG", "INFO", "NOTICE"})
+# Exit status of an interrupted command, as a shell reports Ctrl-C.
+EXIT_INTERRUPTED = 130
+# reconcile without --repair found something to repair (for cron and CI checks).
+EXIT_DISCREPANCIES = 1
+
+
+@dataclass
+class CliState:
+    log_file: str | None
+
+
+class _LogLines(io.TextIOBase):
+    """Receives the JSON log lines (logs.py writes to sys.stdout) and routes them."""
+
+    def __init__(self, emit: Callable[[str], None], keep: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._emit = emit
+        self._keep = keep
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            if line and self._keep(line):
+                self._emit(line)
+        return len(text)
+
+
+def _is_loud(line: str) -> bool:
+    try:
+        severity = json.loads(line).get("severity", "DEFAULT")
+    except (ValueError, AttributeError):
+        return True
+    return severity not in QUIET_SEVERITIES
+
+
+@contextlib.contextmanager
+def _routed_logs(state: CliState, console: Console) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        if state.log_file:
+            file: IO[str] = stack.enter_context(open(state.log_file, "a", encoding="utf-8"))
+            router = _LogLines(lambda line: print(line, file=file, flush=True), lambda _: True)
+        elif console.is_terminal:
+            # Through the console, so a warning prints above a live progress bar.
+            router = _LogLines(
+                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
+                _is_loud,
+            )
+        else:
+            stream = console.file
+            router = _LogLines(lambda line: print(line, file=stream, flush=True), lambda _: True)
+        stack.enter_context(contextlib.redirect_stdout(router))
+        yield
+
+
+@dataclass
+class _Io:
+    out: Console
+    err: Console
+    raw_out: TextIO
+
+
+def _io() -> _Io:
+    # Bound now, before logs are redirected: results must reach the real stdout.
+    out_stream = sys.stdout
+    return _Io(
+        Console(file=out_stream, highlight=False, soft_wrap=True),
+        Console(file=sys.stderr, highlight=False),
+        out_stream,
+    )
+
+
+def _context() -> Context:
+    # Imported here: the adapters (and their Google clients) load only when a command runs.
+    from registration.bootstrap import build_context
+    from registration.config import load_settings
+
+    try:
+        return build_context(load_settings())
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def parse_gs_url(url: str, *, need_name: bool) -> tuple[str, str]:
+    """gs://BUCKET/REST -> (bucket, rest). REST is taken literally (no percent-decoding).
+
+    An Encord objectUrl (https://storage.cloud.google.com/...) is accepted too, decoded.
+    """
+    if url.startswith("https://"):
+        try:
+            bucket, rest = parse_object_url(url)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from error
+    elif url.startswith("gs://"):
+        bucket, _, rest = url.removeprefix("gs://").partition("/")
+    else:
+        raise click.BadParameter(f"expected gs://BUCKET/{'NAME' if need_name else 'PREFIX'}")
+    if not bucket:
+        raise click.BadParameter("the URL names no bucket")
+    if need_name and not rest:
+        raise click.BadParameter("the URL names no object")
+    return bucket, rest
+
+
+def _json_out(io_: _Io, data: Any) -> None:
+    print(json.dumps(data, default=str, ensure_ascii=False, indent=2), file=io_.raw_out)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _counts(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "—"
+    return ", ".join(f"{reason}: {count}" for reason, count in sorted(counts.items()))
+
+
+@click.group()
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Append every JSON log line here instead of stderr.",
+)
+@click.pass_context
+def cli(ctx: click.Context, log_file: str | None) -> None:
+    """Ops commands for the Encord registration function (Firestore + Cloud Storage).
+
+    Uses the same REGISTRATION_* settings and Google credentials as the function
+    (FIRESTORE_EMULATOR_HOST and STORAGE_EMULATOR_HOST point it at emulators).
+    """
+    ctx.obj = CliState(log_file)
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status function's JSON.")
+@click.option("--rejected", default=20, show_default=True, help="Recent rejections to list.")
+@click.pass_obj
+def status(state: CliState, as_json: bool, rejected: int) -> None:
+    """Every buffer with its pending count and ages, and the recent rejections."""
+    io_ = _io()
+    with _routed_logs(state, io_.err):
+        view = status_view(_context(), recent_rejections=rejected)
+        report = view.as_dict()
+    if as_json:
+        _json_out(io_, report)
+        return
+    now = report["generated_at"]
+    table = Table(title="Buffers", title_justify="left")
+    for column in (
+        "Bucket",
+        "Folder",
+        "Type",
+        "Pending",
+        "Oldest pending",
+        "Last flush",
+        "Batches",
+        "Registered",
+        "Rejected in folder",
+    ):
+        table.add_column(column, overflow="fold")
+    for row in report["buffers"]:
+        table.add_row(
+            row["bucket"],
+            row["folder"] or "(root)",
+            "image sequences" if row["sequence"] else row["key"],
+            f"{row['pending']} / {row['batch_size']}",
+            relative_age(row["oldest_pending_at"], now),
+            relative_age(row["last_flush_at"], now),
+            str(row["batches_written"]),
+            str(row["objects_registered"]),
+            _counts(row["rejected_by_reason"]),
+        )
+    io_.out.print(table if report["buffers"] else "No buffers yet.")
+    if report["rejected"]:
+        recent = Table(title="Recently rejected", title_justify="left")
+        for column in ("Name", "Reason", "When"):
+            recent.add_column(column, overflow="fold")
+        for item in report["rejected"]:
+            recent.add_row(item["name"], item["reason"], relative_age(item["recorded_at"], now))
+        io_.out.print(recent)
+
+
+# -- flush ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("folder")
+@click.argument("key", type=click.Choice([key.value for key in ManifestKey]))
+@click.option("--bucket", default=None, help="Only the buffer of this source bucket.")
+@click.option(
+    "--sequence/--group",
+    "sequence",
+    default=None,
+    help="For image_groups: only the image-sequence (or only the image-group) buffer.",
+)
+@click.pass_obj
+def flush(
+    state: CliState, folder: str, key: str, bucket: str | None, sequence: bool | None
+) -> None:
+    """Write the pending objects of FOLDER's KEY buffer now, full or not.
+
+    FOLDER is the object's parent path ('site-a/cam 1'); '/' is the bucket's root.
+    A group buffer flushed this way seals the groups it holds as they are.
+    """
+    io_ = _io()
+    folder = folder.strip("/")
+    with _routed_logs(state, io_.err):
+        ctx = _context()
+        buffers = find_buffers(ctx, folder, ManifestKey(key), bucket=bucket, sequence=sequence)
+        if not buffers:
+            raise click.ClickException(
+                f"no {key} buffer for folder {folder or '(root)'!r}; "
+                "`python -m registration status` lists the buffers"
+            )
+        for buffer in buffers:
+            report = force_flush(ctx, buffer)
+            written = report.manifests + report.completed
+            io_.out.print(
+                f"{buffer.label}: "
+                + (f"{len(written)} manifest(s) written" if written else "nothing pending")
+            )
+            for path in written:
+                io_.out.print(f"  gs://{ctx.settings.manifest_bucket_for(buffer.bucket)}/{path}")
+
+
+# -- backfill -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--restart", is_flag=True, help="Ignore the checkpoint and list from the start.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final report as JSON.")
+@click.option("--chunk-size", default=BACKFILL_CHUNK, hidden=True, type=int)
+@click.option("--stop-after", default=None, hidden=True, type=int)
+@click.pass_obj
+def backfill(
+    state: CliState,
+    url: str,
+    restart: bool,
+    as_json: bool,
+    chunk_size: int,
+    stop_after: int | None,
+) -> None:
+    """Register the objects that already exist under gs://BUCKET/PREFIX.
+
+    Objects go through the same classification, buffers and idempotency as events, with
+    one Firestore commit per 500 objects. Interrupt it at any time (Ctrl-C) and run the
+    same command again: it resumes after the last committed chunk, and nothing is
+    registered twice. Partial batches are written by the sweep after the max age.
+    """
+    bucket, prefix = parse_gs_url(url, need_name=False)
+    if not 1 <= chunk_size <= BACKFILL_CHUNK:
+        raise click.BadParameter(f"must be 1..{BACKFILL_CHUNK}", param_hint="chunk")
+    io_ = _io()
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]backfill[/] {task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f} objects"),
+        TextColumn("{task.fields[rate]:,.0f} objects/s"),
+        TimeElapsedColumn(),
+        console=io_.err,
+        disable=not io_.err.is_terminal,
+        # Log lines reach the console through _routed_logs, which filters them first.
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    task = progress.add_task(url, total=None, rate=0.0)
+
+    def show(report: BackfillReport) -> None:
+        progress.update(task, completed=report.listed, rate=report.rate)
+
+    with _routed_logs(state, io_.err), progress:
+        ctx = _context()
+        try:
+            report = run_backfill(
+                ctx,
+                bucket,
+                prefix,
+                chunk_size=chunk_size,
+                restart=restart,
+                stop_after=stop_after,
+                on_progress=show,
+            )
+        except (KeyboardInterrupt, BackfillStoppedError) as stop:
+            progress.stop()
+            done = stop.report.listed if isinstance(stop, BackfillStoppedError) else None
+            io_.err.print(
+                "Interrupted"
+                + (f" after {done} objects" if done is not None else "")
+                + ". Run the same command again to resume; nothing will be registered twice."
+            )
+            sys.exit(EXIT_INTERRUPTED)
+    if as_json:
+        _json_out(io_, report.as_dict())
+        return
+    rejected = sum(report.rejected.values())
+    io_.out.print(
+        f"Backfill of {url}: {report.listed:,} objects in {report.elapsed_seconds:.1f} s "
+        f"= {report.rate:,.0f} objects/s"
+        + (f" (resumed after {report.resumed_after!r})" if report.resumed_after else "")
+    )
+    io_.out.print(
+        f"  buffered {report.buffered:,}, already known {report.already_known:,}, "
+        f"rejected {rejected:,} ({_counts(dict(report.rejected))}), ignored {report.ignored:,}"
+    )
+    io_.out.print(
+        f"  {len(report.manifests)} full manifest(s) written; the rest is written by the "
+        f"sweep once it is {ctx.settings.max_age_seconds} s old"
+    )
+
+
+# -- reconcile ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--repair", is_flag=True, help="Register the missed objects, replay missed deletes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.option("--show", default=20, show_default=True, help="Names to list per finding.")
+@click.pass_obj
+def reconcile(state: CliState, url: str, repair: bool, as_json: bool, show: int) -> None:
+    """Compare gs://BUCKET/PREFIX with Firestore: missed events, both ways.
+
+    Reports live objects that were never registered (a missed finalize) and registered or
+    pending objects that no longer exist (a missed delete). --repair registers the missed
+    ones through the backfill path and withdraws pending objects that are gone. Exits 1 when
+    it found something to repair and --repair was not given.
+    """
+    bucket, prefix = parse_gs_url(url, need_name=False)
+    io_ = _io()
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]reconcile[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} objects checked"),
+        TimeElapsedColumn(),
+        console=io_.err,
+        disable=not io_.err.is_terminal,
+        # Log lines reach the console through _routed_logs, which filters them first.
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    task = progress.add_task(url, total=None)
+    with _routed_logs(state, io_.err), progress:
+        report = run_reconcile(
+            _context(),
+            bucket,
+            prefix,
+            repair=repair,
+            on_progress=lambda listed: progress.update(task, completed=listed),
+        )
+    if as_json:
+        _json_out(io_, report.as_dict())
+    else:
+        _print_reconcile(io_, url, report, show)
+    if not repair and (report.missed or report.pending_gone):
+        sys.exit(EXIT_DISCREPANCIES)
+
+
+def _print_reconcile(io_: _Io, url: str, report: ReconcileReport, show: int) -> None:
+    io_.out.print(
+        f"Reconcile of {url}: {report.listed:,} objects listed, {report.in_order:,} in order"
+    )
+    sections: list[tuple[str, list[str]]] = [
+        (
+            "never registered (missed events)",
+            [f"{item.obj.name}  [{item.outcome}]" for item in report.missed],
+        ),
+        (
+            "pending but no longer in the bucket (missed deletes)",
+            [record.obj.name for record in report.pending_gone],
+        ),
+        (
+            "in a manifest but no longer in the bucket",
+            [record.obj.name for record in report.registered_gone],
+        ),
+    ]
+    for title, names in sections:
+        io_.out.print(f"  {len(names):,} {title}")
+        for name in names[:show]:
+            io_.out.print(f"    {name}", markup=False)
+        if len(names) > show:
+            io_.out.print(f"    … and {len(names) - show:,} more (--json lists all)")
+    if report.repair is not None:
+        io_.out.print(
+            f"  repaired: {report.repair.buffered:,} registered, "
+            f"{sum(report.repair.rejected.values()):,} rejections recorded, "
+            f"{report.withdrawn:,} withdrawn, {len(report.repair.manifests)} manifest(s) written"
+        )
+
+
+# -- trace ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.pass_obj
+def trace(state: CliState, url: str, as_json: bool) -> None:
+    """Show the fate of one object: gs://BUCKET/NAME (or its Encord objectUrl).
+
+    The name after gs://BUCKET/ is taken literally, spaces and '%' included.
+    """
+    bucket, name = parse_gs_url(url, need_name=True)
+    io_ = _io()
+    with _routed_logs(state, io_.err):
+        result = run_trace(_context(), bucket, name)
+    if as_json:
+        _json_out(io_, result.as_dict())
+        return
+    now = _now()
+    out = io_.out
+    out.print(f"gs://{bucket}/{name}", markup=False, style="bold")
+    out.print(f"Fate: {result.fate}", markup=False)
+    if result.live is None:
+        out.print("Object: not in the bucket", markup=False)
+    else:
+        live = result.live
+        out.print(
+            f"Object: generation {live.generation}, {live.size} bytes, "
+            f"content type {live.content_type or 'unknown'}",
+            markup=False,
+        )
+    out.print(f"Classification: {result.classification}", markup=False)
+    for item in result.records:
+        record = item.record
+        line = (
+            f"Record: {record.buffer.label} generation "
+            f"{record.obj.generation} {record.state}, buffered "
+            f"{relative_age(record.created_at, now)} by {record.source or 'event'}"
+        )
+        if item.batch is not None:
+            line += (
+                f"; batch {item.batch.seq} {item.batch.state}, manifest "
+                f"gs://{item.batch.manifest_bucket}/{item.batch.manifest_path}"
+                + (" (missing!)" if item.manifest_exists is False else "")
+            )
+        out.print(line, markup=False)
+    for rejection in result.rejections:
+        out.print(
+            f"Rejected: generation {rejection.generation} {rejection.reason} "
+            f"{relative_age(rejection.recorded_at, now)}: {rejection.detail}",
+            markup=False,
+        )
+
+
+def main() -> None:
+    cli(prog_name="python -m registration")

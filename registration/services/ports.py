@@ -1,0 +1,189 @@
+"""The narrow interfaces the use cases need, one per concern. Adapters implement them.
+
+Protocols are structural: the Firestore and Cloud Storage adapters, and the in-memory fake
+in tests/support, implement them without importing this module. The types they return
+live in domain/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from registration.clock import Clock
+from registration.config import Settings
+from registration.domain.lifecycle import DeleteAction, FinalizeAction
+from registration.domain.model import (
+    BatchRecord,
+    BufferRef,
+    BufferSummary,
+    ClaimedBatch,
+    LeaseOutcome,
+    RejectionCounts,
+    RejectionReason,
+    RejectionRecord,
+    StorageObject,
+    StoredObject,
+)
+
+
+class ObjectRecords(Protocol):
+    """One record per object name: the per-event decisions and the pending queries."""
+
+    def add_pending(
+        self, buffer: BufferRef, obj: StorageObject, now: datetime
+    ) -> FinalizeAction: ...
+
+    def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction: ...
+
+    def count_pending(self, buffer: BufferRef) -> int: ...
+
+    def oldest_pending_at(self, buffer: BufferRef) -> datetime | None: ...
+
+    def newest_pending_at(self, buffer: BufferRef) -> datetime | None: ...
+
+
+class BulkRecords(Protocol):
+    """Object records many at a time: backfill, reconcile and trace."""
+
+    def add_pending_many(
+        self, items: Sequence[tuple[BufferRef, StorageObject]], now: datetime
+    ) -> list[FinalizeAction]: ...
+
+    def object_records(
+        self, items: Sequence[tuple[BufferRef, str]]
+    ) -> list[StoredObject | None]: ...
+
+    def live_records(self, buffer: BufferRef) -> Iterator[StoredObject]: ...
+
+
+class Batches(Protocol):
+    """A buffer's batches: lease a number, claim members, mark the manifest written."""
+
+    def next_seq(self, buffer: BufferRef) -> int: ...
+
+    def acquire_lease(self, buffer: BufferRef, seq: int, lease_seconds: int) -> LeaseOutcome: ...
+
+    def release_lease(self, buffer: BufferRef, seq: int) -> None: ...
+
+    def claim(
+        self,
+        buffer: BufferRef,
+        seq: int,
+        *,
+        limit: int,
+        minimum: int,
+        now: datetime,
+        manifest_bucket: str,
+        manifest_path: str,
+    ) -> ClaimedBatch | None: ...
+
+    def get(self, buffer: BufferRef, seq: int) -> BatchRecord | None: ...
+
+    def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]: ...
+
+    def mark_written(self, batch: BatchRecord, now: datetime) -> bool: ...
+
+    def unfinished(self, buffer: BufferRef) -> list[BatchRecord]: ...
+
+
+class BufferCatalog(Protocol):
+    """The buffer documents: created on first use, summarised for dashboards."""
+
+    def ensure(self, buffer: BufferRef, now: datetime) -> None: ...
+
+    def all(self) -> Iterator[BufferSummary]: ...
+
+    def save_pending_summary(
+        self, buffer: BufferRef, pending: int, oldest_pending_at: datetime | None
+    ) -> None: ...
+
+
+class Rejections(Protocol):
+    """Objects that can never be registered, each with its reason."""
+
+    def record(
+        self, obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
+    ) -> bool: ...
+
+    def record_many(
+        self, items: Sequence[tuple[StorageObject, RejectionReason, str]], now: datetime
+    ) -> list[bool]: ...
+
+    def present(self, items: Sequence[tuple[StorageObject, RejectionReason]]) -> list[bool]: ...
+
+    def recent(self, limit: int) -> list[RejectionRecord]: ...
+
+    def of_object(self, bucket: str, name: str) -> list[RejectionRecord]: ...
+
+
+class RejectionSummaries(Protocol):
+    """Rejected counts per folder, recounted by the sweep where they may have changed."""
+
+    def watermark(self) -> datetime | None: ...
+
+    def save_watermark(self, moment: datetime) -> None: ...
+
+    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]: ...
+
+    def folders_counted_before(self, moment: datetime) -> set[tuple[str, str]]: ...
+
+    def count(self, bucket: str, folder: str) -> dict[str, int]: ...
+
+    def save_counts(
+        self, bucket: str, folder: str, counts: dict[str, int], now: datetime
+    ) -> None: ...
+
+    def all_counts(self) -> list[RejectionCounts]: ...
+
+
+class Checkpoints(Protocol):
+    """Where a resumable backfill got to."""
+
+    def load(self, job: str) -> dict[str, Any] | None: ...
+
+    def save(self, job: str, fields: dict[str, Any]) -> None: ...
+
+
+class SourceBucket(Protocol):
+    """The bucket objects land in: a header to classify by, listings, the live generation."""
+
+    def read_head(self, bucket: str, name: str, length: int) -> bytes | None: ...
+
+    def list_objects(
+        self, bucket: str, prefix: str, start_after: str | None = None
+    ) -> Iterator[StorageObject]: ...
+
+    def stat(self, bucket: str, name: str) -> StorageObject | None: ...
+
+
+class ManifestWriter(Protocol):
+    """Where manifests go."""
+
+    def write(self, bucket: str, path: str, data: bytes, content_type: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Backends:
+    """Every port, built once per instance by bootstrap (or by a test, over fakes)."""
+
+    records: ObjectRecords
+    bulk: BulkRecords
+    batches: Batches
+    buffers: BufferCatalog
+    rejections: Rejections
+    summaries: RejectionSummaries
+    checkpoints: Checkpoints
+    source: SourceBucket
+    manifests: ManifestWriter
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every use case is handed: the settings, the ports and the clock."""
+
+    settings: Settings
+    backends: Backends
+    clock: Clock

@@ -1,0 +1,202 @@
+"""Compare a bucket with Firestore: missed finalizes and missed deletes, and repair them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from registration import logs
+from registration.domain.lifecycle import FinalizeAction, ObjectRecord, ObjectState, on_finalize
+from registration.domain.model import (
+    Accepted,
+    BufferRef,
+    Rejected,
+    RejectionReason,
+    StorageObject,
+    StoredObject,
+    object_log_fields,
+)
+from registration.services.backfill import BACKFILL_CHUNK, BackfillReport, chunks
+from registration.services.intake import record_rejections, register_many, verdict_for
+from registration.services.ports import Context
+
+# Reconcile reads records in batched gets of this many.
+RECONCILE_CHUNK = 300
+
+
+@dataclass
+class Missed:
+    """A live object whose event evidently never arrived, and what repairing it does."""
+
+    obj: StorageObject
+    outcome: str  # 'register', or the rejection reason that was never recorded
+
+
+@dataclass
+class ReconcileReport:
+    bucket: str
+    prefix: str
+    listed: int = 0
+    in_order: int = 0
+    missed: list[Missed] = field(default_factory=list)
+    # Recorded as pending or registered, but the object no longer exists (missed delete).
+    pending_gone: list[StoredObject] = field(default_factory=list)
+    registered_gone: list[StoredObject] = field(default_factory=list)
+    repair: BackfillReport | None = None
+    withdrawn: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "listed": self.listed,
+            "in_order": self.in_order,
+            "missed": [
+                {"name": item.obj.name, "generation": item.obj.generation, "fix": item.outcome}
+                for item in self.missed
+            ],
+            "pending_but_gone": [_gone(record) for record in self.pending_gone],
+            "registered_but_gone": [_gone(record) for record in self.registered_gone],
+            "repair": None if self.repair is None else self.repair.as_dict(),
+            "withdrawn": self.withdrawn,
+        }
+
+
+def _gone(record: StoredObject) -> dict[str, Any]:
+    return {
+        "name": record.obj.name,
+        "generation": record.obj.generation,
+        "buffer": record.buffer.label,
+        "batch": record.batch,
+    }
+
+
+def folder_may_hold(folder: str, prefix: str) -> bool:
+    """Whether some object directly in folder can have a name starting with prefix."""
+    base = f"{folder}/" if folder else ""
+    if base.startswith(prefix):
+        return True
+    return prefix.startswith(base) and "/" not in prefix[len(base) :]
+
+
+def _record_of(stored: StoredObject | None) -> ObjectRecord | None:
+    if stored is None:
+        return None
+    return ObjectRecord(ObjectState(stored.state), stored.obj.generation)
+
+
+def reconcile(
+    ctx: Context,
+    bucket: str,
+    prefix: str,
+    *,
+    repair: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> ReconcileReport:
+    """Compare gs://bucket/prefix with Firestore; with repair, replay the missed events.
+
+    Missed finalizes are registered through register_existing (the backfill path). A
+    missed delete of a pending object is replayed as the delete event would have done it
+    (the object leaves its buffer); for an object already in a manifest, the rejection
+    'deleted_after_registration' is recorded so ops see that Encord holds a dead URL.
+    """
+    backends = ctx.backends
+    source = backends.source
+    started = ctx.clock()
+    report = ReconcileReport(bucket, prefix)
+    live: dict[str, int] = {}
+    for chunk in chunks(source.list_objects(bucket, prefix), RECONCILE_CHUNK):
+        for obj in chunk:
+            live[obj.name] = obj.generation
+        _check_chunk(ctx, chunk, report)
+        if on_progress is not None:
+            on_progress(report.listed)
+    candidates = [
+        record
+        for summary in list(backends.buffers.all())
+        if summary.buffer.bucket == bucket and folder_may_hold(summary.buffer.folder, prefix)
+        for record in backends.bulk.live_records(summary.buffer)
+        if record.obj.name.startswith(prefix)
+        and record.obj.name not in live
+        # Created after the listing began: the listing may simply not show it yet.
+        and (record.created_at is None or record.created_at < started)
+    ]
+    for record in candidates:
+        if source.stat(bucket, record.obj.name) is not None:
+            continue  # uploaded again since the listing: its own event handles it
+        if record.state == ObjectState.PENDING.value:
+            report.pending_gone.append(record)
+        else:
+            report.registered_gone.append(record)
+    if repair:
+        _repair(ctx, report)
+    logs.info(
+        "reconcile done",
+        bucket=bucket,
+        prefix=prefix,
+        listed=report.listed,
+        missed=len(report.missed),
+        pending_gone=len(report.pending_gone),
+        registered_gone=len(report.registered_gone),
+        repaired=repair,
+    )
+    return report
+
+
+def _check_chunk(ctx: Context, chunk: Sequence[StorageObject], report: ReconcileReport) -> None:
+    accepted: list[tuple[BufferRef, StorageObject]] = []
+    rejected: list[tuple[StorageObject, RejectionReason]] = []
+    for listed in chunk:
+        report.listed += 1
+        obj, verdict = verdict_for(ctx, listed)
+        if isinstance(verdict, Accepted):
+            accepted.append((verdict.buffer_in(obj.bucket), obj))
+        elif isinstance(verdict, Rejected):
+            rejected.append((obj, verdict.reason))
+        else:
+            report.in_order += 1  # ignored by design (our own manifests)
+    records = ctx.backends.bulk.object_records([(buffer, obj.name) for buffer, obj in accepted])
+    for (_buffer, obj), record in zip(accepted, records, strict=True):
+        action = on_finalize(_record_of(record), obj.generation)
+        if action is FinalizeAction.BUFFER:
+            report.missed.append(Missed(obj, "register"))
+        elif action is FinalizeAction.OVERWRITES_REGISTERED:
+            rejected.append((obj, RejectionReason.OVERWRITTEN_AFTER_REGISTRATION))
+        else:
+            report.in_order += 1
+    for (obj, reason), present in zip(
+        rejected, ctx.backends.rejections.present(rejected), strict=True
+    ):
+        if present:
+            report.in_order += 1
+        else:
+            report.missed.append(Missed(obj, reason.value))
+
+
+def _repair(ctx: Context, report: ReconcileReport) -> None:
+    repaired = BackfillReport(bucket=report.bucket, prefix=report.prefix)
+    for start in range(0, len(report.missed), BACKFILL_CHUNK):
+        chunk = [item.obj for item in report.missed[start : start + BACKFILL_CHUNK]]
+        register_many(ctx, chunk, repaired)
+    report.repair = repaired
+    now = ctx.clock()
+    for record in report.pending_gone:
+        action = ctx.backends.records.withdraw(record.buffer, record.obj, now)
+        report.withdrawn += 1
+        logs.info(
+            f"reconcile: missed delete replayed: {action.value}",
+            action=action.value,
+            buffer=record.buffer.label,
+            **object_log_fields(record.obj),
+        )
+    gone = [
+        (
+            record.obj,
+            RejectionReason.DELETED_AFTER_REGISTRATION,
+            f"{record.obj.name!r} no longer exists but is in a manifest (found by reconcile); "
+            "Encord may hold a URL that no longer resolves",
+        )
+        for record in report.registered_gone
+    ]
+    record_rejections(ctx, gone)

@@ -1,0 +1,186 @@
+"""One object's fate, from its classification to its manifest or rejection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from registration.domain.lifecycle import ObjectState
+from registration.domain.model import (
+    Accepted,
+    BatchRecord,
+    BatchState,
+    BufferRef,
+    Classification,
+    Ignored,
+    ManifestKey,
+    Rejected,
+    RejectionRecord,
+    StorageObject,
+    StoredObject,
+)
+from registration.services.intake import verdict_for
+from registration.services.ports import Context
+
+
+@dataclass
+class BatchTrace:
+    record: StoredObject
+    batch: BatchRecord | None
+    manifest_exists: bool | None
+
+
+@dataclass
+class Trace:
+    bucket: str
+    name: str
+    live: StorageObject | None
+    classification: str
+    records: list[BatchTrace]
+    rejections: list[RejectionRecord]
+    fate: str
+    pending_in_buffer: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bucket": self.bucket,
+            "name": self.name,
+            "fate": self.fate,
+            "live_generation": None if self.live is None else self.live.generation,
+            "classification": self.classification,
+            "records": [
+                {
+                    "buffer": item.record.buffer.label,
+                    "generation": item.record.obj.generation,
+                    "state": item.record.state,
+                    "buffered_at": item.record.created_at,
+                    "source": item.record.source or "event",
+                    "batch": item.record.batch,
+                    "batch_state": None if item.batch is None else item.batch.state,
+                    "manifest": None if item.batch is None else _gs(item.batch),
+                    "manifest_written_at": None if item.batch is None else item.batch.written_at,
+                    "manifest_exists": item.manifest_exists,
+                }
+                for item in self.records
+            ],
+            "rejections": [
+                {
+                    "generation": record.generation,
+                    "reason": record.reason,
+                    "detail": record.detail,
+                    "recorded_at": record.recorded_at,
+                }
+                for record in self.rejections
+            ],
+        }
+
+
+def _gs(batch: BatchRecord) -> str:
+    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+
+
+def _candidate_buffers(bucket: str, folder: str) -> list[BufferRef]:
+    # Every buffer the name could have been filed under, whatever its type was decided
+    # to be then: one batched read of at most nine documents, no index needed.
+    buffers = [BufferRef(bucket, folder, key) for key in ManifestKey]
+    buffers.append(BufferRef(bucket, folder, ManifestKey.IMAGE_GROUPS, create_video=True))
+    return buffers
+
+
+def trace(ctx: Context, bucket: str, name: str) -> Trace:
+    """Everything the system knows about one object name, and the one-line verdict."""
+    backends = ctx.backends
+    source = backends.source
+    live = source.stat(bucket, name)
+    obj, verdict = verdict_for(
+        ctx, live or StorageObject(bucket, name, 0), read_header=live is not None
+    )
+    classification = _describe(verdict)
+    found = [
+        record
+        for record in backends.bulk.object_records(
+            [(buffer, name) for buffer in _candidate_buffers(bucket, obj.folder)]
+        )
+        if record is not None
+    ]
+    records = []
+    for record in found:
+        batch = (
+            backends.batches.get(record.buffer, record.batch) if record.batch is not None else None
+        )
+        exists = None
+        if batch is not None and batch.manifest_path:
+            exists = source.stat(batch.manifest_bucket, batch.manifest_path) is not None
+        records.append(BatchTrace(record, batch, exists))
+    rejections = backends.rejections.of_object(bucket, name)
+    result = Trace(bucket, name, live, classification, records, rejections, fate="")
+    pending = [item for item in records if item.record.state == ObjectState.PENDING.value]
+    if pending:
+        result.pending_in_buffer = backends.records.count_pending(pending[0].record.buffer)
+    result.fate = _fate(ctx, result, verdict)
+    return result
+
+
+def _describe(verdict: Classification) -> str:
+    if isinstance(verdict, Accepted):
+        kind = "image sequence" if verdict.create_video else verdict.key.value
+        return f"registrable as {kind} in folder {verdict.folder or '(root)'!r}"
+    if isinstance(verdict, Rejected):
+        return f"not registrable: {verdict.reason.value} ({verdict.detail})"
+    return f"ignored: {verdict.detail}"
+
+
+def _fate(ctx: Context, result: Trace, verdict: Classification) -> str:
+    fate = _recorded_fate(ctx, result, verdict)
+    newest = max((item.record.obj.generation for item in result.records), default=None)
+    live = result.live
+    if (
+        live is not None
+        and newest is not None
+        and live.generation > newest
+        and not any(record.generation == live.generation for record in result.rejections)
+    ):
+        fate += (
+            f"; but the live generation {live.generation} has no record (a missed event; "
+            "`python -m registration reconcile --repair` registers it)"
+        )
+    return fate
+
+
+def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
+    newest = max(result.records, key=lambda item: item.record.obj.generation, default=None)
+    if newest is not None:
+        record, batch = newest.record, newest.batch
+        generation = record.obj.generation
+        if record.state == ObjectState.CLAIMED.value and batch is not None:
+            if batch.state is BatchState.WRITTEN:
+                return (
+                    f"registered: generation {generation} is in manifest {_gs(batch)} "
+                    f"(batch {batch.seq} of buffer {record.buffer.label})"
+                )
+            return (
+                f"in batch {batch.seq} of buffer {record.buffer.label}; its manifest "
+                f"{_gs(batch)} is not written yet (the sweep finishes interrupted batches)"
+            )
+        if record.state == ObjectState.PENDING.value:
+            size = ctx.settings.batch_size(record.buffer.key)
+            return (
+                f"pending: generation {generation} waits in buffer "
+                f"{record.buffer.label} since {record.created_at} "
+                f"({result.pending_in_buffer} of {size} pending; written when the batch is "
+                f"full or at most {ctx.settings.max_age_seconds} s after the oldest)"
+            )
+        if record.state == ObjectState.DELETED.value:
+            return f"withdrawn: generation {generation} was deleted before any manifest"
+        return f"{record.state}: generation {generation} in {record.buffer.label}"
+    if result.rejections:
+        last = result.rejections[-1]
+        return f"rejected: {last.reason} ({last.detail})"
+    if isinstance(verdict, Ignored):
+        return f"ignored: {verdict.detail}"
+    if result.live is None:
+        return "unknown: no such object in the bucket and no record of it"
+    return (
+        "never seen: the object exists but no event for it was recorded (a missed event); "
+        "`python -m registration reconcile --repair` registers it"
+    )

@@ -1,0 +1,1 @@
+"""Test support: the in-memory fake of every port, fault-injecting wrappers, a fake clock."""

@@ -1,0 +1,547 @@
+"""One in-memory fake of every port, with the semantics of the real adapters.
+
+MemoryStore mirrors registration/adapters/firestore/ decision for decision, so the
+service can be property-tested without the emulator: the same lifecycle functions decide
+finalize and delete, the lease is the batch record in state 'claiming', a claim takes the
+oldest pending objects, and it succeeds only while the buffer's next_seq is the batch's.
+One re-entrant lock around every method stands in for Firestore's transactions (each
+method is one atomic step, as each Firestore call or transaction is).
+
+Known difference: Firestore breaks created_at ties by document id (a digest of bucket and
+name); this store breaks them by name. Which of two simultaneous arrivals goes first is
+not part of any contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from registration.clock import Clock, utc_now
+from registration.domain.lifecycle import (
+    DeleteAction,
+    FinalizeAction,
+    ObjectRecord,
+    ObjectState,
+    on_delete,
+    on_finalize,
+)
+from registration.domain.model import (
+    BatchRecord,
+    BatchState,
+    BufferRef,
+    BufferSummary,
+    ClaimedBatch,
+    LeaseOutcome,
+    RejectionCounts,
+    RejectionReason,
+    RejectionRecord,
+    StorageObject,
+    StoredObject,
+)
+from registration.services.ports import Backends
+
+REJECTION_RETENTION = timedelta(days=90)
+
+
+@dataclass
+class _Buffer:
+    created_at: datetime
+    next_seq: int = 1
+    batches_written: int = 0
+    objects_registered: int = 0
+    last_flush_at: datetime | None = None
+    last_manifest_path: str | None = None
+    pending: int = 0
+    oldest_pending_at: datetime | None = None
+
+
+@dataclass
+class _Object:
+    """One object name's document: the newest generation seen and its state."""
+
+    obj: StorageObject
+    state: ObjectState
+    created_at: datetime
+    batch: int | None = None
+    deleted_at: datetime | None = None
+    source: str | None = None
+
+
+@dataclass
+class _Batch:
+    seq: int
+    state: BatchState
+    updated_at: datetime
+    manifest_bucket: str = ""
+    manifest_path: str = ""
+    item_count: int = 0
+    claimed_at: datetime | None = None
+    written_at: datetime | None = None
+
+
+@dataclass
+class _Rejection:
+    record: RejectionRecord
+    expire_at: datetime
+
+
+def _stored(obj: StorageObject) -> StorageObject:
+    # Firestore hands back a fresh metadata dict.
+    return dataclasses.replace(obj, custom_metadata=dict(obj.custom_metadata))
+
+
+@dataclass
+class MemoryStore:
+    """Implements every store port of registration.services.ports (one fake, as one
+    database). The clock stands in for Firestore's server time: a batch is idle since its
+    last change by this clock, whatever clock the use cases are given."""
+
+    clock: Clock = utc_now
+    _buffers: dict[BufferRef, _Buffer] = field(default_factory=dict)
+    # Keyed like Firestore's buffers/{buffer}/objects/{bucket+name}.
+    _objects: dict[BufferRef, dict[tuple[str, str], _Object]] = field(default_factory=dict)
+    _batches: dict[BufferRef, dict[int, _Batch]] = field(default_factory=dict)
+    _rejections: dict[tuple[str, str, int, str], _Rejection] = field(default_factory=dict)
+    _folder_counts: dict[tuple[str, str], RejectionCounts] = field(default_factory=dict)
+    _watermark: datetime | None = None
+    _checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _objects_of(self, buffer: BufferRef) -> dict[tuple[str, str], _Object]:
+        return self._objects.setdefault(buffer, {})
+
+    def _batches_of(self, buffer: BufferRef) -> dict[int, _Batch]:
+        return self._batches.setdefault(buffer, {})
+
+    def _pending(self, buffer: BufferRef) -> list[_Object]:
+        entries = self._objects_of(buffer).values()
+        pending = [entry for entry in entries if entry.state is ObjectState.PENDING]
+        return sorted(pending, key=lambda entry: (entry.created_at, entry.obj.name))
+
+    @staticmethod
+    def _record(entry: _Object | None) -> ObjectRecord | None:
+        return None if entry is None else ObjectRecord(entry.state, entry.obj.generation)
+
+    def _batch_record(self, buffer: BufferRef, batch: _Batch) -> BatchRecord:
+        return BatchRecord(
+            buffer=buffer,
+            seq=batch.seq,
+            state=batch.state,
+            manifest_bucket=batch.manifest_bucket,
+            manifest_path=batch.manifest_path,
+            item_count=batch.item_count,
+            claimed_at=batch.claimed_at,
+            written_at=batch.written_at,
+            idle_seconds=(self.clock() - batch.updated_at).total_seconds(),
+        )
+
+    # -- per-event path -----------------------------------------------------------------
+
+    def ensure(self, buffer: BufferRef, now: datetime) -> None:
+        with self._lock:
+            self._buffers.setdefault(buffer, _Buffer(created_at=now))
+
+    def add_pending(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> FinalizeAction:
+        with self._lock:
+            objects = self._objects_of(buffer)
+            ident = (obj.bucket, obj.name)
+            action = on_finalize(self._record(objects.get(ident)), obj.generation)
+            if action is FinalizeAction.BUFFER:
+                objects[ident] = _Object(_stored(obj), ObjectState.PENDING, created_at=now)
+            return action
+
+    def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction:
+        with self._lock:
+            objects = self._objects_of(buffer)
+            ident = (obj.bucket, obj.name)
+            action = on_delete(self._record(objects.get(ident)), obj.generation)
+            if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
+                # Like the Firestore set(): the tombstone keeps only identity and generation.
+                tombstone = StorageObject(obj.bucket, obj.name, obj.generation)
+                objects[ident] = _Object(
+                    tombstone, ObjectState.DELETED, created_at=now, deleted_at=now
+                )
+            return action
+
+    def count_pending(self, buffer: BufferRef) -> int:
+        with self._lock:
+            return len(self._pending(buffer))
+
+    def oldest_pending_at(self, buffer: BufferRef) -> datetime | None:
+        with self._lock:
+            pending = self._pending(buffer)
+            return pending[0].created_at if pending else None
+
+    def newest_pending_at(self, buffer: BufferRef) -> datetime | None:
+        with self._lock:
+            pending = self._pending(buffer)
+            return max(entry.created_at for entry in pending) if pending else None
+
+    # -- batches ------------------------------------------------------------------------
+
+    def next_seq(self, buffer: BufferRef) -> int:
+        with self._lock:
+            state = self._buffers.get(buffer)
+            return state.next_seq if state else 1
+
+    def acquire_lease(self, buffer: BufferRef, seq: int, lease_seconds: int) -> LeaseOutcome:
+        with self._lock:
+            now = self.clock()
+            batches = self._batches_of(buffer)
+            batch = batches.get(seq)
+            if batch is None:
+                batches[seq] = _Batch(seq, BatchState.CLAIMING, updated_at=now)
+                return LeaseOutcome.ACQUIRED
+            if batch.state is BatchState.CLAIMED:
+                return LeaseOutcome.ALREADY_CLAIMED
+            if batch.state is BatchState.WRITTEN:
+                return LeaseOutcome.ALREADY_WRITTEN
+            if batch.updated_at > now - timedelta(seconds=lease_seconds):
+                return LeaseOutcome.HELD
+            batch.updated_at = now  # its holder died before claiming: take the lease over
+            return LeaseOutcome.ACQUIRED
+
+    def release_lease(self, buffer: BufferRef, seq: int) -> None:
+        with self._lock:
+            batches = self._batches_of(buffer)
+            batch = batches.get(seq)
+            if batch is not None and batch.state is BatchState.CLAIMING:
+                del batches[seq]
+
+    def claim(
+        self,
+        buffer: BufferRef,
+        seq: int,
+        *,
+        limit: int,
+        minimum: int,
+        now: datetime,
+        manifest_bucket: str,
+        manifest_path: str,
+    ) -> ClaimedBatch | None:
+        with self._lock:
+            state = self._buffers.get(buffer)
+            lease = self._batches_of(buffer).get(seq)
+            if state is None or state.next_seq != seq:
+                return None
+            if lease is None or lease.state is not BatchState.CLAIMING:
+                return None
+            members = self._pending(buffer)[:limit]
+            if len(members) < minimum:
+                return None
+            for entry in members:
+                entry.state = ObjectState.CLAIMED
+                entry.batch = seq
+            # A set(), as in Firestore: the lease's leased_at does not survive the claim.
+            batch = _Batch(
+                seq,
+                BatchState.CLAIMED,
+                updated_at=self.clock(),
+                manifest_bucket=manifest_bucket,
+                manifest_path=manifest_path,
+                item_count=len(members),
+                claimed_at=now,
+            )
+            self._batches_of(buffer)[seq] = batch
+            state.next_seq = seq + 1
+            return ClaimedBatch(
+                self._batch_record(buffer, batch), [_stored(entry.obj) for entry in members]
+            )
+
+    def get(self, buffer: BufferRef, seq: int) -> BatchRecord | None:
+        with self._lock:
+            batch = self._batches_of(buffer).get(seq)
+            return None if batch is None else self._batch_record(buffer, batch)
+
+    def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]:
+        with self._lock:
+            return [
+                _stored(entry.obj)
+                for entry in self._objects_of(buffer).values()
+                if entry.batch == seq and entry.state is ObjectState.CLAIMED
+            ]
+
+    def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
+        with self._lock:
+            stored = self._batches_of(batch.buffer).get(batch.seq)
+            if stored is None or stored.state is not BatchState.CLAIMED:
+                return False  # two finishers of one batch must not count it twice
+            stored.state = BatchState.WRITTEN
+            stored.updated_at = self.clock()
+            stored.written_at = now
+            state = self._buffers.get(batch.buffer)
+            if state is None:
+                raise KeyError(f"no buffer {batch.buffer} (Firestore's update() would fail)")
+            state.last_flush_at = now
+            state.last_manifest_path = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+            state.batches_written += 1
+            state.objects_registered += batch.item_count
+            return True
+
+    def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
+        with self._lock:
+            return [
+                self._batch_record(buffer, batch)
+                for batch in self._batches_of(buffer).values()
+                if batch.state in (BatchState.CLAIMING, BatchState.CLAIMED)
+            ]
+
+    # -- summaries and ops --------------------------------------------------------------
+
+    def all(self) -> Iterator[BufferSummary]:
+        with self._lock:
+            summaries = [
+                BufferSummary(
+                    buffer=buffer,
+                    pending=state.pending,
+                    oldest_pending_at=state.oldest_pending_at,
+                    last_flush_at=state.last_flush_at,
+                    last_manifest_path=state.last_manifest_path,
+                    batches_written=state.batches_written,
+                    objects_registered=state.objects_registered,
+                )
+                for buffer, state in self._buffers.items()
+            ]
+        return iter(summaries)
+
+    def save_pending_summary(
+        self, buffer: BufferRef, pending: int, oldest_pending_at: datetime | None
+    ) -> None:
+        with self._lock:
+            state = self._buffers.get(buffer)
+            if state is None:
+                raise KeyError(f"no buffer {buffer} (Firestore's update() would fail)")
+            state.pending = pending
+            state.oldest_pending_at = oldest_pending_at
+
+    def record(
+        self, obj: StorageObject, reason: RejectionReason, detail: str, now: datetime
+    ) -> bool:
+        ident = (obj.bucket, obj.name, obj.generation, reason.value)
+        with self._lock:
+            if ident in self._rejections:
+                return False
+            self._rejections[ident] = _Rejection(
+                RejectionRecord(
+                    bucket=obj.bucket,
+                    name=obj.name,
+                    generation=obj.generation,
+                    reason=reason.value,
+                    detail=detail,
+                    folder=obj.folder,
+                    recorded_at=now,
+                ),
+                expire_at=now + REJECTION_RETENTION,
+            )
+            return True
+
+    def recent(self, limit: int) -> list[RejectionRecord]:
+        with self._lock:
+            records = [rejection.record for rejection in self._rejections.values()]
+        records.sort(key=lambda record: record.recorded_at, reverse=True)
+        return records[:limit]
+
+    def record_many(
+        self, items: Sequence[tuple[StorageObject, RejectionReason, str]], now: datetime
+    ) -> list[bool]:
+        return [self.record(obj, reason, detail, now) for obj, reason, detail in items]
+
+    def present(self, items: Sequence[tuple[StorageObject, RejectionReason]]) -> list[bool]:
+        with self._lock:
+            return [
+                (obj.bucket, obj.name, obj.generation, reason.value) in self._rejections
+                for obj, reason in items
+            ]
+
+    def of_object(self, bucket: str, name: str) -> list[RejectionRecord]:
+        with self._lock:
+            records = [
+                rejection.record
+                for rejection in self._rejections.values()
+                if rejection.record.bucket == bucket and rejection.record.name == name
+            ]
+        return sorted(records, key=lambda record: record.recorded_at)
+
+    # -- bulk records -------------------------------------------------------------------
+
+    def add_pending_many(
+        self, items: Sequence[tuple[BufferRef, StorageObject]], now: datetime
+    ) -> list[FinalizeAction]:
+        actions = []
+        for buffer, obj in items:
+            action = self.add_pending(buffer, obj, now)
+            if action is FinalizeAction.BUFFER:
+                with self._lock:
+                    self._objects_of(buffer)[(obj.bucket, obj.name)].source = "backfill"
+            actions.append(action)
+        return actions
+
+    def _stored_object(self, buffer: BufferRef, entry: _Object) -> StoredObject:
+        return StoredObject(
+            buffer=buffer,
+            obj=_stored(entry.obj),
+            state=entry.state.value,
+            created_at=entry.created_at,
+            batch=entry.batch,
+            source=entry.source,
+            deleted_at=entry.deleted_at,
+        )
+
+    def object_records(self, items: Sequence[tuple[BufferRef, str]]) -> list[StoredObject | None]:
+        with self._lock:
+            found: list[StoredObject | None] = []
+            for buffer, name in items:
+                entry = self._objects_of(buffer).get((buffer.bucket, name))
+                found.append(None if entry is None else self._stored_object(buffer, entry))
+            return found
+
+    def live_records(self, buffer: BufferRef) -> Iterator[StoredObject]:
+        with self._lock:
+            records = [
+                self._stored_object(buffer, entry)
+                for entry in self._objects_of(buffer).values()
+                if entry.state in (ObjectState.PENDING, ObjectState.CLAIMED)
+            ]
+        return iter(records)
+
+    # -- rejection summaries ------------------------------------------------------------
+
+    def watermark(self) -> datetime | None:
+        return self._watermark
+
+    def save_watermark(self, moment: datetime) -> None:
+        self._watermark = moment
+
+    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]:
+        with self._lock:
+            touched = {
+                (r.record.bucket, r.record.folder)
+                for r in self._rejections.values()
+                if moment is None or r.record.recorded_at >= moment
+            }
+            touched |= {
+                (buffer.bucket, buffer.folder)
+                for buffer, state in self._buffers.items()
+                if moment is None or state.created_at >= moment
+            }
+            return touched
+
+    def folders_counted_before(self, moment: datetime) -> set[tuple[str, str]]:
+        with self._lock:
+            return {
+                key
+                for key, counts in self._folder_counts.items()
+                if counts.counted_at is not None and counts.counted_at < moment
+            }
+
+    def count(self, bucket: str, folder: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        with self._lock:
+            for rejection in self._rejections.values():
+                record = rejection.record
+                if record.bucket == bucket and record.folder == folder:
+                    counts[record.reason] = counts.get(record.reason, 0) + 1
+        return counts
+
+    def save_counts(self, bucket: str, folder: str, counts: dict[str, int], now: datetime) -> None:
+        with self._lock:
+            self._folder_counts[(bucket, folder)] = RejectionCounts(bucket, folder, counts, now)
+
+    def all_counts(self) -> list[RejectionCounts]:
+        with self._lock:
+            return list(self._folder_counts.values())
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def load(self, job: str) -> dict[str, Any] | None:
+        with self._lock:
+            saved = self._checkpoints.get(job)
+            return None if saved is None else dict(saved)
+
+    def save(self, job: str, fields: dict[str, Any]) -> None:
+        with self._lock:
+            self._checkpoints.setdefault(job, {}).update(fields)
+
+    # -- for tests ----------------------------------------------------------------------
+
+    def record_of(self, buffer: BufferRef, bucket: str, name: str) -> ObjectRecord | None:
+        with self._lock:
+            return self._record(self._objects_of(buffer).get((bucket, name)))
+
+
+@dataclass
+class MemoryBucket:
+    """Implements SourceBucket and ManifestWriter over dicts.
+
+    writes: the latest bytes at each (bucket, path). history: every write, in order, so a
+    test can see a manifest written twice. objects: source objects, listed in name order.
+    """
+
+    writes: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    content_types: dict[tuple[str, str], str] = field(default_factory=dict)
+    history: list[tuple[str, str, bytes]] = field(default_factory=list)
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    described: dict[tuple[str, str], StorageObject] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put(self, obj: StorageObject, data: bytes = b"") -> None:
+        """A source object as if uploaded (for listing, stat and header reads)."""
+        with self._lock:
+            self.objects[(obj.bucket, obj.name)] = data
+            self.described[(obj.bucket, obj.name)] = obj
+
+    def write(self, bucket: str, path: str, data: bytes, content_type: str) -> None:
+        with self._lock:
+            self.writes[(bucket, path)] = data
+            self.content_types[(bucket, path)] = content_type
+            self.history.append((bucket, path, data))
+
+    def read_head(self, bucket: str, name: str, length: int) -> bytes | None:
+        with self._lock:
+            data = self.objects.get((bucket, name))
+        return None if data is None else data[:length]
+
+    def list_objects(
+        self, bucket: str, prefix: str, start_after: str | None = None
+    ) -> Iterator[StorageObject]:
+        with self._lock:
+            listed = sorted(
+                (
+                    obj
+                    for (owner, name), obj in self.described.items()
+                    if owner == bucket
+                    and name.startswith(prefix)
+                    and (start_after is None or name > start_after)
+                ),
+                key=lambda obj: obj.name,
+            )
+        return iter(listed)
+
+    def stat(self, bucket: str, name: str) -> StorageObject | None:
+        with self._lock:
+            found = self.described.get((bucket, name))
+            if found is None and (bucket, name) in self.writes:
+                return StorageObject(bucket, name, 1)
+            return found
+
+
+def memory_backends(store: MemoryStore, bucket: MemoryBucket) -> Backends:
+    """Every port over one in-memory store and one in-memory bucket."""
+    return Backends(
+        records=store,
+        bulk=store,
+        batches=store,
+        buffers=store,
+        rejections=store,
+        summaries=store,
+        checkpoints=store,
+        source=bucket,
+        manifests=bucket,
+    )
