@@ -6,7 +6,7 @@
 Method. tests/bulk_storage.py seeds a disk-backed Storage emulator with N tiny JPEGs spread
 over 8 folders (so 8 image buffers at the default batch of 1,000), and devstack.stack starts
 the Firestore emulator. bench/firestore_ops.py counts billed operations on the wire. The
-backfill runs in this process through operations.backfill (exactly what `python -m
+backfill runs in this process through services.backfill.backfill (exactly what `python -m
 registration backfill` calls), timed with perf_counter from the first listing to the last
 checkpoint; full batches are flushed as it goes. Then the sweep (max age 1 s) writes the
 partial batches. Operations are reported for the backfill alone and including that sweep,
@@ -58,10 +58,11 @@ def run(count: int) -> dict[str, Any]:
     from google.cloud import storage
 
     from devstack.stack import PROJECT, local_stack
-    from registration import operations
-    from registration.bootstrap import build_service
+    from registration.bootstrap import build_context
     from registration.config import Settings
     from registration.manifest.urls import parse_object_url
+    from registration.services.backfill import backfill
+    from registration.services.sweep import sweep as run_sweep
     from tests.support.bulk_storage import seeded_storage
 
     log_dir = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
@@ -74,15 +75,15 @@ def run(count: int) -> dict[str, Any]:
                 "STORAGE_EMULATOR_HOST": gcs.url,
             }
         )
-        service = build_service(Settings(max_age_seconds=1))
+        ctx = build_context(Settings(max_age_seconds=1))
         counter = firestore_ops.COUNTER
         start_ops = counter.snapshot()
         started = time.perf_counter()
-        report = operations.backfill(service, BUCKET, "")
+        report = backfill(ctx, BUCKET, "")
         seconds = time.perf_counter() - started
         backfill_ops = _ops(start_ops, counter.snapshot())
         time.sleep(1.1)  # let the partial batches reach the max age
-        sweep = service.sweep()
+        sweep = run_sweep(ctx)
         total_ops = _ops(start_ops, counter.snapshot())
         client = storage.Client(
             project=PROJECT,

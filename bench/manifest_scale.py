@@ -46,7 +46,6 @@ def make_objects(items: int) -> list[Any]:
                 generation=1_700_000_000_000_000 + index,
                 size=180_000 + index % 50_000,
                 content_type="image/jpeg",
-                metageneration=1,
                 custom_metadata=metadata,
             )
         )
@@ -59,7 +58,8 @@ def _child(items: int) -> dict[str, float]:
     import time
 
     from registration.domain.model import ManifestKey
-    from registration.manifest.build import build_manifest, render_json
+    from registration.manifest.build import build_manifest
+    from registration.manifest.render import render_json
 
     objects = make_objects(items)
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

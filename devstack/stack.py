@@ -147,13 +147,18 @@ def start_storage(log_dir: Path, port: int | None = None) -> Process:
 
 
 def start_function(
-    target: str, env: Mapping[str, str], log_dir: Path, port: int | None = None
+    target: str,
+    env: Mapping[str, str],
+    log_dir: Path,
+    port: int | None = None,
+    source: str = "main.py",
 ) -> Process:
+    """Serve one entry point; source may be a wrapper of main.py (fault injection, bench)."""
     port = port or free_port()
     argv = [
         str(VENV_BIN / "functions-framework"),
         f"--target={target}",
-        "--source=main.py",
+        f"--source={source}",
         "--host=127.0.0.1",
         f"--port={port}",
     ]

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import Stack, local_stack
-from registration import faults
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +22,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("REGISTRATION_"):
             monkeypatch.delenv(name)
-    faults.configure("")
     yield
-    faults.configure("")
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from registration import logs
@@ -17,13 +18,19 @@ REJECTION_SCAN_OVERLAP = timedelta(minutes=5)
 REJECTION_RECOUNT_AFTER = timedelta(days=1)
 
 
-def summarize_rejections(ctx: Context) -> str | None:
+@dataclass(frozen=True)
+class SummaryOutcome:
+    folders: int  # folders recounted
+    problem: str | None = None  # why it failed, if it did
+
+
+def summarize_rejections(ctx: Context) -> SummaryOutcome:
     """Recount rejected objects by reason for every folder that may have changed.
 
     Exact without a shared counter: each count is a count() aggregation over the rejection
     records, written into the folder's summary and copied into each of its buffer documents
-    (docs/firestore-schema.md says why). Returns None, or the problem when it failed: the
-    summary is a view, so a failure is reported but never stops the sweep's real work.
+    (docs/firestore-schema.md says why). The summary is a view, so a failure is reported in
+    the outcome but never stops the sweep's real work.
     """
     summaries = ctx.backends.summaries
     try:
@@ -37,6 +44,6 @@ def summarize_rejections(ctx: Context) -> str | None:
         summaries.save_watermark(now)
     except Exception as error:  # the summary is a view; flushing matters more
         logs.error("rejection summary failed", problem=repr(error))
-        return repr(error)
+        return SummaryOutcome(0, repr(error))
     logs.info("rejection summary updated", folders=len(folders))
-    return None
+    return SummaryOutcome(len(folders))

@@ -47,9 +47,9 @@ def sweep(ctx: Context) -> SweepReport:
         except Exception as error:  # one broken buffer must not stop the others
             logs.error("sweep failed for buffer", problem=repr(error), buffer=buffer.label)
             report.errors.append({"buffer": buffer.label, "error": repr(error)})
-    problem = summarize_rejections(ctx)
-    if problem is not None:
-        report.errors.append({"buffer": "(rejection summary)", "error": problem})
+    counted = summarize_rejections(ctx)
+    if counted.problem is not None:
+        report.errors.append({"buffer": "(rejection summary)", "error": counted.problem})
     logs.info("sweep done", **report.as_dict())
     return report
 

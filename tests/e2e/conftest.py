@@ -12,6 +12,7 @@ from google.auth.credentials import AnonymousCredentials
 
 from devstack.stack import PROJECT, Process, Stack, start_function
 from registration.manifest.urls import parse_object_url
+from tests.support.faults import ENV_VAR as FAULTS_VAR
 
 Serve = Callable[..., Process]
 
@@ -21,9 +22,14 @@ def serve(emulators: Stack) -> Iterator[Serve]:
     """Start an entry point with extra REGISTRATION_* settings; stopped after the test."""
     started: list[Process] = []
 
-    def start(target: str, **settings: Any) -> Process:
+    def start(target: str, faults: str | None = None, **settings: Any) -> Process:
+        """faults: a plan for tests/support/faults.py; the server then wraps its adapters."""
         env = emulators.env({f"REGISTRATION_{k.upper()}": str(v) for k, v in settings.items()})
-        process = start_function(target, env, emulators.log_dir)
+        source = "main.py"
+        if faults is not None:
+            env[FAULTS_VAR] = faults
+            source = "tests/support/faulty_main.py"
+        process = start_function(target, env, emulators.log_dir, source=source)
         started.append(process)
         return process
 

@@ -278,7 +278,7 @@ def test_an_overwrite_replaces_the_pending_generation_and_an_old_delete_keeps_it
 def test_a_failure_after_the_claim_answers_5xx_and_the_sweep_finishes_the_batch(
     serve: Serve, bucket: str, gcs: storage.Client
 ) -> None:
-    faulty = serve("on_storage_event", batch_images=3, test_faults="flush.after_claim=raise")
+    faulty = serve("on_storage_event", batch_images=3, faults="flush.after_claim=raise")
     events = images(bucket, 3)
     codes = [cloudevents.finalize(faulty.url, data).status_code for data in events]
     assert codes == [200, 200, 500]  # the third event claimed the batch, then failed

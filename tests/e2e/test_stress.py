@@ -24,12 +24,13 @@ from typing import Any
 import google.cloud.storage as storage
 import pytest
 import requests
-from registration.faults import KILL_EXIT_CODE
 
 from devstack import cloudevents
 from devstack.stack import Process, Stack, StackError, free_port, start_function
 from registration.domain.events import DELETED, FINALIZED
 from tests.e2e.conftest import Serve, read_manifests, registered_names
+from tests.support.faults import ENV_VAR as FAULTS_VAR
+from tests.support.faults import KILL_EXIT_CODE
 
 SEED = int(os.environ.get("STRESS_SEED", "1"))
 SENDERS = 16
@@ -46,7 +47,7 @@ EVENT_SETTINGS = {
     "REGISTRATION_BATCH_IMAGES": str(BATCH_IMAGES),
     "REGISTRATION_BATCH_VIDEOS": "1000",
     "REGISTRATION_LEASE_SECONDS": "3",
-    "REGISTRATION_TEST_FAULTS": (
+    FAULTS_VAR: (
         "register.after_add_pending=kill:0.002,flush.after_claim=kill:0.03,"
         "flush.after_manifest_write=kill:0.03,flush.after_lease=kill:0.02"
     ),
@@ -113,6 +114,7 @@ class Supervisor:
                     self.stack.env(EVENT_SETTINGS),
                     self.stack.log_dir,
                     port=self.port,
+                    source="tests/support/faulty_main.py",
                 )
             except StackError:
                 time.sleep(0.5)  # a killed server may hold the port for a moment

@@ -9,35 +9,25 @@ every object exactly once, in batches no larger than the batch size.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import time
 
 import google.cloud.storage as storage
 import pytest
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore
-from registration.adapters.firestore.store import FirestoreStore
-from registration.service import RegistrationService
 
 from devstack.stack import PROJECT, Stack
-from registration import faults
-from registration.adapters.gcs import GcsSink
+from registration.bootstrap import build_backends
 from registration.config import Settings
 from registration.domain.model import BufferRef, ManifestKey, StorageObject
-from registration.exceptions import InjectedFaultError
 from registration.manifest.urls import parse_object_url
+from registration.services.ports import Context
+from tests.support.app import App
+from tests.support.clock import FakeClock
+from tests.support.faults import POINTS, FaultPlan, InjectedFaultError, with_faults
 
 BATCH = 3
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+# Leases are judged by Firestore's clock, so the test waits this long in real time.
+LEASE_SECONDS = 1
 
 
 def manifest_names(client: storage.Client, bucket: str) -> tuple[list[str], list[int]]:
@@ -50,19 +40,18 @@ def manifest_names(client: storage.Client, bucket: str) -> tuple[list[str], list
     return names, sizes
 
 
-@pytest.mark.parametrize("point", faults.POINTS)
+@pytest.mark.parametrize("point", list(POINTS))
 def test_dying_at_a_fault_point_loses_nothing_and_registers_nothing_twice(
     point: str, emulators: Stack, bucket: str
 ) -> None:
     gcs = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
     clock = FakeClock()
-    settings = Settings(batch_images=BATCH, max_age_seconds=60, lease_seconds=30)
-    service = RegistrationService(
-        settings, FirestoreStore(firestore.Client(project=PROJECT)), GcsSink(gcs), clock
-    )
+    settings = Settings(batch_images=BATCH, max_age_seconds=60, lease_seconds=LEASE_SECONDS)
+    plan = FaultPlan()
+    service = App(Context(settings, with_faults(build_backends(), plan), clock))
     objects = [StorageObject(bucket, f"crash/f{i}.jpg", 1, size=1) for i in range(BATCH + 1)]
     buffer = BufferRef(bucket, "crash", ManifestKey.IMAGES)
-    faults.configure(f"{point}=raise")
+    plan.configure(f"{point}=raise")
     fired = []
 
     def attempt(step: str, action: object) -> None:
@@ -70,7 +59,7 @@ def test_dying_at_a_fault_point_loses_nothing_and_registers_nothing_twice(
             action()  # type: ignore[operator]
         except InjectedFaultError as error:
             fired.append((step, error.point))
-            faults.configure("")  # the instance died; the next one is healthy
+            plan.configure("")  # the instance died; the next one is healthy
 
     for obj in objects:
         attempt(f"register {obj.name}", lambda obj=obj: service.register(obj))
@@ -84,6 +73,7 @@ def test_dying_at_a_fault_point_loses_nothing_and_registers_nothing_twice(
     for obj in objects:
         service.register(obj)
     clock.advance(120)
+    time.sleep(LEASE_SECONDS + 0.5)
     first = service.sweep()
     second = service.sweep()
     assert first.errors == [] and second.errors == []
@@ -92,5 +82,5 @@ def test_dying_at_a_fault_point_loses_nothing_and_registers_nothing_twice(
     names, sizes = manifest_names(gcs, bucket)
     assert sorted(names) == sorted(obj.name for obj in objects)
     assert all(size <= BATCH for size in sizes)
-    assert service.store.count_pending(buffer) == 0
-    assert service.store.unfinished_batches(buffer) == []
+    assert service.store.records.count_pending(buffer) == 0
+    assert service.store.batches.unfinished(buffer) == []

@@ -1,4 +1,4 @@
-"""FirestoreStore against the real Firestore emulator (wiped before each test)."""
+"""The Firestore adapters against the real Firestore emulator (wiped before each test)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,28 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.api_core.exceptions import Aborted
-from google.cloud import firestore
-from registration.adapters.firestore.store import FirestoreStore
 
-from devstack.stack import PROJECT, Stack
+from devstack.stack import Stack
+from registration.bootstrap import build_backends
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
-from registration.domain.model import BufferRef, ManifestKey, RejectionReason, StorageObject
-from registration.services.ports import ClaimedBatch, Lease
+from registration.domain.model import (
+    BufferRef,
+    ClaimedBatch,
+    LeaseOutcome,
+    ManifestKey,
+    RejectionReason,
+    StorageObject,
+)
+from registration.services.ports import Backends
 
 BUFFER = BufferRef("bkt", "site-a/cam 1", ManifestKey.IMAGES)
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(emulators: Stack) -> FirestoreStore:
-    store = FirestoreStore(firestore.Client(project=PROJECT))
-    store.ensure_buffer(BUFFER, NOW)
+def store(emulators: Stack) -> Backends:
+    store = build_backends()
+    store.buffers.ensure(BUFFER, NOW)
     return store
 
 
@@ -31,8 +37,8 @@ def image(index: int, generation: int = 1) -> StorageObject:
     return StorageObject("bkt", f"site-a/cam 1/f{index:04d}.jpg", generation, size=10)
 
 
-def claim(store: FirestoreStore, seq: int, limit: int, minimum: int = 1) -> ClaimedBatch | None:
-    return store.claim_batch(
+def claim(store: Backends, seq: int, limit: int, minimum: int = 1) -> ClaimedBatch | None:
+    return store.batches.claim(
         BUFFER,
         seq,
         limit=limit,
@@ -43,81 +49,86 @@ def claim(store: FirestoreStore, seq: int, limit: int, minimum: int = 1) -> Clai
     )
 
 
-def test_a_new_object_is_buffered_and_counted_as_pending(store: FirestoreStore) -> None:
-    assert store.add_pending(BUFFER, image(1), NOW) is FinalizeAction.BUFFER
-    assert store.count_pending(BUFFER) == 1
-    assert store.oldest_pending_at(BUFFER) == NOW
+def test_a_new_object_is_buffered_and_counted_as_pending(store: Backends) -> None:
+    assert store.records.add_pending(BUFFER, image(1), NOW) is FinalizeAction.BUFFER
+    assert store.records.count_pending(BUFFER) == 1
+    assert store.records.oldest_pending_at(BUFFER) == NOW
 
 
-def test_a_duplicate_delivery_changes_nothing(store: FirestoreStore) -> None:
-    store.add_pending(BUFFER, image(1), NOW)
-    assert store.add_pending(BUFFER, image(1), NOW + timedelta(seconds=5)) is (
+def test_a_duplicate_delivery_changes_nothing(store: Backends) -> None:
+    store.records.add_pending(BUFFER, image(1), NOW)
+    assert store.records.add_pending(BUFFER, image(1), NOW + timedelta(seconds=5)) is (
         FinalizeAction.DUPLICATE
     )
-    assert store.count_pending(BUFFER) == 1
-    assert store.oldest_pending_at(BUFFER) == NOW
+    assert store.records.count_pending(BUFFER) == 1
+    assert store.records.oldest_pending_at(BUFFER) == NOW
 
 
-def test_a_newer_generation_replaces_the_pending_older_one(store: FirestoreStore) -> None:
-    store.add_pending(BUFFER, image(1, generation=1), NOW)
-    assert store.add_pending(BUFFER, image(1, generation=2), NOW) is FinalizeAction.BUFFER
-    assert store.add_pending(BUFFER, image(1, generation=1), NOW) is FinalizeAction.STALE
-    assert store.count_pending(BUFFER) == 1
-    store.acquire_lease(BUFFER, 1, NOW, 60)
+def test_a_newer_generation_replaces_the_pending_older_one(store: Backends) -> None:
+    store.records.add_pending(BUFFER, image(1, generation=1), NOW)
+    assert store.records.add_pending(BUFFER, image(1, generation=2), NOW) is FinalizeAction.BUFFER
+    assert store.records.add_pending(BUFFER, image(1, generation=1), NOW) is FinalizeAction.STALE
+    assert store.records.count_pending(BUFFER) == 1
+    store.batches.acquire_lease(BUFFER, 1, 60)
     claimed = claim(store, 1, limit=10)
     assert claimed is not None
     assert [obj.generation for obj in claimed.members] == [2]
 
 
-def test_a_delete_that_arrives_before_its_finalize_wins(store: FirestoreStore) -> None:
-    assert store.withdraw(BUFFER, image(1), NOW) is DeleteAction.TOMBSTONE
-    assert store.add_pending(BUFFER, image(1), NOW) is FinalizeAction.ALREADY_DELETED
-    assert store.count_pending(BUFFER) == 0
+def test_a_delete_that_arrives_before_its_finalize_wins(store: Backends) -> None:
+    assert store.records.withdraw(BUFFER, image(1), NOW) is DeleteAction.TOMBSTONE
+    assert store.records.add_pending(BUFFER, image(1), NOW) is FinalizeAction.ALREADY_DELETED
+    assert store.records.count_pending(BUFFER) == 0
 
 
-def test_a_delete_of_the_old_generation_keeps_the_new_one(store: FirestoreStore) -> None:
-    store.add_pending(BUFFER, image(1, generation=2), NOW)
-    assert store.withdraw(BUFFER, image(1, generation=1), NOW) is DeleteAction.STALE
-    assert store.count_pending(BUFFER) == 1
+def test_a_delete_of_the_old_generation_keeps_the_new_one(store: Backends) -> None:
+    store.records.add_pending(BUFFER, image(1, generation=2), NOW)
+    assert store.records.withdraw(BUFFER, image(1, generation=1), NOW) is DeleteAction.STALE
+    assert store.records.count_pending(BUFFER) == 1
 
 
-def test_a_claimed_object_cannot_be_withdrawn_only_reported(store: FirestoreStore) -> None:
-    store.add_pending(BUFFER, image(1), NOW)
-    store.acquire_lease(BUFFER, 1, NOW, 60)
+def test_a_claimed_object_cannot_be_withdrawn_only_reported(store: Backends) -> None:
+    store.records.add_pending(BUFFER, image(1), NOW)
+    store.batches.acquire_lease(BUFFER, 1, 60)
     assert claim(store, 1, limit=10) is not None
-    assert store.withdraw(BUFFER, image(1), NOW) is DeleteAction.DELETED_AFTER_REGISTRATION
-    assert store.add_pending(BUFFER, image(1, generation=5), NOW) is (
+    assert store.records.withdraw(BUFFER, image(1), NOW) is DeleteAction.DELETED_AFTER_REGISTRATION
+    assert store.records.add_pending(BUFFER, image(1, generation=5), NOW) is (
         FinalizeAction.OVERWRITES_REGISTERED
     )
 
 
 def test_only_one_caller_gets_the_lease_and_a_stale_lease_is_taken_over(
-    store: FirestoreStore,
+    store: Backends,
 ) -> None:
-    assert store.acquire_lease(BUFFER, 1, NOW, 60) is Lease.ACQUIRED
-    assert store.acquire_lease(BUFFER, 1, NOW + timedelta(seconds=10), 60) is Lease.HELD
-    assert store.acquire_lease(BUFFER, 1, NOW + timedelta(seconds=61), 60) is Lease.ACQUIRED
+    assert store.batches.acquire_lease(BUFFER, 1, 60) is LeaseOutcome.ACQUIRED
+    assert store.batches.acquire_lease(BUFFER, 1, 60) is LeaseOutcome.HELD
+    # Staleness is Firestore's own clock: untouched for longer than the lease, it is dead.
+    time.sleep(1.2)
+    assert store.batches.acquire_lease(BUFFER, 1, 1) is LeaseOutcome.ACQUIRED
+    assert store.batches.acquire_lease(BUFFER, 1, 1) is LeaseOutcome.HELD
 
 
 def test_a_threshold_claim_takes_exactly_the_batch_and_leaves_the_rest(
-    store: FirestoreStore,
+    store: Backends,
 ) -> None:
     for index in range(7):
-        store.add_pending(BUFFER, image(index), NOW + timedelta(seconds=index))
-    store.acquire_lease(BUFFER, 1, NOW, 60)
+        store.records.add_pending(BUFFER, image(index), NOW + timedelta(seconds=index))
+    store.batches.acquire_lease(BUFFER, 1, 60)
     assert claim(store, 1, limit=10, minimum=10) is None  # not full: nothing claimed
     claimed = claim(store, 1, limit=5, minimum=5)
     assert claimed is not None
     assert sorted(obj.name for obj in claimed.members) == [image(i).name for i in range(5)]
-    assert store.count_pending(BUFFER) == 2
-    assert store.next_batch_seq(BUFFER) == 2
-    assert {obj.name for obj in store.batch_members(BUFFER, 1)} == {image(i).name for i in range(5)}
+    assert store.records.count_pending(BUFFER) == 2
+    assert store.batches.next_seq(BUFFER) == 2
+    assert {obj.name for obj in store.batches.members(BUFFER, 1)} == {
+        image(i).name for i in range(5)
+    }
 
 
-def test_concurrent_claims_of_one_batch_number_claim_it_once(store: FirestoreStore) -> None:
+def test_concurrent_claims_of_one_batch_number_claim_it_once(store: Backends) -> None:
     for index in range(20):
-        store.add_pending(BUFFER, image(index), NOW)
-    store.acquire_lease(BUFFER, 1, NOW, 60)
+        store.records.add_pending(BUFFER, image(index), NOW)
+    store.batches.acquire_lease(BUFFER, 1, 60)
 
     def claim_with_retries(_: int) -> ClaimedBatch | None:
         # The lease normally keeps claimers apart; here four race on purpose, and the
@@ -134,33 +145,35 @@ def test_concurrent_claims_of_one_batch_number_claim_it_once(store: FirestoreSto
     winners = [result for result in results if result is not None]
     assert len(winners) == 1
     assert len(winners[0].members) == 10
-    assert store.count_pending(BUFFER) == 10
+    assert store.records.count_pending(BUFFER) == 10
 
 
-def test_marking_a_batch_written_twice_counts_it_once(store: FirestoreStore) -> None:
-    store.add_pending(BUFFER, image(1), NOW)
-    store.acquire_lease(BUFFER, 1, NOW, 60)
+def test_marking_a_batch_written_twice_counts_it_once(store: Backends) -> None:
+    store.records.add_pending(BUFFER, image(1), NOW)
+    store.batches.acquire_lease(BUFFER, 1, 60)
     claimed = claim(store, 1, limit=10)
     assert claimed is not None
-    assert store.mark_written(claimed.record, NOW) is True
-    assert store.mark_written(claimed.record, NOW) is False
-    summary = next(iter(store.buffers()))
+    assert store.batches.mark_written(claimed.record, NOW) is True
+    assert store.batches.mark_written(claimed.record, NOW) is False
+    summary = next(iter(store.buffers.all()))
     assert summary.batches_written == 1
     assert summary.objects_registered == 1
     assert summary.last_manifest_path == "gs://bkt/m/1.json"
-    assert store.unfinished_batches(BUFFER) == []
+    assert store.batches.unfinished(BUFFER) == []
 
 
-def test_a_rejection_is_recorded_once_with_its_reason(store: FirestoreStore) -> None:
+def test_a_rejection_is_recorded_once_with_its_reason(store: Backends) -> None:
     obj = StorageObject("bkt", "a/.hidden.jpg", 3)
-    assert store.record_rejection(obj, RejectionReason.HIDDEN_FILE, "hidden", NOW) is True
-    assert store.record_rejection(obj, RejectionReason.HIDDEN_FILE, "hidden", NOW) is False
-    [record] = store.recent_rejections(10)
+    assert store.rejections.record(obj, RejectionReason.HIDDEN_FILE, "hidden", NOW) is True
+    assert store.rejections.record(obj, RejectionReason.HIDDEN_FILE, "hidden", NOW) is False
+    [record] = store.rejections.recent(10)
     assert (record.name, record.reason, record.generation) == ("a/.hidden.jpg", "hidden_file", 3)
 
 
-def test_sixteen_concurrent_creates_in_one_buffer_all_land(store: FirestoreStore) -> None:
+def test_sixteen_concurrent_creates_in_one_buffer_all_land(store: Backends) -> None:
     with ThreadPoolExecutor(16) as pool:
-        actions = list(pool.map(lambda i: store.add_pending(BUFFER, image(i), NOW), range(64)))
+        actions = list(
+            pool.map(lambda i: store.records.add_pending(BUFFER, image(i), NOW), range(64))
+        )
     assert actions == [FinalizeAction.BUFFER] * 64
-    assert store.count_pending(BUFFER) == 64
+    assert store.records.count_pending(BUFFER) == 64

@@ -14,24 +14,21 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 import requests
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import firestore, storage
-from registration.adapters.firestore.store import FirestoreStore, buffer_id
-from registration.service import RegistrationService
+from google.cloud import firestore
 
 from devstack import cloudevents
 from devstack.stack import PROJECT, Process, Stack, start_function
-from registration import operations
-from registration.adapters.gcs import GcsSink
-from registration.bootstrap import build_service
 from registration.config import Settings
 from registration.domain.model import BufferRef, ManifestKey, StorageObject, stable_id
+from registration.services.rejection_summary import summarize_rejections
+from tests.support.app import App, app_on_emulators
+from tests.support.clock import FakeClock
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = (
@@ -131,7 +128,7 @@ def drop_events(url: str, bucket: str) -> None:
 def summarize() -> None:
     # What the sweep does after flushing: recount the rejected objects per folder. (The
     # `emulators` fixture points this process at the emulators.)
-    assert operations.summarize_rejections(build_service(Settings())) == 1
+    assert summarize_rejections(app_on_emulators().ctx).folders == 1
 
 
 def test_a_person_opening_the_status_page_sees_buffers_ages_and_rejected_objects(
@@ -193,27 +190,14 @@ def test_status_serves_html_only_to_clients_that_prefer_it(
 # -- the dashboard's one-document read ----------------------------------------------------
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-def service_with(clock: FakeClock, **settings: Any) -> RegistrationService:
-    gcs = storage.Client(project=PROJECT, credentials=AnonymousCredentials())
-    store = FirestoreStore(firestore.Client(project=PROJECT))
-    return RegistrationService(Settings(**settings), store, GcsSink(gcs), clock)
+def service_with(clock: FakeClock, **settings: Any) -> App:
+    return app_on_emulators(Settings(**settings), clock)
 
 
 def buffer_document(bucket: str, folder: str) -> dict[str, Any]:
     ref = BufferRef(bucket, folder, ManifestKey.IMAGES)
     client = firestore.Client(project=PROJECT)
-    return client.collection("buffers").document(buffer_id(ref)).get().to_dict() or {}
+    return client.collection("buffers").document(ref.ident).get().to_dict() or {}
 
 
 def folder_document(bucket: str, folder: str) -> dict[str, Any]:
@@ -229,11 +213,11 @@ def test_a_dashboard_reads_every_summary_of_a_buffer_from_its_one_document(
     svc = service_with(clock, batch_images=2)
     for index in range(3):
         svc.register(StorageObject(bucket, f"dash/f{index}.jpg", 1))  # 2 flushed, 1 waits
-        clock.advance(seconds=1)
+        clock.advance(1)
     for name in ("dash/a.onnx", "dash/b.onnx", "dash/.c.jpg"):
         svc.register(StorageObject(bucket, name, 1))
     svc.sweep()
-    assert operations.summarize_rejections(svc) == 1
+    assert summarize_rejections(svc.ctx).folders == 1
 
     doc = buffer_document(bucket, "dash")
     assert doc["pending"] == 1 and doc["oldest_pending_at"] is not None
@@ -250,10 +234,10 @@ def test_rejected_counts_are_exact_after_concurrent_rejections_and_summaries(
     svc = service_with(FakeClock())
     names = [f"busy/file_{index:03d}.bin" for index in range(120)]
     with ThreadPoolExecutor(16) as pool:
-        summaries = [pool.submit(operations.summarize_rejections, svc) for _ in range(4)]
+        summaries = [pool.submit(summarize_rejections, svc.ctx) for _ in range(4)]
         list(pool.map(lambda name: svc.register(StorageObject(bucket, name, 1)), names))
-    assert all(future.result() is not None for future in summaries)
-    operations.summarize_rejections(svc)
+    assert all(future.result().problem is None for future in summaries)
+    summarize_rejections(svc.ctx)
     assert folder_document(bucket, "busy")["rejected"] == {"unknown_type": 120}
 
 
@@ -265,17 +249,17 @@ def test_the_summary_recounts_only_folders_that_changed_and_all_of_them_daily(
     svc.register(StorageObject(bucket, "quiet/x.bin", 1))
     svc.register(StorageObject(bucket, "loud/x.bin", 1))
     start = clock.now
-    operations.summarize_rejections(svc)
-    clock.advance(minutes=10)
-    operations.summarize_rejections(svc)  # still inside the rescan overlap: both recounted
-    clock.advance(minutes=5)
+    summarize_rejections(svc.ctx)
+    clock.advance(600)
+    summarize_rejections(svc.ctx)  # still inside the rescan overlap: both recounted
+    clock.advance(300)
     svc.register(StorageObject(bucket, "loud/y.bin", 1))
-    clock.advance(minutes=5)
-    operations.summarize_rejections(svc)
+    clock.advance(300)
+    summarize_rejections(svc.ctx)
     assert folder_document(bucket, "quiet")["counted_at"] == start + timedelta(minutes=10)
     loud = folder_document(bucket, "loud")
     assert loud["counted_at"] == start + timedelta(minutes=20)
     assert loud["rejected"] == {"unknown_type": 2}
-    clock.advance(days=1)
-    operations.summarize_rejections(svc)
+    clock.advance(86400)
+    summarize_rejections(svc.ctx)
     assert folder_document(bucket, "quiet")["counted_at"] == clock.now

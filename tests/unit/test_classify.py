@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from registration.domain.classify import (
-    MAX_FILE_NAME_CHARS,
     classify,
     extension_of,
     key_for,
     may_be_headerless_dicom,
 )
+from registration.domain.limits import MAX_TITLE_CHARS
 from registration.domain.model import (
     Accepted,
     Classification,
@@ -176,7 +176,7 @@ def test_a_dot_inside_a_segment_is_not_hidden() -> None:
 
 
 def test_a_file_name_over_300_characters_is_rejected() -> None:
-    name = "site-a/" + "x" * (MAX_FILE_NAME_CHARS - 3) + ".jpg"
+    name = "site-a/" + "x" * (MAX_TITLE_CHARS - 3) + ".jpg"
     assert len(name.rpartition("/")[2]) == 301
     result = rejected(name)
     assert result.reason is RejectionReason.NAME_TOO_LONG
@@ -184,7 +184,7 @@ def test_a_file_name_over_300_characters_is_rejected() -> None:
 
 
 def test_a_file_name_of_exactly_300_characters_is_accepted() -> None:
-    name = "site-a/" + "x" * (MAX_FILE_NAME_CHARS - 4) + ".jpg"
+    name = "site-a/" + "x" * (MAX_TITLE_CHARS - 4) + ".jpg"
     assert len(name.rpartition("/")[2]) == 300
     assert accepted(name).key is ManifestKey.IMAGES
 
@@ -195,8 +195,8 @@ def test_only_the_file_name_counts_towards_the_300_characters_not_the_folder() -
 
 
 def test_the_limit_counts_characters_not_utf8_bytes() -> None:
-    name = "画" * (MAX_FILE_NAME_CHARS - 4) + ".jpg"
-    assert len(name.encode("utf-8")) > MAX_FILE_NAME_CHARS
+    name = "画" * (MAX_TITLE_CHARS - 4) + ".jpg"
+    assert len(name.encode("utf-8")) > MAX_TITLE_CHARS
     assert accepted(name).key is ManifestKey.IMAGES
 
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+
 import pytest
 
-from registration.config import MAX_CSV_ENTRIES, Settings, load_settings
+from registration.config import load_settings
+from registration.domain.limits import MAX_CSV_ENTRIES
 from registration.domain.model import ManifestKey
 from registration.exceptions import ConfigurationError
+
+
+@pytest.fixture(autouse=True)
+def no_registration_variables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Only the variables a test sets: none leak in from the shell running the tests."""
+    for name in list(os.environ):
+        if name.startswith("REGISTRATION_"):
+            monkeypatch.delenv(name)
+    yield
 
 
 def test_the_documented_defaults_apply_when_nothing_is_set() -> None:
@@ -116,12 +129,6 @@ def test_csv_accepts_a_batch_of_exactly_10000(monkeypatch: pytest.MonkeyPatch) -
 def test_json_accepts_a_batch_of_500000(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REGISTRATION_BATCH_IMAGES", "500000")
     assert load_settings().batch_images == 500_000
-
-
-def test_settings_can_be_built_directly_for_tests() -> None:
-    settings = Settings(batch_images=3, max_age_seconds=60)
-    assert settings.batch_size(ManifestKey.IMAGES) == 3
-    assert settings.max_age_seconds == 60
 
 
 @pytest.mark.parametrize(

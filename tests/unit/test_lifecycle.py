@@ -13,8 +13,6 @@ from registration.domain.lifecycle import (
     FinalizeAction,
     ObjectRecord,
     ObjectState,
-    after_delete,
-    after_finalize,
     on_delete,
     on_finalize,
 )
@@ -30,6 +28,23 @@ OLDER, SAME, NEWER = G - 1, G, G + 1
 
 def record(state: ObjectState) -> ObjectRecord:
     return ObjectRecord(state, G)
+
+
+# The record each decision leaves behind, as both stores write it (the Firestore adapter
+# and tests/support/memory.py): a new generation to buffer becomes pending, a tombstone or
+# a withdrawal becomes deleted, and every other decision leaves the record untouched.
+
+
+def after_finalize(current: ObjectRecord | None, generation: int) -> ObjectRecord | None:
+    if on_finalize(current, generation) is FinalizeAction.BUFFER:
+        return ObjectRecord(PENDING, generation)
+    return current
+
+
+def after_delete(current: ObjectRecord | None, generation: int) -> ObjectRecord | None:
+    if on_delete(current, generation) in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
+        return ObjectRecord(DELETED, generation)
+    return current
 
 
 # -- the decision tables ----------------------------------------------------------------

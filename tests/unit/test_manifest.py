@@ -1,4 +1,4 @@
-"""manifest.py: Encord's manifest format, limits and CSV form (SPEC §2)."""
+"""registration/manifest/: Encord's manifest format, limits and CSV form (SPEC §2)."""
 
 from __future__ import annotations
 
@@ -14,25 +14,23 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from registration import manifest as manifest_module
-from registration.domain.model import GroupUnit, ManifestKey, StorageObject
-from registration.exceptions import ManifestValidationError
-from registration.manifest.build import (
+from registration.domain.limits import (
     MAX_CSV_ENTRIES,
     MAX_SEQUENCE_FRAMES,
     MAX_TITLE_CHARS,
     MAX_URL_BYTES,
-    Manifest,
-    build_manifest,
-    csv_entry_count,
-    metadata_for,
-    render,
-    render_csv,
-    render_json,
-    validate_items,
 )
-from registration.manifest.urls import HTTPS_HOST, object_url, parse_object_url
+from registration.domain.model import GroupUnit, ManifestKey, StorageObject
+from registration.exceptions import ManifestValidationError
+from registration.manifest import build as build_module
+from registration.manifest import render as render_module
+from registration.manifest.build import build_manifest, csv_entry_count
+from registration.manifest.metadata import metadata_for
+from registration.manifest.render import render, render_csv, render_json
+from registration.manifest.schema import ITEM_LISTS, Manifest
+from registration.manifest.urls import HTTPS_HOST, UrlBuilder, object_url, parse_object_url
 
 BUCKET = "encord-image-bucket"
 SINGLE_KEYS = [
@@ -208,8 +206,8 @@ name_characters = st.one_of(
 def test_the_cached_url_builder_gives_exactly_what_object_url_gives(
     names: list[str], style: Any
 ) -> None:
-    # _UrlBuilder is the speed path behind build_manifest; it must never differ from urls.py.
-    url_for = manifest_module._UrlBuilder(style)
+    # UrlBuilder is the speed path behind build_manifest; it must never differ from object_url.
+    url_for = UrlBuilder(style)
     for name in names + names:  # twice: the second pass hits the per-folder cache
         assert url_for(BUCKET, name) == object_url(BUCKET, name, style)
 
@@ -218,7 +216,7 @@ def test_the_cached_url_builder_gives_exactly_what_object_url_gives(
 def test_the_cached_url_builder_matches_object_url_for_every_ascii_character(
     character: str,
 ) -> None:
-    url_for = manifest_module._UrlBuilder("https")
+    url_for = UrlBuilder("https")
     for name in (f"a{character}b.jpg", f"d{character}/f.jpg", character):
         assert url_for(BUCKET, name) == object_url(BUCKET, name)
 
@@ -412,8 +410,8 @@ def test_metadata_for_gives_nothing_when_nothing_is_exact() -> None:
 def test_the_schema_refuses_metadata_blocks_we_never_know_exactly() -> None:
     row = {"objectUrl": f"{HTTPS_HOST}{BUCKET}/v.mp4", "videoMetadata": {"fps": 30}}
 
-    with pytest.raises(ManifestValidationError, match="videoMetadata"):
-        validate_items(ManifestKey.VIDEOS, [row])
+    with pytest.raises(ValidationError, match="videoMetadata"):
+        ITEM_LISTS[ManifestKey.VIDEOS].validate_python([row])
 
 
 # Groups --------------------------------------------------------------------------------
@@ -442,22 +440,22 @@ def test_url_positions_with_a_gap_are_rejected() -> None:
         "objectUrl_2": f"{HTTPS_HOST}{BUCKET}/2.jpg",
     }
 
-    with pytest.raises(ManifestValidationError, match=r"objectUrl_0\.\.objectUrl_1"):
-        validate_items(ManifestKey.IMAGE_GROUPS, [row])
+    with pytest.raises(ValidationError, match=r"objectUrl_0\.\.objectUrl_1"):
+        ITEM_LISTS[ManifestKey.IMAGE_GROUPS].validate_python([row])
 
 
 def test_url_positions_that_do_not_start_at_zero_are_rejected() -> None:
     row = {"title": "s", "objectUrl_1": f"{HTTPS_HOST}{BUCKET}/1.dcm"}
 
-    with pytest.raises(ManifestValidationError, match="must run objectUrl_0"):
-        validate_items(ManifestKey.DICOM_SERIES, [row])
+    with pytest.raises(ValidationError, match="must run objectUrl_0"):
+        ITEM_LISTS[ManifestKey.DICOM_SERIES].validate_python([row])
 
 
 def test_unknown_keys_in_a_group_are_rejected() -> None:
     row = {"title": "s", "objectUrl_0": f"{HTTPS_HOST}{BUCKET}/0.dcm", "objectURL_1": "x"}
 
-    with pytest.raises(ManifestValidationError):
-        validate_items(ManifestKey.DICOM_SERIES, [row])
+    with pytest.raises(ValidationError, match="objectURL_1"):
+        ITEM_LISTS[ManifestKey.DICOM_SERIES].validate_python([row])
 
 
 def test_an_image_sequence_over_32767_frames_is_rejected() -> None:
@@ -503,27 +501,20 @@ def test_an_empty_manifest_is_rejected() -> None:
 
 
 def test_a_manifest_at_the_item_limit_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_JSON_ITEMS", 3)
+    monkeypatch.setattr(build_module, "MAX_JSON_ITEMS", 3)
 
     assert len(build_manifest(ManifestKey.IMAGES, objects(3))) == 3
 
 
 def test_a_manifest_over_the_item_limit_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_JSON_ITEMS", 3)
+    monkeypatch.setattr(build_module, "MAX_JSON_ITEMS", 3)
 
     with pytest.raises(ManifestValidationError, match="4 items; Encord allows at most 3"):
         build_manifest(ManifestKey.IMAGES, objects(4))
 
 
-def test_the_real_item_limit_is_encords_500000() -> None:
-    assert manifest_module.MAX_JSON_ITEMS == 500_000
-    assert manifest_module.MAX_JSON_URLS == 1_000_000
-    assert MAX_URL_BYTES == 16_384
-    assert MAX_CSV_ENTRIES == 10_000
-
-
 def test_groups_over_the_url_limit_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_JSON_URLS", 5)
+    monkeypatch.setattr(build_module, "MAX_JSON_URLS", 5)
 
     build_manifest(ManifestKey.IMAGE_GROUPS, [group("a", 3), group("b", 2)])
     with pytest.raises(ManifestValidationError, match="6 URLs; Encord allows at most 5"):
@@ -533,7 +524,7 @@ def test_groups_over_the_url_limit_are_rejected(monkeypatch: pytest.MonkeyPatch)
 def test_items_across_validation_chunks_report_their_true_position(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(manifest_module, "_CHUNK", 2)
+    monkeypatch.setattr(build_module, "_CHUNK", 2)
     units = [*objects(5), obj("folder/")]
 
     with pytest.raises(ManifestValidationError, match="item 5, object 'folder/'"):
@@ -555,14 +546,14 @@ def test_a_csv_of_10000_entries_is_accepted() -> None:
 def test_a_csv_over_10000_entries_is_rejected_though_the_json_is_fine() -> None:
     manifest = build_manifest(ManifestKey.IMAGES, objects(MAX_CSV_ENTRIES + 1), name="big")
 
-    assert render_json(manifest)
+    assert len(json_items(manifest)) == MAX_CSV_ENTRIES + 1
     with pytest.raises(ManifestValidationError, match="10001 CSV entries") as caught:
         render_csv(manifest)
     assert caught.value.manifest == "big"
 
 
 def test_the_csv_limit_counts_group_members_not_groups(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifest_module, "MAX_CSV_ENTRIES", 5)
+    monkeypatch.setattr(render_module, "MAX_CSV_ENTRIES", 5)
     manifest = build_manifest(ManifestKey.DICOM_SERIES, [group("a", 3), group("b", 3)])
 
     with pytest.raises(ManifestValidationError, match="6 CSV entries"):
@@ -592,7 +583,8 @@ def test_json_read_back_validates_into_the_same_manifest() -> None:
     units = [obj("a.txt", size=1, content_type="text/plain", custom_metadata={"k": "v"})]
     manifest = build_manifest(ManifestKey.TEXT, units)
 
-    again = validate_items(ManifestKey.TEXT, json_items(manifest))
+    items = ITEM_LISTS[ManifestKey.TEXT].validate_python(json_items(manifest))
+    again = Manifest(key=manifest.key, name=manifest.name, items=items, url_count=len(items))
 
     assert again.items == manifest.items
     assert render_json(again) == render_json(manifest)

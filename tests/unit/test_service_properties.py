@@ -1,31 +1,36 @@
-"""RegistrationService over the in-memory store and sink, driven by generated histories.
+"""The use cases over the in-memory store and bucket, driven by generated histories.
 
 The claim under test (SPEC §1 "Buffers and manifests", §3 "Event delivery"): any
 interleaving of finalize, delete and overwrite events, delivered in any order and more than
 once, with flushes and sweeps anywhere in between, ends with the same registrations as
 applying the events in order, except that once an object is in a manifest, a later delete
-or overwrite is recorded for ops rather than undone.
+or overwrite is recorded for ops rather than undone. And on one instance, no event leaves a
+full batch waiting: the threshold gate skips counts, never the count that matters.
 
-Everything is checked from the manifests themselves (the JSON the sink holds, with names
-read back through urls.parse_object_url), plus the rejection records ops would read.
+Everything is checked from the manifests themselves (the JSON the bucket holds, with names
+read back through parse_object_url), plus the rejection records ops would read.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from registration.service import RegistrationService
 
 from registration.config import Settings
 from registration.domain.model import BufferRef, ManifestKey, RejectionReason, StorageObject
 from registration.manifest.urls import parse_object_url
-from registration.services.ports import BufferStore, ManifestSink
-from tests.support.memory import MemorySink, MemoryStore
+from registration.services.flush import flush
+from registration.services.intake import register, withdraw
+from registration.services.ports import Context
+from registration.services.sweep import sweep
+from registration.services.threshold import ThresholdGate
+from tests.support.clock import FakeClock
+from tests.support.memory import MemoryBucket, MemoryStore, memory_backends
 
 BUCKET = "bkt"
 BATCH = 3
@@ -37,27 +42,30 @@ STEMS = ("a.jpg", "b+1.jpg", "c #2.png", "写真 3.JPG")
 POOL = [f"{folder}/{stem}" if folder else stem for folder in FOLDERS for stem in STEMS]
 
 
-class FakeClock:
-    def __init__(self, start: datetime = START) -> None:
-        self.now = start
+@dataclass
+class Instance:
+    """One function instance over one in-memory database and bucket, on one fake clock."""
 
-    def __call__(self) -> datetime:
-        return self.now
+    ctx: Context
+    store: MemoryStore
+    bucket: MemoryBucket
+    clock: FakeClock
+    gate: ThresholdGate = field(default_factory=ThresholdGate)
 
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+    def register(self, obj: StorageObject) -> None:
+        register(self.ctx, obj, self.gate)
+
+    def withdraw(self, obj: StorageObject) -> None:
+        withdraw(self.ctx, obj)
 
 
-def make_service(
-    config: Settings | None = None,
-) -> tuple[RegistrationService, MemoryStore, MemorySink, FakeClock]:
-    store, sink, clock = MemoryStore(), MemorySink(), FakeClock()
-    # Typed through the Protocols, so mypy checks that the memory adapters implement them.
-    ports: tuple[BufferStore, ManifestSink] = (store, sink)
-    service = RegistrationService(
-        config or Settings(batch_images=BATCH, max_age_seconds=MAX_AGE), *ports, clock=clock
-    )
-    return service, store, sink, clock
+def instance(config: Settings | None = None) -> Instance:
+    # One clock for the use cases and the store: the store's clock is Firestore's server
+    # time, by which a batch lease goes stale.
+    clock = FakeClock(START)
+    store, bucket = MemoryStore(clock=clock), MemoryBucket()
+    config = config or Settings(batch_images=BATCH, max_age_seconds=MAX_AGE)
+    return Instance(Context(config, memory_backends(store, bucket), clock), store, bucket, clock)
 
 
 def image(name: str, generation: int, bucket: str = BUCKET) -> StorageObject:
@@ -184,12 +192,22 @@ def claimable(seen: set[Event]) -> int | None:
     return newest if finalized and not deleted else None
 
 
+def images_buffer(folder: str, bucket: str = BUCKET) -> BufferRef:
+    return BufferRef(bucket, folder, ManifestKey.IMAGES)
+
+
+def written_names(bucket: MemoryBucket, key: str = "images") -> list[str]:
+    """Object names in every manifest write, in the order written."""
+    return [name for _, _, data in bucket.history for _, name in manifest_names(data, key)]
+
+
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_any_interleaving_registers_what_applying_the_events_in_order_would(
     scenario: Scenario,
 ) -> None:
-    service, store, sink, clock = make_service()
+    world = instance()
+    ctx, store, bucket, clock = world.ctx, world.store, world.bucket, world.clock
     seen: dict[str, set[Event]] = defaultdict(set)
     registered: dict[str, int] = {}  # name -> the generation pending when it was claimed
     paths: set[tuple[str, str]] = set()
@@ -197,10 +215,10 @@ def test_any_interleaving_registers_what_applying_the_events_in_order_would(
 
     def check_new_manifests(op: Op | None) -> None:
         nonlocal written
-        for bucket, path, data in sink.history[written:]:
-            assert bucket == BUCKET
-            assert (bucket, path) not in paths, f"manifest {path} written twice"
-            paths.add((bucket, path))
+        for manifest_bucket, path, data in bucket.history[written:]:
+            assert manifest_bucket == BUCKET
+            assert (manifest_bucket, path) not in paths, f"manifest {path} written twice"
+            paths.add((manifest_bucket, path))
             items = manifest_names(data)
             assert 1 <= len(items) <= BATCH, path
             if isinstance(op, Finalize) or (isinstance(op, Flush) and op.full_only):
@@ -219,20 +237,20 @@ def test_any_interleaving_registers_what_applying_the_events_in_order_would(
                     f"pending: {sorted(seen[name], key=str)}"
                 )
                 registered[name] = generation
-        written = len(sink.history)
+        written = len(bucket.history)
 
     for op in scenario.ops:
         match op:
             case Finalize(name, generation):
                 seen[name].add(op)
-                service.register(image(name, generation))
+                world.register(image(name, generation))
             case Delete(name, generation):
                 seen[name].add(op)
-                service.withdraw(image(name, generation))
+                world.withdraw(image(name, generation))
             case Flush(folder, full_only):
-                service.flush(BufferRef(BUCKET, folder, ManifestKey.IMAGES), full_only=full_only)
+                flush(ctx, images_buffer(folder), full_only=full_only)
             case Sweep():
-                service.sweep()
+                sweep(ctx)
             case Advance(seconds):
                 clock.advance(seconds)
         check_new_manifests(op)
@@ -246,15 +264,21 @@ def test_any_interleaving_registers_what_applying_the_events_in_order_would(
             ]
             # A flush leaves nothing pending, or (threshold only) less than a full batch.
             assert len(waiting) < (BATCH if op.full_only else 1), waiting
+        for folder in FOLDERS:
+            # One instance never leaves a full batch waiting: the gate skips counts only
+            # where the buffer cannot have filled, so the event that fills it counts.
+            assert store.count_pending(images_buffer(folder)) < BATCH, (op, folder)
 
     clock.advance(MAX_AGE + 1)
-    service.sweep()
+    sweep(ctx)
     check_new_manifests(None)
-    service.sweep()
-    assert len(sink.history) == written, "a second sweep wrote again"
+    sweep(ctx)
+    assert len(bucket.history) == written, "a second sweep wrote again"
 
     live = scenario.live()
-    occurrences = Counter(name for data in sink.writes.values() for _, name in manifest_names(data))
+    occurrences = Counter(
+        name for data in bucket.writes.values() for _, name in manifest_names(data)
+    )
     # Every live object is in exactly one manifest...
     for name in live:
         assert occurrences[name] == 1, (name, scenario.history[name])
@@ -264,8 +288,7 @@ def test_any_interleaving_registers_what_applying_the_events_in_order_would(
     # Anything else registered was pending when claimed (checked above) and was deleted or
     # overwritten only afterwards, which ops can see.
     rejections = {
-        (record.name, record.generation, record.reason)
-        for record in store.recent_rejections(10_000)
+        (record.name, record.generation, record.reason) for record in store.recent(10_000)
     }
     for name, claimed_generation in registered.items():
         if name not in live:
@@ -276,49 +299,48 @@ def test_any_interleaving_registers_what_applying_the_events_in_order_would(
             reason = RejectionReason.OVERWRITTEN_AFTER_REGISTRATION.value
             assert (name, live[name], reason) in rejections, (name, rejections)
     for folder in FOLDERS:
-        assert store.count_pending(BufferRef(BUCKET, folder, ManifestKey.IMAGES)) == 0
+        assert store.count_pending(images_buffer(folder)) == 0
 
 
 # -- thresholds -------------------------------------------------------------------------
 
 
 def test_a_threshold_flush_yields_exactly_the_batch_size() -> None:
-    service, _, sink, clock = make_service()
+    world = instance()
     counts = []
     for index in range(7):
-        service.register(image(f"cam 1/f{index}.jpg", 1))
-        counts.append([len(manifest_names(data)) for _, _, data in sink.history])
+        world.register(image(f"cam 1/f{index}.jpg", 1))
+        counts.append([len(manifest_names(data)) for _, _, data in world.bucket.history])
     assert counts == [[], [], [3], [3], [3], [3, 3], [3, 3]]
-    service.sweep()  # not old yet: the seventh waits
-    assert len(sink.history) == 2
-    clock.advance(MAX_AGE)
-    service.sweep()
-    assert [len(manifest_names(data)) for _, _, data in sink.history] == [3, 3, 1]
-    names = [name for _, _, data in sink.history for _, name in manifest_names(data)]
-    assert sorted(names) == [f"cam 1/f{index}.jpg" for index in range(7)]
+    sweep(world.ctx)  # not old yet: the seventh waits
+    assert len(world.bucket.history) == 2
+    world.clock.advance(MAX_AGE)
+    sweep(world.ctx)
+    assert [len(manifest_names(data)) for _, _, data in world.bucket.history] == [3, 3, 1]
+    assert sorted(written_names(world.bucket)) == [f"cam 1/f{index}.jpg" for index in range(7)]
 
 
 def test_a_threshold_flush_after_a_backlog_writes_only_full_batches() -> None:
-    service, store, sink, _ = make_service()
-    buffer = BufferRef(BUCKET, "cam 1", ManifestKey.IMAGES)
-    store.ensure_buffer(buffer, START)
+    world = instance()
+    buffer = images_buffer("cam 1")
+    world.store.ensure(buffer, START)
     # Another instance holds the lease, so the threshold flushes of these events give way.
-    store.acquire_lease(buffer, 1, START, 120)
+    world.store.acquire_lease(buffer, 1, 120)
     for index in range(10):
-        service.register(image(f"cam 1/f{index:02d}.jpg", 1))
-    assert sink.history == []
-    store.release_lease(buffer, 1)
-    service.register(image("cam 1/f10.jpg", 1))
-    assert [len(manifest_names(data)) for _, _, data in sink.history] == [3, 3, 3]
-    assert store.count_pending(buffer) == 2
+        world.register(image(f"cam 1/f{index:02d}.jpg", 1))
+    assert world.bucket.history == []
+    world.store.release_lease(buffer, 1)
+    world.register(image("cam 1/f10.jpg", 1))
+    assert [len(manifest_names(data)) for _, _, data in world.bucket.history] == [3, 3, 3]
+    assert world.store.count_pending(buffer) == 2
 
 
 def test_a_threshold_flush_takes_the_oldest_arrivals_first() -> None:
-    service, _, sink, clock = make_service()
+    world = instance()
     for name in ("cam 1/z.jpg", "cam 1/y.jpg", "cam 1/x.jpg", "cam 1/w.jpg"):
-        clock.advance(1)
-        service.register(image(name, 1))
-    assert [name for _, name in manifest_names(sink.history[0][2])] == [
+        world.clock.advance(1)
+        world.register(image(name, 1))
+    assert [name for _, name in manifest_names(world.bucket.history[0][2])] == [
         "cam 1/x.jpg",
         "cam 1/y.jpg",
         "cam 1/z.jpg",
@@ -326,78 +348,80 @@ def test_a_threshold_flush_takes_the_oldest_arrivals_first() -> None:
 
 
 def test_a_delete_before_the_flush_keeps_the_object_out_of_every_manifest() -> None:
-    service, _, sink, clock = make_service()
-    service.register(image("a.jpg", 1))
-    service.withdraw(image("a.jpg", 1))
-    service.register(image("a.jpg", 1))  # a redelivered finalize must not bring it back
-    service.register(image("b.jpg", 1))
-    clock.advance(MAX_AGE)
-    service.sweep()
-    names = [name for _, _, data in sink.history for _, name in manifest_names(data)]
-    assert names == ["b.jpg"]
+    world = instance()
+    world.register(image("a.jpg", 1))
+    world.withdraw(image("a.jpg", 1))
+    world.register(image("a.jpg", 1))  # a redelivered finalize must not bring it back
+    world.register(image("b.jpg", 1))
+    world.clock.advance(MAX_AGE)
+    sweep(world.ctx)
+    assert written_names(world.bucket) == ["b.jpg"]
 
 
 def test_a_delete_of_the_overwritten_generation_keeps_the_new_one_registered() -> None:
-    service, _, sink, clock = make_service()
-    service.register(image("a.jpg", 2))
-    service.withdraw(image("a.jpg", 1))  # the overwrite's delete arrives after the finalize
-    clock.advance(MAX_AGE)
-    service.sweep()
-    assert [name for _, _, data in sink.history for _, name in manifest_names(data)] == ["a.jpg"]
+    world = instance()
+    world.register(image("a.jpg", 2))
+    world.withdraw(image("a.jpg", 1))  # the overwrite's delete arrives after the finalize
+    world.clock.advance(MAX_AGE)
+    sweep(world.ctx)
+    assert written_names(world.bucket) == ["a.jpg"]
 
 
 # -- manifest paths must not collide ----------------------------------------------------
 
 
 def test_group_and_sequence_folders_that_seal_at_once_each_get_their_own_manifest() -> None:
-    service, _, sink, clock = make_service(
+    world = instance(
         Settings(
             image_group_prefixes=("shoots/",),
             image_sequence_prefixes=("runs/",),
             group_quiet_seconds=60,
         )
     )
-    service.register(image("shoots/day 1/a.jpg", 1))
-    service.register(image("runs/day 1/a.jpg", 1))
-    clock.advance(60)
-    service.sweep()
-    assert len(sink.writes) == 2
-    names = {
-        name for data in sink.writes.values() for _, name in manifest_names(data, "image_groups")
+    world.register(image("shoots/day 1/a.jpg", 1))
+    world.register(image("runs/day 1/a.jpg", 1))
+    world.clock.advance(60)
+    sweep(world.ctx)
+    assert len(world.bucket.writes) == 2
+    assert set(written_names(world.bucket, "image_groups")) == {
+        "shoots/day 1/a.jpg",
+        "runs/day 1/a.jpg",
     }
-    assert names == {"shoots/day 1/a.jpg", "runs/day 1/a.jpg"}
 
 
 def test_manifests_of_two_source_buckets_sharing_a_manifest_bucket_never_overwrite_each_other() -> (
     None
 ):
-    service, _, sink, _ = make_service(Settings(batch_images=2, manifest_bucket="manifests"))
-    for bucket in ("bucket-a", "bucket-b"):
+    world = instance(Settings(batch_images=2, manifest_bucket="manifests"))
+    for source in ("bucket-a", "bucket-b"):
         for index in range(2):
-            service.register(image(f"cam/f{index}.jpg", 1, bucket=bucket))
-    assert len(sink.history) == 2  # both buffers flushed...
-    registered = {item for data in sink.writes.values() for item in manifest_names(data)}
+            world.register(image(f"cam/f{index}.jpg", 1, bucket=source))
+    assert len(world.bucket.history) == 2  # both buffers flushed...
+    assert {manifest_bucket for manifest_bucket, _ in world.bucket.writes} == {"manifests"}
+    registered = {item for data in world.bucket.writes.values() for item in manifest_names(data)}
     assert registered == {  # ...and both manifests survive
-        (bucket, f"cam/f{index}.jpg") for bucket in ("bucket-a", "bucket-b") for index in (0, 1)
+        (source, f"cam/f{index}.jpg") for source in ("bucket-a", "bucket-b") for index in (0, 1)
     }
 
 
 def test_an_image_group_and_an_image_sequence_in_one_folder_never_overwrite_each_other() -> None:
     # Prefixes are plain name prefixes, so one folder can feed both kinds of buffer.
-    service, _, sink, clock = make_service(
+    world = instance(
         Settings(
             image_group_prefixes=("data/x/stills-",),
             image_sequence_prefixes=("data/x/",),
             group_quiet_seconds=60,
         )
     )
-    service.register(image("data/x/stills-1.jpg", 1))
-    service.register(image("data/x/frame-1.jpg", 1))
-    clock.advance(60)
-    service.sweep()
-    assert len(sink.history) == 2  # both buffers flushed...
+    world.register(image("data/x/stills-1.jpg", 1))
+    world.register(image("data/x/frame-1.jpg", 1))
+    world.clock.advance(60)
+    sweep(world.ctx)
+    assert len(world.bucket.history) == 2  # both buffers flushed...
     registered = {
-        name for data in sink.writes.values() for _, name in manifest_names(data, "image_groups")
+        name
+        for data in world.bucket.writes.values()
+        for _, name in manifest_names(data, "image_groups")
     }
     assert registered == {"data/x/stills-1.jpg", "data/x/frame-1.jpg"}  # ...and both survive
 
@@ -406,21 +430,26 @@ def test_an_image_group_and_an_image_sequence_in_one_folder_never_overwrite_each
 
 
 def test_deleting_a_dicom_file_before_its_series_seals_keeps_it_out_of_every_manifest() -> None:
-    service, _, sink, clock = make_service(Settings(group_quiet_seconds=60))
+    world = instance(Settings(group_quiet_seconds=60))
     dicom = StorageObject(BUCKET, "scans/slice-1.dcm", 1, size=196)
-    service.register(dicom)
-    service.withdraw(dicom)
-    clock.advance(60)
-    service.sweep()
-    assert sink.writes == {}
+    world.register(dicom)
+    world.withdraw(dicom)
+    world.clock.advance(60)
+    sweep(world.ctx)
+    assert world.bucket.writes == {}
 
 
 def test_deleting_an_extension_less_dicom_file_before_its_series_seals_withdraws_it() -> None:
-    service, _, sink, clock = make_service(Settings(group_quiet_seconds=60))
-    sink.objects[(BUCKET, "scans/IM0001")] = b"\0" * 128 + b"DICM" + b"\0" * 64
+    world = instance(Settings(group_quiet_seconds=60))
     dicom = StorageObject(BUCKET, "scans/IM0001", 1, size=196)
-    service.register(dicom)
-    service.withdraw(dicom)
-    clock.advance(60)
-    service.sweep()
-    assert sink.writes == {}
+    world.bucket.put(dicom, b"\0" * 128 + b"DICM" + b"\0" * 64)
+    world.register(dicom)
+    # Registered by its magic bytes into the folder's DICOM buffer...
+    assert world.store.count_pending(BufferRef(BUCKET, "scans", ManifestKey.DICOM_SERIES)) == 1
+    # ...and deleted: its header can no longer be read to tell what it was.
+    del world.bucket.objects[(BUCKET, dicom.name)]
+    del world.bucket.described[(BUCKET, dicom.name)]
+    world.withdraw(dicom)
+    world.clock.advance(60)
+    sweep(world.ctx)
+    assert world.bucket.writes == {}

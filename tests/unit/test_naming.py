@@ -1,0 +1,100 @@
+"""naming.py: where a batch's manifest goes, and that two buffers never share a path."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from registration.domain.model import BufferRef, ManifestKey
+from registration.manifest.naming import manifest_path
+
+PREFIX = "encord-manifests/"
+CLAIMED_AT = datetime(2026, 11, 24, 9, 5, 7, 123456, tzinfo=UTC)
+SHAPE = re.compile(
+    r"^(?P<prefix>encord-manifests/)(?P<folder>.*/)?(?P<key>[a-z_]+)/"
+    r"(?P<seq>\d{6})-(?P<time>\d{8}T\d{6}Z)-(?P<tag>[0-9a-f]{8})\.(?P<ext>json|csv)$"
+)
+
+
+def parts(path: str) -> dict[str, str]:
+    match = SHAPE.match(path)
+    assert match is not None, path
+    return match.groupdict()
+
+
+def test_a_manifest_path_is_prefix_folder_key_then_sequence_time_and_tag() -> None:
+    buffer = BufferRef("bkt", "site-a/cam 1", ManifestKey.IMAGES)
+
+    found = parts(manifest_path(PREFIX, buffer, 42, CLAIMED_AT, "json"))
+
+    assert found["folder"] == "site-a/cam 1/"
+    assert found["key"] == "images"
+    assert found["seq"] == "000042"
+    assert found["time"] == "20261124T090507Z"
+    assert found["ext"] == "json"
+
+
+def test_a_buffer_in_the_bucket_root_adds_no_empty_folder_segment() -> None:
+    buffer = BufferRef("bkt", "", ManifestKey.VIDEOS)
+
+    path = manifest_path(PREFIX, buffer, 1, CLAIMED_AT, "csv")
+
+    assert path.startswith(f"{PREFIX}videos/000001-")
+    assert "//" not in path
+    assert parts(path)["folder"] is None
+
+
+def test_the_folder_is_kept_verbatim_however_odd_its_name() -> None:
+    buffer = BufferRef("bkt", "画像/a b+c #1", ManifestKey.IMAGES)
+
+    path = manifest_path(PREFIX, buffer, 1, CLAIMED_AT, "json")
+
+    assert path.startswith(f"{PREFIX}画像/a b+c #1/images/")
+
+
+def test_a_buffers_manifests_sort_by_sequence_number_as_plain_strings() -> None:
+    buffer = BufferRef("bkt", "cam", ManifestKey.IMAGES)
+    seqs = [1, 2, 9, 10, 99, 100, 123_456]
+
+    paths = [manifest_path(PREFIX, buffer, seq, CLAIMED_AT, "json") for seq in seqs]
+
+    assert sorted(paths) == paths
+
+
+def test_one_batch_always_gets_the_same_path_so_a_rewrite_replaces_it() -> None:
+    first = manifest_path(PREFIX, BufferRef("bkt", "cam", ManifestKey.AUDIO), 3, CLAIMED_AT, "json")
+    again = manifest_path(PREFIX, BufferRef("bkt", "cam", ManifestKey.AUDIO), 3, CLAIMED_AT, "json")
+
+    assert first == again
+
+
+def test_an_image_group_and_an_image_sequence_of_one_folder_get_different_paths() -> None:
+    group = BufferRef("bkt", "runs/day 1", ManifestKey.IMAGE_GROUPS, create_video=False)
+    sequence = BufferRef("bkt", "runs/day 1", ManifestKey.IMAGE_GROUPS, create_video=True)
+
+    paths = {manifest_path(PREFIX, buffer, 1, CLAIMED_AT, "json") for buffer in (group, sequence)}
+
+    assert len(paths) == 2
+
+
+def test_one_folder_of_two_source_buckets_gets_different_paths_in_a_shared_manifest_bucket() -> (
+    None
+):
+    a = BufferRef("bucket-a", "cam", ManifestKey.IMAGES)
+    b = BufferRef("bucket-b", "cam", ManifestKey.IMAGES)
+
+    path_a = manifest_path(PREFIX, a, 1, CLAIMED_AT, "json")
+    path_b = manifest_path(PREFIX, b, 1, CLAIMED_AT, "json")
+
+    assert path_a != path_b
+    # Same folder, key, number and time: only the buffer tag tells them apart.
+    assert parts(path_a)["tag"] != parts(path_b)["tag"]
+
+
+def test_different_keys_of_one_folder_get_different_paths() -> None:
+    paths = {
+        manifest_path(PREFIX, BufferRef("bkt", "mixed", key), 1, CLAIMED_AT, "json")
+        for key in ManifestKey
+    }
+
+    assert len(paths) == len(ManifestKey)
