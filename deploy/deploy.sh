@@ -3,8 +3,9 @@
 #
 # It creates the same things as deploy/terraform, in the same shape: two on_storage_event
 # functions (finalized, deleted) with retries, sweep and status as private HTTP functions,
-# a Cloud Scheduler job for sweep, three service accounts with narrow grants, and the
-# Firestore indexes and TTL. Running it again updates everything in place.
+# a Cloud Scheduler job for sweep, four service accounts with narrow grants, the Firestore
+# indexes and TTLs, and (with an Encord target) the secret for the Encord key. Running it
+# again updates everything in place. Alert policies exist only in deploy/terraform.
 #
 # Usage:
 #   deploy/deploy.sh --project ID --region REGION --source-bucket BUCKET [options]
@@ -19,10 +20,22 @@
 #   --status-invoker MEMBER    may open the status page, e.g. group:ops@example.com (repeatable)
 #   --max-instances N          per event function (default: 20)
 #   --build-service-account SA projects/PROJECT/serviceAccounts/EMAIL for Cloud Build
+#   --encord-key-secret ID     Secret Manager secret holding ENCORD_SSH_KEY, used when an
+#                              Encord target is set (default: NAME-encord-ssh-key)
 #   --dry-run                  print every command and run none (no GCP access needed)
 #
 # Function settings: export any REGISTRATION_* variable of SPEC section 1 before running,
 # e.g. REGISTRATION_BATCH_IMAGES=500; each one set is passed on to the functions.
+# REGISTRATION_LEASE_SECONDS is always passed: by default the flush timeout plus 60 s.
+#
+# Submission to Encord (docs/encord.md): export REGISTRATION_ENCORD_FOLDER (or
+# REGISTRATION_ENCORD_DATASET) and REGISTRATION_ENCORD_INTEGRATION. The script then creates
+# the secret if needed, lets the runtime account read it, and mounts it as ENCORD_SSH_KEY in
+# the functions that flush. Add the key itself once, before deploying:
+#   gcloud secrets versions add SECRET --data-file=KEY_FILE --project=PROJECT
+#
+# Object-record retention: REGISTRATION_RECORD_RETENTION_DAYS > 0 also sets the TTL policy
+# on objects.expire_at (what expiry gives up: docs/deploy.md).
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,6 +43,11 @@ readonly REPO_ROOT
 readonly BUILD_DIR="$REPO_ROOT/build"
 readonly SOURCE_DIR="$BUILD_DIR/function-source"
 readonly ENV_FILE="$BUILD_DIR/function-env.yaml"
+readonly STATUS_ENV_FILE="$BUILD_DIR/status-env.yaml"
+# Flushing functions (events, sweep) run for at most this long; a flush's lease must outlast
+# it, or another instance could take over a flush that is still running.
+readonly FLUSH_TIMEOUT_SECONDS=300
+readonly STATUS_TIMEOUT_SECONDS=60
 
 # The settings the function reads (registration/config.py); anything else is a typo.
 readonly KNOWN_SETTINGS=(
@@ -40,6 +58,9 @@ readonly KNOWN_SETTINGS=(
   REGISTRATION_IMAGE_GROUP_PREFIXES REGISTRATION_IMAGE_SEQUENCE_PREFIXES
   REGISTRATION_GROUP_QUIET_SECONDS REGISTRATION_URL_STYLE REGISTRATION_MANIFEST_FORMAT
   REGISTRATION_LEASE_SECONDS REGISTRATION_MAX_SEQUENCE_FRAMES
+  REGISTRATION_RECORD_RETENTION_DAYS
+  REGISTRATION_ENCORD_FOLDER REGISTRATION_ENCORD_DATASET REGISTRATION_ENCORD_INTEGRATION
+  REGISTRATION_ENCORD_DOMAIN REGISTRATION_ENCORD_IGNORE_ERRORS
 )
 
 PROJECT="" REGION="" SOURCE_BUCKET="" MANIFEST_BUCKET="" TRIGGER_REGION="" FIRESTORE_LOCATION=""
@@ -48,6 +69,7 @@ NAME_PREFIX="encord-registration"
 SCHEDULE="*/5 * * * *"
 MAX_INSTANCES=20
 BUILD_SERVICE_ACCOUNT=""
+ENCORD_KEY_SECRET=""
 STATUS_INVOKERS=()
 DRY_RUN=false
 
@@ -124,6 +146,7 @@ while (($#)); do
   --status-invoker) STATUS_INVOKERS+=("${2:?--status-invoker needs a value}") && shift ;;
   --max-instances) MAX_INSTANCES=${2:?--max-instances needs a value} && shift ;;
   --build-service-account) BUILD_SERVICE_ACCOUNT=${2:?--build-service-account needs a value} && shift ;;
+  --encord-key-secret) ENCORD_KEY_SECRET=${2:?--encord-key-secret needs a value} && shift ;;
   --dry-run) DRY_RUN=true ;;
   -h | --help) usage && exit 0 ;;
   *) die "unknown argument: $1 (see --help)" ;;
@@ -149,9 +172,32 @@ while IFS= read -r name; do
   [[ " ${KNOWN_SETTINGS[*]} " == *" $name "* ]] || die "$name is not a setting of the function (typo?)"
 done < <(compgen -e | grep '^REGISTRATION_' || true)
 
+# The lease is always passed, and must outlast the flush timeout.
+REGISTRATION_LEASE_SECONDS=${REGISTRATION_LEASE_SECONDS:-$((FLUSH_TIMEOUT_SECONDS + 60))}
+if ! [[ $REGISTRATION_LEASE_SECONDS =~ ^[0-9]+$ ]] || ((REGISTRATION_LEASE_SECONDS <= FLUSH_TIMEOUT_SECONDS)); then
+  die "REGISTRATION_LEASE_SECONDS must be more than the ${FLUSH_TIMEOUT_SECONDS} s flush timeout"
+fi
+export REGISTRATION_LEASE_SECONDS
+
+RETENTION_DAYS=${REGISTRATION_RECORD_RETENTION_DAYS:-0}
+[[ $RETENTION_DAYS =~ ^[0-9]+$ ]] || die "REGISTRATION_RECORD_RETENTION_DAYS must be a whole number of days"
+
+# Submission to Encord: optional, and then the integration is required.
+ENCORD=false
+if [[ -n ${REGISTRATION_ENCORD_FOLDER:-} || -n ${REGISTRATION_ENCORD_DATASET:-} ]]; then
+  ENCORD=true
+  [[ -z ${REGISTRATION_ENCORD_FOLDER:-} || -z ${REGISTRATION_ENCORD_DATASET:-} ]] ||
+    die "set REGISTRATION_ENCORD_FOLDER or REGISTRATION_ENCORD_DATASET, not both"
+  [[ -n ${REGISTRATION_ENCORD_INTEGRATION:-} ]] ||
+    die "REGISTRATION_ENCORD_INTEGRATION (the integration's UUID or title) is required with an Encord target"
+fi
+ENCORD_KEY_SECRET=${ENCORD_KEY_SECRET:-$NAME_PREFIX-encord-ssh-key}
+[[ $ENCORD_KEY_SECRET =~ ^[A-Za-z0-9_-]{1,255}$ ]] || die "--encord-key-secret: letters, digits, - and _ only"
+
 P=(--project="$PROJECT")
 DB=(--database='(default)')
 RUNTIME_SA="$NAME_PREFIX-run@$PROJECT.iam.gserviceaccount.com"
+STATUS_SA="$NAME_PREFIX-status@$PROJECT.iam.gserviceaccount.com"
 TRIGGER_SA="$NAME_PREFIX-trigger@$PROJECT.iam.gserviceaccount.com"
 SCHEDULER_SA="$NAME_PREFIX-scheduler@$PROJECT.iam.gserviceaccount.com"
 
@@ -164,6 +210,7 @@ run gcloud services enable "${P[@]}" \
   artifactregistry.googleapis.com cloudbuild.googleapis.com cloudfunctions.googleapis.com \
   cloudscheduler.googleapis.com eventarc.googleapis.com firestore.googleapis.com \
   iam.googleapis.com pubsub.googleapis.com run.googleapis.com storage.googleapis.com
+if [[ $ENCORD == true ]]; then run gcloud services enable "${P[@]}" secretmanager.googleapis.com; fi
 
 # A storage trigger must sit in the bucket's location, which need not be REGION.
 if [[ -z $TRIGGER_REGION ]]; then
@@ -198,6 +245,13 @@ run gcloud firestore fields ttls update expire_at "${DB[@]}" "${P[@]}" --async \
 # Nothing queries expire_at, and an indexed timestamp that only grows caps the write rate.
 run gcloud firestore indexes fields update expire_at "${DB[@]}" "${P[@]}" --async \
   --collection-group=rejections --disable-indexes
+# Registered objects' records expire only when a retention is set (docs/deploy.md).
+if ((RETENTION_DAYS > 0)); then
+  run gcloud firestore fields ttls update expire_at "${DB[@]}" "${P[@]}" --async \
+    --collection-group=objects --enable-ttl
+  run gcloud firestore indexes fields update expire_at "${DB[@]}" "${P[@]}" --async \
+    --collection-group=objects --disable-indexes
+fi
 
 # ---------------------------------------------------------------------------------------
 # 3. Service accounts and their grants (the same as deploy/terraform/iam.tf)
@@ -210,6 +264,7 @@ ensure_service_account() { # ensure_service_account EMAIL DISPLAY_NAME
   fi
 }
 ensure_service_account "$RUNTIME_SA" "Encord registration: function runtime"
+ensure_service_account "$STATUS_SA" "Encord registration: status page (read only)"
 ensure_service_account "$TRIGGER_SA" "Encord registration: storage event delivery"
 ensure_service_account "$SCHEDULER_SA" "Encord registration: calls sweep"
 
@@ -217,7 +272,14 @@ grant_project() { # grant_project MEMBER ROLE
   run gcloud projects add-iam-policy-binding "$PROJECT" --member="$1" --role="$2" \
     --condition=None --format=none
 }
-grant_project "serviceAccount:$RUNTIME_SA" roles/datastore.user
+# Firestore roles are project roles; the condition limits them to the product's database.
+grant_project_database() { # grant_project_database MEMBER ROLE
+  run gcloud projects add-iam-policy-binding "$PROJECT" --member="$1" --role="$2" --format=none \
+    --condition="title=registration-database-only,expression=resource.name == \"projects/$PROJECT/databases/(default)\""
+}
+grant_project_database "serviceAccount:$RUNTIME_SA" roles/datastore.user
+# status reads Firestore and nothing else.
+grant_project_database "serviceAccount:$STATUS_SA" roles/datastore.viewer
 grant_project "serviceAccount:$TRIGGER_SA" roles/eventarc.eventReceiver
 grant_project "serviceAccount:$STORAGE_AGENT" roles/pubsub.publisher
 
@@ -232,6 +294,22 @@ run gcloud iam service-accounts add-iam-policy-binding "$TRIGGER_SA" "${P[@]}" \
   --member="serviceAccount:$PUBSUB_AGENT" --role=roles/iam.serviceAccountTokenCreator \
   --format=none
 
+# The Encord key: the secret (never its value), readable by the runtime account only.
+if [[ $ENCORD == true ]]; then
+  if ! exists gcloud secrets describe "$ENCORD_KEY_SECRET" "${P[@]}"; then
+    run gcloud secrets create "$ENCORD_KEY_SECRET" "${P[@]}" --replication-policy=automatic \
+      --labels=purpose=encord-sdk-key
+  fi
+  run gcloud secrets add-iam-policy-binding "$ENCORD_KEY_SECRET" "${P[@]}" \
+    --member="serviceAccount:$RUNTIME_SA" --role=roles/secretmanager.secretAccessor --format=none
+  # Cloud Run refuses to mount a secret with no version: the operator adds the key first.
+  if ! exists gcloud secrets versions describe latest --secret="$ENCORD_KEY_SECRET" "${P[@]}"; then
+    hint="gcloud secrets versions add $ENCORD_KEY_SECRET --data-file=KEY_FILE --project=$PROJECT"
+    [[ $DRY_RUN == true ]] || die "secret $ENCORD_KEY_SECRET holds no key yet; add it with: $hint (docs/encord.md), then run again"
+    echo "# (a real run stops here unless the secret holds a key: $hint)"
+  fi
+fi
+
 # ---------------------------------------------------------------------------------------
 # 4. Source and settings
 # ---------------------------------------------------------------------------------------
@@ -241,6 +319,8 @@ run "${PYTHON:-python3}" "$REPO_ROOT/deploy/package.py" "$SOURCE_DIR"
 
 yaml_quote() { printf "'%s'" "${1//\'/\'\'}"; }
 
+# The settings of the functions that flush (events, sweep); status gets the same without
+# the REGISTRATION_ENCORD_* ones.
 env_file_lines() {
   local name
   printf 'GOOGLE_CLOUD_PROJECT: %s\n' "$(yaml_quote "$PROJECT")"
@@ -252,12 +332,16 @@ env_file_lines() {
   done
 }
 
+status_env_file_lines() { env_file_lines | grep -v '^REGISTRATION_ENCORD_'; }
+
 # A file rather than --set-env-vars: prefix lists hold commas.
 echo "# write $ENV_FILE:"
 env_file_lines | sed 's/^/#   /'
+echo "# write $STATUS_ENV_FILE: the same without REGISTRATION_ENCORD_*"
 if [[ $DRY_RUN == false ]]; then
   mkdir -p "$BUILD_DIR"
   env_file_lines >"$ENV_FILE"
+  status_env_file_lines >"$STATUS_ENV_FILE"
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -267,10 +351,13 @@ fi
 echo "# 5. Functions"
 COMMON=(
   --gen2 --region="$REGION" "${P[@]}" --runtime=python311 --source="$SOURCE_DIR"
-  --service-account="$RUNTIME_SA" --env-vars-file="$ENV_FILE" --memory=512Mi
-  --serve-all-traffic-latest-revision --quiet
+  --memory=512Mi --serve-all-traffic-latest-revision --quiet
 )
 if [[ -n $BUILD_SERVICE_ACCOUNT ]]; then COMMON+=(--build-service-account="$BUILD_SERVICE_ACCOUNT"); fi
+# The functions that flush: the runtime account, the full settings, and the Encord key.
+FLUSH=(--service-account="$RUNTIME_SA" --env-vars-file="$ENV_FILE" --timeout="${FLUSH_TIMEOUT_SECONDS}s")
+# (To stop submitting later: unset the target and run once with --clear-secrets by hand.)
+if [[ $ENCORD == true ]]; then FLUSH+=(--set-secrets="ENCORD_SSH_KEY=$ENCORD_KEY_SECRET:latest"); fi
 
 # One 2nd gen function takes one event trigger: on_storage_event is deployed per event type.
 # --retry: the handler raises only for transient failures, and every step is idempotent.
@@ -280,15 +367,17 @@ for event in finalized deleted; do
     --trigger-event-filters=type="google.cloud.storage.object.v1.$event" \
     --trigger-event-filters=bucket="$SOURCE_BUCKET" \
     --trigger-location="$TRIGGER_REGION" --trigger-service-account="$TRIGGER_SA" --retry \
-    --ingress-settings=internal-only --timeout=300s --max-instances="$MAX_INSTANCES"
+    --ingress-settings=internal-only --max-instances="$MAX_INSTANCES" "${FLUSH[@]}"
 done
 # Cloud Scheduler counts as internal traffic; people reach status with an identity token.
 run gcloud functions deploy "$NAME_PREFIX-sweep" "${COMMON[@]}" --entry-point=sweep \
   --trigger-http --no-allow-unauthenticated --ingress-settings=internal-only \
-  --timeout=300s --max-instances=2
+  --max-instances=2 "${FLUSH[@]}"
+# status: its own read-only account, no Encord settings, no secret.
 run gcloud functions deploy "$NAME_PREFIX-status" "${COMMON[@]}" --entry-point=status \
   --trigger-http --no-allow-unauthenticated --ingress-settings=all \
-  --timeout=60s --max-instances=2
+  --service-account="$STATUS_SA" --env-vars-file="$STATUS_ENV_FILE" \
+  --timeout="${STATUS_TIMEOUT_SECONDS}s" --max-instances=2
 
 # Invokers: each function's Cloud Run service answers only the accounts named here.
 grant_invoker() { # grant_invoker FUNCTION MEMBER

@@ -1,7 +1,8 @@
 # The three entry points of main.py as 2nd gen functions. None of them is public:
 # events arrive through Eventarc with the trigger service account's token, sweep is called
 # by Cloud Scheduler with an OIDC token, and status answers only the members in
-# var.status_invokers (iam.tf).
+# var.status_invokers (iam.tf). on_storage_event and sweep run as the runtime account;
+# status runs as its own read-only account.
 
 # on_storage_event, once per event type (see local.storage_events).
 resource "google_cloudfunctions2_function" "on_storage_event" {
@@ -26,13 +27,24 @@ resource "google_cloudfunctions2_function" "on_storage_event" {
 
   service_config {
     service_account_email = google_service_account.runtime.email
-    environment_variables = local.function_env
+    environment_variables = local.flush_env
     # Eventarc counts as internal traffic; nothing on the internet needs to reach this.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     available_memory               = "512Mi"
-    timeout_seconds                = 300
+    timeout_seconds                = local.flush_timeout_seconds
     max_instance_count             = var.max_instance_count
+
+    # The Encord key, only when a target is set (encord.tf).
+    dynamic "secret_environment_variables" {
+      for_each = google_secret_manager_secret.encord_ssh_key
+      content {
+        key        = "ENCORD_SSH_KEY"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value.secret_id
+        version    = "latest"
+      }
+    }
   }
 
   event_trigger {
@@ -60,6 +72,8 @@ resource "google_cloudfunctions2_function" "on_storage_event" {
     google_project_service.required,
     google_project_iam_member.storage_agent_publishes_events,
     google_project_iam_member.trigger_receives_events,
+    # Cloud Run checks that the runtime account may read a mounted secret.
+    google_secret_manager_secret_iam_member.runtime_reads_encord_key,
   ]
 }
 
@@ -84,17 +98,41 @@ resource "google_cloudfunctions2_function" "sweep" {
 
   service_config {
     service_account_email = google_service_account.runtime.email
-    environment_variables = local.function_env
+    environment_variables = local.flush_env
     # Cloud Scheduler in the same project counts as internal traffic.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     available_memory               = "512Mi"
-    timeout_seconds                = 300
+    timeout_seconds                = local.flush_timeout_seconds
     # One sweep every few minutes; a second instance covers an overlap.
     max_instance_count = 2
+
+    dynamic "secret_environment_variables" {
+      for_each = google_secret_manager_secret.encord_ssh_key
+      content {
+        key        = "ENCORD_SSH_KEY"
+        project_id = var.project_id
+        secret     = secret_environment_variables.value.secret_id
+        version    = "latest"
+      }
+    }
   }
 
-  depends_on = [google_project_service.required]
+  lifecycle {
+    precondition {
+      condition     = var.encord_folder == "" || var.encord_dataset == ""
+      error_message = "Set encord_folder or encord_dataset, not both."
+    }
+    precondition {
+      condition     = !local.encord_enabled || var.encord_integration != ""
+      error_message = "encord_integration (the integration's UUID or title) is required when encord_folder or encord_dataset is set."
+    }
+  }
+
+  depends_on = [
+    google_project_service.required,
+    google_secret_manager_secret_iam_member.runtime_reads_encord_key,
+  ]
 }
 
 # status: GET, the ops view, for the members in var.status_invokers only.
@@ -118,12 +156,14 @@ resource "google_cloudfunctions2_function" "status" {
   }
 
   service_config {
-    service_account_email          = google_service_account.runtime.email
+    # Its own account, which can only read Firestore (iam.tf): the page has no business
+    # writing manifests or reading the Encord key. It gets no Encord settings either.
+    service_account_email          = google_service_account.status.email
     environment_variables          = local.function_env
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
     available_memory               = "512Mi"
-    timeout_seconds                = 60
+    timeout_seconds                = local.status_timeout_seconds
     max_instance_count             = 2
   }
 

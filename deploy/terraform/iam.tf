@@ -1,6 +1,8 @@
-# Who may do what. Three service accounts of our own, each with only its job:
+# Who may do what. Four service accounts of our own, each with only its job:
 #
-#   runtime    what the functions run as: Firestore, read the source bucket, write manifests
+#   runtime    what on_storage_event and sweep run as: Firestore (the product's database
+#              only), read the source bucket, write manifests, read the Encord key (encord.tf)
+#   status     what status runs as: read Firestore, nothing else
 #   trigger    what Eventarc uses to deliver storage events to on_storage_event
 #   scheduler  what Cloud Scheduler uses to call sweep
 #
@@ -11,6 +13,13 @@ resource "google_service_account" "runtime" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-run"
   display_name = "Encord registration: function runtime"
+  depends_on   = [google_project_service.required]
+}
+
+resource "google_service_account" "status" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-status"
+  display_name = "Encord registration: status page (read only)"
   depends_on   = [google_project_service.required]
 }
 
@@ -32,12 +41,35 @@ resource "google_service_account" "scheduler" {
 # Runtime
 # ---------------------------------------------------------------------------------------
 
-# Firestore grants exist only at project (or database) level; datastore.user is read and
-# write of documents, with no index, database or IAM administration.
+# Firestore roles are granted on the project; datastore.user is read and write of documents,
+# with no index, database or IAM administration. The condition narrows it to the product's
+# database, so other databases in the project stay out of reach.
 resource "google_project_iam_member" "runtime_uses_firestore" {
   project = var.project_id
   role    = "roles/datastore.user"
   member  = "serviceAccount:${google_service_account.runtime.email}"
+
+  condition {
+    title       = "registration-database-only"
+    description = "The Firestore database ${var.firestore_database} only."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Status: reads buffers, batches and rejections, and nothing else
+# ---------------------------------------------------------------------------------------
+
+resource "google_project_iam_member" "status_reads_firestore" {
+  project = var.project_id
+  role    = "roles/datastore.viewer"
+  member  = "serviceAccount:${google_service_account.status.email}"
+
+  condition {
+    title       = "registration-database-only"
+    description = "The Firestore database ${var.firestore_database} only."
+    expression  = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
+  }
 }
 
 # Object metadata arrives in the event; the function reads an object itself only to sniff

@@ -1,6 +1,6 @@
 # Everything the functions share: settings, enabled APIs, facts looked up from the project,
 # and the uploaded source. The resources themselves live in functions.tf, iam.tf,
-# firestore.tf and scheduler.tf.
+# firestore.tf, scheduler.tf, encord.tf and monitoring.tf.
 
 locals {
   manifest_bucket = coalesce(var.manifest_bucket, var.source_bucket)
@@ -15,6 +15,14 @@ locals {
     finalized = "google.cloud.storage.object.v1.finalized"
     deleted   = "google.cloud.storage.object.v1.deleted"
   }
+
+  # How long each function may run. A flush (event functions and sweep) holds a lease on its
+  # buffer; another instance may take the lease over once it is older than
+  # REGISTRATION_LEASE_SECONDS. The platform stops a function at its timeout, so a lease
+  # that outlasts the timeout can only be taken over from an instance that is gone.
+  flush_timeout_seconds  = 300
+  status_timeout_seconds = 60
+  lease_seconds          = local.flush_timeout_seconds + 60
 
   # The function's whole configuration, spelled out so that the deployed settings can be
   # read here rather than inferred from defaults. Names and meanings: SPEC section 1.
@@ -38,9 +46,27 @@ locals {
     REGISTRATION_IMAGE_SEQUENCE_PREFIXES = join(",", var.image_sequence_prefixes)
     REGISTRATION_URL_STYLE               = var.url_style
     REGISTRATION_MANIFEST_FORMAT         = var.manifest_format
+    REGISTRATION_LEASE_SECONDS           = tostring(local.lease_seconds)
+    REGISTRATION_RECORD_RETENTION_DAYS   = tostring(var.record_retention_days)
   }
 
-  required_apis = toset([
+  # Submission to Encord (encord.tf): only the functions that flush submit, and only when a
+  # target is set. Without one, none of these variables is passed and no secret exists.
+  encord_enabled = var.encord_folder != "" || var.encord_dataset != ""
+  encord_settings = {
+    REGISTRATION_ENCORD_FOLDER        = var.encord_folder
+    REGISTRATION_ENCORD_DATASET       = var.encord_dataset
+    REGISTRATION_ENCORD_INTEGRATION   = var.encord_integration
+    REGISTRATION_ENCORD_DOMAIN        = var.encord_domain
+    REGISTRATION_ENCORD_IGNORE_ERRORS = tostring(var.encord_ignore_errors)
+  }
+  encord_env           = { for name, value in local.encord_settings : name => value if local.encord_enabled && value != "" }
+  encord_key_secret_id = coalesce(var.encord_key_secret_id, "${var.name_prefix}-encord-ssh-key")
+
+  # on_storage_event and sweep flush buffers (and submit manifests); status only reads.
+  flush_env = merge(local.function_env, local.encord_env)
+
+  required_apis = toset(concat([
     "artifactregistry.googleapis.com", # build output of the functions
     "cloudbuild.googleapis.com",       # builds the functions from source
     "cloudfunctions.googleapis.com",
@@ -48,10 +74,13 @@ locals {
     "eventarc.googleapis.com", # storage triggers
     "firestore.googleapis.com",
     "iam.googleapis.com",
-    "pubsub.googleapis.com", # transport of the storage events
-    "run.googleapis.com",    # a 2nd gen function is a Cloud Run service
+    "logging.googleapis.com",    # log-based metrics (monitoring.tf)
+    "monitoring.googleapis.com", # alert policies (monitoring.tf)
+    "pubsub.googleapis.com",     # transport of the storage events
+    "run.googleapis.com",        # a 2nd gen function is a Cloud Run service
     "storage.googleapis.com",
-  ])
+    # The Encord key (encord.tf), only when a target is set.
+  ], local.encord_enabled ? ["secretmanager.googleapis.com"] : []))
 }
 
 resource "google_project_service" "required" {

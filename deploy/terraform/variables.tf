@@ -170,3 +170,87 @@ variable "firestore_location" {
   type        = string
   default     = null
 }
+
+variable "firestore_database" {
+  description = "The Firestore database the functions use. The runtime and status accounts get access to this database only (IAM condition). The function reads the (default) database, so this stays \"(default)\" until it gains a database setting."
+  type        = string
+  default     = "(default)"
+
+  validation {
+    condition     = var.firestore_database == "(default)"
+    error_message = "firestore_database: the function uses the (default) database; another one would leave it with no access."
+  }
+}
+
+variable "record_retention_days" {
+  description = "Days a registered object's record is kept (REGISTRATION_RECORD_RETENTION_DAYS); Firestore deletes it afterwards through a TTL policy on objects.expire_at. 0 keeps records for ever. Expiry gives up duplicate and overwrite detection for older objects: see docs/deploy.md."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.record_retention_days >= 0 && floor(var.record_retention_days) == var.record_retention_days
+    error_message = "record_retention_days: a whole number of days, 0 for no expiry."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Submission to Encord (docs/encord.md). All optional: with neither encord_folder nor
+# encord_dataset set, manifests are only written, and no secret is created or mounted.
+# ---------------------------------------------------------------------------------------
+
+variable "encord_folder" {
+  description = "UUID of the Encord Files (Index) folder each manifest is registered into (REGISTRATION_ENCORD_FOLDER). Empty: no folder."
+  type        = string
+  default     = ""
+}
+
+variable "encord_dataset" {
+  description = "Hash of a legacy Encord dataset to register into instead of a folder (REGISTRATION_ENCORD_DATASET). Empty: none. Never together with encord_folder."
+  type        = string
+  default     = ""
+}
+
+variable "encord_integration" {
+  description = "The Encord cloud integration for the bucket, by UUID or title (REGISTRATION_ENCORD_INTEGRATION). Required when a folder or dataset is set."
+  type        = string
+  default     = ""
+}
+
+variable "encord_domain" {
+  description = "Encord's API domain (REGISTRATION_ENCORD_DOMAIN), e.g. https://api.us.encord.com for the US deployment."
+  type        = string
+  default     = "https://api.encord.com"
+
+  validation {
+    condition     = can(regex("^https?://[^/]+$", var.encord_domain))
+    error_message = "encord_domain: a scheme and host such as https://api.encord.com, with no path."
+  }
+}
+
+variable "encord_ignore_errors" {
+  description = "Passed to each upload job (REGISTRATION_ENCORD_IGNORE_ERRORS): a file Encord cannot register does not fail the whole job."
+  type        = bool
+  default     = true
+}
+
+variable "encord_key_secret_id" {
+  description = "Id of the Secret Manager secret created for the Encord service-account key (ENCORD_SSH_KEY). Null: <name_prefix>-encord-ssh-key. Terraform creates the secret, never its value: add it with `gcloud secrets versions add` (docs/encord.md)."
+  type        = string
+  default     = null
+}
+
+# ---------------------------------------------------------------------------------------
+# Alerts (monitoring.tf, docs/operations.md)
+# ---------------------------------------------------------------------------------------
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels every alert policy notifies, as ids (projects/PROJECT/notificationChannels/ID). Empty: the policies still open incidents, visible in the console."
+  type        = list(string)
+  default     = []
+}
+
+variable "rejection_alert_per_hour" {
+  description = "Rejected objects per hour above which the rejection-spike policy fires. 0 turns that policy off."
+  type        = number
+  default     = 1000
+}

@@ -12,13 +12,28 @@ from pathlib import Path
 import pytest
 
 from registration.config import Settings, env_name
-from tests.deploy.tools import DEPLOY_SCRIPT, require_tool, terraform
+from tests.deploy.tools import DEPLOY_SCRIPT, UPCOMING_SETTINGS, require_tool, terraform
 
 PROJECT = "acme-prod"
 REQUIRED = ["--project", PROJECT, "--region", "europe-west1", "--source-bucket", "acme-images"]
 RUNTIME_SA = f"serviceAccount:encord-registration-run@{PROJECT}.iam.gserviceaccount.com"
 TRIGGER_SA = f"serviceAccount:encord-registration-trigger@{PROJECT}.iam.gserviceaccount.com"
 SCHEDULER_SA = f"serviceAccount:encord-registration-scheduler@{PROJECT}.iam.gserviceaccount.com"
+STATUS_SA = f"serviceAccount:encord-registration-status@{PROJECT}.iam.gserviceaccount.com"
+ENCORD = {
+    "REGISTRATION_ENCORD_FOLDER": "5b8a2f7e-3c1d-4e9a-8f60-2d7c9b1e4a35",
+    "REGISTRATION_ENCORD_INTEGRATION": "acme-images-gcp",
+}
+SECRET = "encord-registration-encord-ssh-key"
+DATABASE_CONDITION = (
+    "title=registration-database-only,"
+    f'expression=resource.name == "projects/{PROJECT}/databases/(default)"'
+)
+FLUSHING = {
+    "encord-registration-finalized",
+    "encord-registration-deleted",
+    "encord-registration-sweep",
+}
 
 
 @dataclass
@@ -151,11 +166,18 @@ def test_sweep_and_status_are_private_http_functions(plan: DryRun) -> None:
     assert "allAuthenticatedUsers" not in plan.stdout
 
 
-def test_functions_run_python_311_as_the_runtime_service_account(plan: DryRun) -> None:
+def test_flushing_functions_run_as_the_runtime_account_and_status_as_its_own(
+    plan: DryRun,
+) -> None:
+    accounts = {}
     for argv in plan.gcloud("functions", "deploy"):
         assert flag(argv, "runtime") == ["python311"]
-        assert flag(argv, "service-account") == [RUNTIME_SA.split(":", 1)[1]]
         assert "--gen2" in argv
+        (accounts[argv[3]],) = flag(argv, "service-account")
+    assert accounts == {
+        **{name: RUNTIME_SA.split(":", 1)[1] for name in FLUSHING},
+        "encord-registration-status": STATUS_SA.split(":", 1)[1],
+    }
 
 
 def grants_of(plan: DryRun) -> set[tuple[str, str, str]]:
@@ -178,6 +200,7 @@ def test_each_account_gets_only_the_roles_it_needs(plan: DryRun) -> None:
     pubsub_agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
     assert grants_of(plan) == {
         (PROJECT, RUNTIME_SA, "roles/datastore.user"),
+        (PROJECT, STATUS_SA, "roles/datastore.viewer"),
         ("gs://acme-images", RUNTIME_SA, "roles/storage.objectViewer"),
         ("gs://acme-images", RUNTIME_SA, "roles/storage.objectUser"),
         (PROJECT, TRIGGER_SA, "roles/eventarc.eventReceiver"),
@@ -190,10 +213,138 @@ def test_each_account_gets_only_the_roles_it_needs(plan: DryRun) -> None:
     }
 
 
-def test_the_script_and_terraform_grant_the_same_roles(plan: DryRun) -> None:
-    script_roles = {role for _, _, role in grants_of(plan)}
+def test_the_script_and_terraform_grant_the_same_roles(tmp_path: Path) -> None:
+    everything = dry_run(
+        tmp_path, *REQUIRED, "--status-invoker", "group:ops@acme.example", env=ENCORD
+    )
+    script_roles = {role for _, _, role in grants_of(everything)}
     terraform_roles = {body["role"] for body in terraform().resources.values() if "role" in body}
     assert script_roles == terraform_roles
+
+
+def test_status_account_can_only_read_firestore(plan: DryRun) -> None:
+    status = {(target, role) for target, member, role in grants_of(plan) if member == STATUS_SA}
+    assert status == {(PROJECT, "roles/datastore.viewer")}
+
+
+def test_firestore_roles_are_limited_to_the_products_database(plan: DryRun) -> None:
+    firestore = [
+        argv
+        for argv in plan.gcloud("projects", "add-iam-policy-binding")
+        if flag(argv, "role")[0].startswith("roles/datastore.")
+    ]
+    assert len(firestore) == 2
+    for argv in firestore:
+        assert flag(argv, "condition") == [DATABASE_CONDITION]
+
+
+def all_options_plan(tmp_path: Path) -> DryRun:
+    result = dry_run(
+        tmp_path,
+        *REQUIRED,
+        "--status-invoker", "group:ops@acme.example",
+        "--status-invoker", "user:ana@acme.example",
+        "--manifest-bucket", "acme-manifests",
+        env={**ENCORD, "REGISTRATION_RECORD_RETENTION_DAYS": "90"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_no_grant_of_the_script_is_public_or_a_basic_role(tmp_path: Path) -> None:
+    result = all_options_plan(tmp_path)
+    grants = grants_of(result)
+    assert len(grants) >= 13
+    for target, member, role in grants:
+        assert member not in ("allUsers", "allAuthenticatedUsers"), target
+        assert role not in ("roles/owner", "roles/editor", "roles/viewer"), target
+    text = DEPLOY_SCRIPT.read_text()
+    for role in ("roles/owner", "roles/editor", "roles/viewer"):
+        assert role not in text
+    # Secret access is granted on the one secret, never on the project.
+    secret_grants = [(t, m) for t, m, r in grants if r == "roles/secretmanager.secretAccessor"]
+    assert secret_grants == [(SECRET, RUNTIME_SA)]
+
+
+def test_every_flushing_function_gets_a_lease_longer_than_its_timeout(plan: DryRun) -> None:
+    lease = int(plan.env_file()["REGISTRATION_LEASE_SECONDS"])
+    deploys = {argv[3]: argv for argv in plan.gcloud("functions", "deploy")}
+    for name in FLUSHING:
+        (timeout,) = flag(deploys[name], "timeout")
+        assert flag(deploys[name], "env-vars-file")[0].endswith("/function-env.yaml")
+        assert lease > int(timeout.removesuffix("s")), name
+
+
+def test_a_lease_no_longer_than_the_timeout_is_refused(tmp_path: Path) -> None:
+    result = dry_run(tmp_path, *REQUIRED, env={"REGISTRATION_LEASE_SECONDS": "120"})
+    assert result.returncode == 2
+    assert "REGISTRATION_LEASE_SECONDS must be more than" in result.stderr
+    longer = dry_run(tmp_path, *REQUIRED, env={"REGISTRATION_LEASE_SECONDS": "900"})
+    assert longer.env_file()["REGISTRATION_LEASE_SECONDS"] == "900"
+
+
+def test_an_encord_target_mounts_the_key_from_secret_manager_in_the_flushing_functions(
+    tmp_path: Path,
+) -> None:
+    result = dry_run(tmp_path, *REQUIRED, env=ENCORD)
+    assert result.returncode == 0, result.stderr
+    assert result.gcloud_calls == ""
+    enable = ["gcloud", "services", "enable", f"--project={PROJECT}"]
+    assert [*enable, "secretmanager.googleapis.com"] in result.commands
+    (create,) = result.gcloud("secrets", "create")
+    assert create[3] == SECRET
+    assert "--data-file" not in " ".join(create), "the key is added by the operator"
+    deploys = {argv[3]: argv for argv in result.gcloud("functions", "deploy")}
+    for name in FLUSHING:
+        assert flag(deploys[name], "set-secrets") == [f"ENCORD_SSH_KEY={SECRET}:latest"], name
+    status = deploys["encord-registration-status"]
+    assert not flag(status, "set-secrets")
+    assert flag(status, "env-vars-file")[0].endswith("/status-env.yaml")
+    assert result.env_file()["REGISTRATION_ENCORD_FOLDER"] == ENCORD["REGISTRATION_ENCORD_FOLDER"]
+    assert "gcloud secrets versions add" in result.stdout  # what a real run would ask for
+
+
+def test_without_an_encord_target_no_secret_is_created_or_mounted(plan: DryRun) -> None:
+    assert not plan.gcloud("secrets")
+    assert "secretmanager" not in plan.stdout
+    assert "--set-secrets" not in plan.stdout
+    assert not any(key.startswith("REGISTRATION_ENCORD_") for key in plan.env_file())
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"REGISTRATION_ENCORD_FOLDER": "f"}, "REGISTRATION_ENCORD_INTEGRATION"),
+        ({**ENCORD, "REGISTRATION_ENCORD_DATASET": "d"}, "not both"),
+    ],
+)
+def test_an_incomplete_or_double_encord_target_is_refused(
+    tmp_path: Path, env: dict[str, str], error: str
+) -> None:
+    result = dry_run(tmp_path, *REQUIRED, env=env)
+    assert result.returncode == 2
+    assert error in result.stderr
+
+
+def test_object_records_expire_only_when_a_retention_is_set(tmp_path: Path, plan: DryRun) -> None:
+    def objects_ttl(run: DryRun) -> list[list[str]]:
+        return [
+            argv
+            for argv in run.gcloud("firestore", "fields", "ttls", "update")
+            if flag(argv, "collection-group") == ["objects"]
+        ]
+
+    assert objects_ttl(plan) == []
+    kept = all_options_plan(tmp_path)
+    (ttl,) = objects_ttl(kept)
+    assert ttl[5] == "expire_at" and "--enable-ttl" in ttl
+    (unindexed,) = [
+        argv
+        for argv in kept.gcloud("firestore", "indexes", "fields", "update")
+        if flag(argv, "collection-group") == ["objects"]
+    ]
+    assert "--disable-indexes" in unindexed
+    assert kept.env_file()["REGISTRATION_RECORD_RETENTION_DAYS"] == "90"
 
 
 def test_manifest_writes_are_limited_to_the_manifest_prefix(tmp_path: Path) -> None:
@@ -229,7 +380,7 @@ def test_firestore_gets_both_pending_object_indexes_and_the_rejections_ttl(plan:
         ("field-path=state,order=ascending", "field-path=created_at,order=descending"),
     }
     assert all(flag(argv, "collection-group") == ["objects"] for argv in indexes)
-    (ttl,) = plan.gcloud("firestore", "fields", "ttls", "update")
+    (ttl,) = plan.gcloud("firestore", "fields", "ttls", "update")  # no retention: objects keep
     assert ttl[5] == "expire_at"
     assert flag(ttl, "collection-group") == ["rejections"]
     assert "--enable-ttl" in ttl
@@ -260,7 +411,8 @@ def test_the_script_knows_exactly_the_settings_the_function_reads() -> None:
     text = DEPLOY_SCRIPT.read_text()
     block = re.search(r"KNOWN_SETTINGS=\((.*?)\)", text, re.DOTALL)
     assert block
-    assert set(block.group(1).split()) == {env_name(field) for field in Settings.model_fields}
+    readable = {env_name(field) for field in Settings.model_fields}
+    assert set(block.group(1).split()) == readable | UPCOMING_SETTINGS
 
 
 @pytest.mark.parametrize("missing", ["--project", "--region", "--source-bucket"])

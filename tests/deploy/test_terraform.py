@@ -10,7 +10,14 @@ import subprocess
 import pytest
 
 from registration.config import Settings, env_name
-from tests.deploy.tools import TERRAFORM, Block, single, terraform
+from tests.deploy.tools import (
+    TERRAFORM,
+    UPCOMING_SETTINGS,
+    Block,
+    resolve,
+    single,
+    terraform,
+)
 
 FUNCTION = "google_cloudfunctions2_function"
 STORAGE_EVENTS = {
@@ -18,6 +25,7 @@ STORAGE_EVENTS = {
     "google.cloud.storage.object.v1.deleted",
 }
 RUNTIME_SA = "serviceAccount:${google_service_account.runtime.email}"
+STATUS_SA = "serviceAccount:${google_service_account.status.email}"
 TRIGGER_SA = "serviceAccount:${google_service_account.trigger.email}"
 SCHEDULER_SA = "serviceAccount:${google_service_account.scheduler.email}"
 IAM_TYPES = (
@@ -25,7 +33,17 @@ IAM_TYPES = (
     "google_storage_bucket_iam_member",
     "google_service_account_iam_member",
     "google_cloud_run_v2_service_iam_member",
+    "google_secret_manager_secret_iam_member",
 )
+BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
+PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
+DATABASE_CONDITION = (
+    'resource.name == "projects/${var.project_id}/databases/${var.firestore_database}"'
+)
+ENCORD_ENV = {
+    "REGISTRATION_ENCORD_FOLDER", "REGISTRATION_ENCORD_DATASET", "REGISTRATION_ENCORD_INTEGRATION",
+    "REGISTRATION_ENCORD_DOMAIN", "REGISTRATION_ENCORD_IGNORE_ERRORS",
+}  # fmt: skip
 
 
 def functions() -> dict[str, Block]:
@@ -72,12 +90,17 @@ def test_sweep_and_status_are_http_functions_with_their_own_entry_points() -> No
         assert single(function["build_config"])["entry_point"] == name
 
 
-def test_every_function_runs_python_311_as_the_runtime_service_account() -> None:
+def test_flushing_functions_run_as_the_runtime_account_and_status_as_its_own() -> None:
     assert set(functions()) == {"on_storage_event", "sweep", "status"}
+    accounts = {}
     for name, function in functions().items():
         assert single(function["build_config"])["runtime"] == "python311", name
-        service = single(function["service_config"])
-        assert service["service_account_email"] == "${google_service_account.runtime.email}"
+        accounts[name] = single(function["service_config"])["service_account_email"]
+    assert accounts == {
+        "on_storage_event": "${google_service_account.runtime.email}",
+        "sweep": "${google_service_account.runtime.email}",
+        "status": "${google_service_account.status.email}",
+    }
 
 
 def test_only_the_status_page_accepts_traffic_from_outside_google() -> None:
@@ -94,12 +117,27 @@ def test_only_the_status_page_accepts_traffic_from_outside_google() -> None:
 
 def test_nothing_is_public_and_no_basic_role_is_granted() -> None:
     # Members from variables are checked by their validations (test below).
+    # Anywhere outside variables.tf (whose validation names the public members to refuse them).
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        if path.name != "variables.tf":
+            for word in (*PUBLIC_MEMBERS, *BASIC_ROLES):
+                assert f'"{word}"' not in path.read_text(), f"{path.name}: {word}"
     resources = json.dumps(list(terraform().resources.values()))
     assert "allUsers" not in resources
     assert "allAuthenticatedUsers" not in resources
-    for type_, name, body in grants():
-        assert body["role"] not in {"roles/owner", "roles/editor", "roles/viewer"}, name
+    iam = {
+        (type_, name): body
+        for (type_, name), body in terraform().resources.items()
+        if "_iam_" in type_ or type_.endswith("_iam")
+    }
+    assert len(iam) == len(grants()) >= 11, "every IAM resource grants a role"
+    for (type_, name), body in iam.items():
         assert type_ in IAM_TYPES, f"{type_}.{name}: a binding or policy would replace others"
+        assert body["role"] not in BASIC_ROLES, name
+        assert body["role"].startswith("roles/"), name
+        members = body.get("members", [body.get("member")])
+        assert not PUBLIC_MEMBERS & set(members), name
+        assert all(m == "${each.value}" or m.startswith("serviceAccount:") for m in members), name
 
 
 def test_http_functions_are_invoked_only_by_the_scheduler_and_the_named_status_readers() -> None:
@@ -118,9 +156,9 @@ def test_status_readers_cannot_include_the_public() -> None:
     assert terraform().default("status_invokers") == []
 
 
-def test_runtime_service_account_gets_firestore_source_read_and_manifest_write_only() -> None:
+def test_runtime_service_account_gets_firestore_source_read_manifest_write_and_the_key() -> None:
     runtime = {
-        (type_, body["role"], body.get("bucket", body.get("project")))
+        (type_, body["role"], body.get("bucket", body.get("secret_id", body.get("project"))))
         for type_, _, body in grants()
         if body["member"] == RUNTIME_SA
     }
@@ -132,7 +170,42 @@ def test_runtime_service_account_gets_firestore_source_read_and_manifest_write_o
             "roles/storage.objectUser",
             "${local.manifest_bucket}",
         ),
+        (
+            "google_secret_manager_secret_iam_member",
+            "roles/secretmanager.secretAccessor",
+            "${google_secret_manager_secret.encord_ssh_key[0].secret_id}",
+        ),
     }
+
+
+def test_status_runs_as_its_own_account_that_can_only_read_firestore() -> None:
+    status = [(type_, body) for type_, _, body in grants() if body["member"] == STATUS_SA]
+    assert [(type_, body["role"]) for type_, body in status] == [
+        ("google_project_iam_member", "roles/datastore.viewer")
+    ]
+    assert single(status[0][1]["condition"])["expression"] == DATABASE_CONDITION
+    account = terraform().resource("google_service_account", "status")
+    assert account["account_id"] == "${var.name_prefix}-status"
+    # status needs no Encord settings and never sees the key.
+    service = single(terraform().resource(FUNCTION, "status")["service_config"])
+    assert service["environment_variables"] == "${local.function_env}"
+    assert "dynamic" not in service and "secret_environment_variables" not in service
+
+
+def test_firestore_roles_are_limited_to_the_products_database_by_an_iam_condition() -> None:
+    firestore_grants = [
+        (name, body) for _, name, body in grants() if body["role"].startswith("roles/datastore.")
+    ]
+    assert {name for name, _ in firestore_grants} == {
+        "runtime_uses_firestore",
+        "status_reads_firestore",
+    }
+    for name, body in firestore_grants:
+        assert single(body["condition"])["expression"] == DATABASE_CONDITION, name
+    assert terraform().default("firestore_database") == "(default)"
+    assert resolve(DATABASE_CONDITION.replace("${var.project_id}", "p")) == (
+        'resource.name == "projects/p/databases/(default)"'
+    )
 
 
 def test_manifest_writes_are_limited_to_the_manifest_prefix() -> None:
@@ -203,7 +276,32 @@ def test_sweep_runs_every_few_minutes_well_within_the_max_age() -> None:
 def test_sweep_may_run_as_long_as_its_function_before_scheduler_gives_up() -> None:
     job = terraform().resource("google_cloud_scheduler_job", "sweep")
     sweep = single(terraform().resource(FUNCTION, "sweep")["service_config"])
-    assert int(job["attempt_deadline"].removesuffix("s")) >= sweep["timeout_seconds"]
+    assert int(job["attempt_deadline"].removesuffix("s")) >= resolve(sweep["timeout_seconds"])
+
+
+def env_of(function: Block) -> dict[str, str]:
+    """The environment a function gets, with every Encord variable set (a target configured)."""
+    name = single(function["service_config"])["environment_variables"]
+    env = dict(terraform().locals["function_env"])
+    if name == "${local.flush_env}":
+        assert terraform().locals["flush_env"] == "${merge(local.function_env, local.encord_env)}"
+        env.update(terraform().locals["encord_settings"])
+    else:
+        assert name == "${local.function_env}"
+    return env
+
+
+def test_every_flushing_function_holds_its_lease_longer_than_its_timeout() -> None:
+    # A flush past the lease could be taken over by another instance while still running;
+    # the platform stops a function at its timeout, so lease > timeout rules that out.
+    for name in ("on_storage_event", "sweep"):
+        function = terraform().resource(FUNCTION, name)
+        timeout = resolve(single(function["service_config"])["timeout_seconds"])
+        lease = resolve(terraform().locals["lease_seconds"])
+        assert isinstance(timeout, int) and timeout >= 60, name
+        assert env_of(function)["REGISTRATION_LEASE_SECONDS"] == "${tostring(local.lease_seconds)}"
+        assert lease > timeout, f"{name}: lease {lease} s, timeout {timeout} s"
+    assert terraform().locals["lease_seconds"] == "${local.flush_timeout_seconds + 60}"
 
 
 def test_every_function_gets_the_complete_settings() -> None:
@@ -220,15 +318,83 @@ def test_every_function_gets_the_complete_settings() -> None:
     }  # fmt: skip
     assert public_settings <= set(env)
     assert env["REGISTRATION_MANIFEST_BUCKET"] == "${local.manifest_bucket}"
+    assert env["REGISTRATION_LEASE_SECONDS"] == "${tostring(local.lease_seconds)}"
+    assert env["REGISTRATION_RECORD_RETENTION_DAYS"] == "${tostring(var.record_retention_days)}"
+    expected = {"on_storage_event": "flush_env", "sweep": "flush_env", "status": "function_env"}
     for name, function in functions().items():
         assert single(function["service_config"])["environment_variables"] == (
-            "${local.function_env}"
+            "${local." + expected[name] + "}"
         ), name
 
 
+def test_encord_settings_reach_only_the_flushing_functions_and_only_with_a_target() -> None:
+    tf = terraform()
+    assert set(tf.locals["encord_settings"]) == ENCORD_ENV
+    assert not ENCORD_ENV & set(tf.locals["function_env"])
+    assert "if local.encord_enabled" in tf.locals["encord_env"]
+    assert tf.locals["encord_enabled"] == '${var.encord_folder != "" || var.encord_dataset != ""}'
+    for name in ("on_storage_event", "sweep"):
+        assert set(env_of(tf.resource(FUNCTION, name))) >= ENCORD_ENV, name
+    assert not ENCORD_ENV & set(env_of(tf.resource(FUNCTION, "status")))
+    defaults = {name: tf.default(name) for name in (
+        "encord_folder", "encord_dataset", "encord_integration", "encord_domain",
+        "encord_ignore_errors")}  # fmt: skip
+    assert defaults == {
+        "encord_folder": "",
+        "encord_dataset": "",
+        "encord_integration": "",
+        "encord_domain": "https://api.encord.com",
+        "encord_ignore_errors": True,
+    }
+
+
+def test_an_encord_target_needs_an_integration_and_only_one_of_folder_and_dataset() -> None:
+    checks = terraform().resource(FUNCTION, "sweep")["lifecycle"][0]["precondition"]
+    conditions = {check["condition"] for check in checks}
+    assert '${var.encord_folder == "" || var.encord_dataset == ""}' in conditions
+    assert '${!local.encord_enabled || var.encord_integration != ""}' in conditions
+
+
+def test_the_encord_key_is_a_secret_mounted_in_the_flushing_functions_only() -> None:
+    tf = terraform()
+    secret = tf.resource("google_secret_manager_secret", "encord_ssh_key")
+    assert secret["count"] == "${local.encord_enabled ? 1 : 0}"
+    assert "secret_data" not in json.dumps(tf.of_type("google_secret_manager_secret_version"))
+    assert not tf.of_type("google_secret_manager_secret_version"), "the key never enters state"
+    access = tf.resource("google_secret_manager_secret_iam_member", "runtime_reads_encord_key")
+    assert access["count"] == "${local.encord_enabled ? 1 : 0}"
+    assert access["role"] == "roles/secretmanager.secretAccessor"
+    assert access["member"] == RUNTIME_SA
+    assert access["secret_id"] == "${google_secret_manager_secret.encord_ssh_key[0].secret_id}"
+    # Never a project-wide grant of secret access.
+    for _, name, body in grants():
+        if body["role"].startswith("roles/secretmanager."):
+            assert "secret_id" in body, name
+    for name in ("on_storage_event", "sweep"):
+        service = single(tf.resource(FUNCTION, name)["service_config"])
+        (dynamic,) = service["dynamic"]
+        block = dynamic["secret_environment_variables"]
+        assert block["for_each"] == "${google_secret_manager_secret.encord_ssh_key}"
+        content = single(block["content"])
+        assert content["key"] == "ENCORD_SSH_KEY"
+        assert content["secret"] == "${secret_environment_variables.value.secret_id}"
+        assert content["version"] == "latest"
+        depends = tf.resource(FUNCTION, name)["depends_on"]
+        assert "${google_secret_manager_secret_iam_member.runtime_reads_encord_key}" in depends
+
+
+def test_secret_manager_is_enabled_only_with_an_encord_target() -> None:
+    apis = terraform().locals["required_apis"]
+    assert 'local.encord_enabled ? ["secretmanager.googleapis.com"] : []' in apis
+
+
 def test_every_setting_passed_is_one_the_function_reads() -> None:
-    readable = {env_name(field) for field in Settings.model_fields}
-    passed = {name for name in terraform().locals["function_env"] if name != "GOOGLE_CLOUD_PROJECT"}
+    readable = {env_name(field) for field in Settings.model_fields} | UPCOMING_SETTINGS
+    passed = {
+        name
+        for name in (*terraform().locals["function_env"], *terraform().locals["encord_settings"])
+        if name != "GOOGLE_CLOUD_PROJECT"
+    }
     assert passed <= readable, passed - readable
 
 
@@ -265,7 +431,7 @@ def test_firestore_has_indexes_for_pending_objects_in_both_orders() -> None:
         ("objects", "COLLECTION", (("state", "ASCENDING"), ("created_at", "ASCENDING"))),
         ("objects", "COLLECTION", (("state", "ASCENDING"), ("created_at", "DESCENDING"))),
     }
-    assert all(body["database"] == "(default)" for body in indexes.values())
+    assert all(body["database"] == "${var.firestore_database}" for body in indexes.values())
 
 
 def test_rejection_records_expire_through_a_ttl_on_an_unindexed_field() -> None:
@@ -275,9 +441,19 @@ def test_rejection_records_expire_through_a_ttl_on_an_unindexed_field() -> None:
     assert field["index_config"] == [{}]  # an empty index_config removes the indexes
 
 
+def test_object_records_expire_only_when_a_retention_is_set() -> None:
+    field = terraform().resource("google_firestore_field", "objects_expire")
+    assert field["count"] == "${var.record_retention_days > 0 ? 1 : 0}"
+    assert (field["collection"], field["field"]) == ("objects", "expire_at")
+    assert field["database"] == "${var.firestore_database}"
+    assert field["ttl_config"] == [{}]
+    assert field["index_config"] == [{}]
+    assert terraform().default("record_retention_days") == 0
+
+
 def test_a_created_firestore_database_is_native_and_survives_destroy() -> None:
     database = terraform().resource("google_firestore_database", "default")
-    assert database["name"] == "(default)"
+    assert database["name"] == "${var.firestore_database}"
     assert database["type"] == "FIRESTORE_NATIVE"
     assert database["deletion_policy"] == "ABANDON"
     assert terraform().default("create_firestore_database") is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from functools import cache
 from pathlib import Path
@@ -79,3 +80,45 @@ def single(blocks: list[Block]) -> Block:
 @cache
 def terraform() -> Terraform:
     return Terraform(TERRAFORM)
+
+
+# Settings the public contract names (SPEC section 1: the Encord submission; issue 11: record
+# retention) that registration/config.py on this branch may not read yet. Deploying them
+# ahead of the code is harmless: the settings ignore variables they do not know.
+UPCOMING_SETTINGS = frozenset(
+    {
+        "REGISTRATION_ENCORD_FOLDER",
+        "REGISTRATION_ENCORD_DATASET",
+        "REGISTRATION_ENCORD_INTEGRATION",
+        "REGISTRATION_ENCORD_DOMAIN",
+        "REGISTRATION_ENCORD_IGNORE_ERRORS",
+        "REGISTRATION_RECORD_RETENTION_DAYS",
+    }
+)
+
+_REFERENCE = re.compile(r"\$\{(local|var)\.(\w+)\}")
+_ARITHMETIC = re.compile(r"\$\{(local|var)\.(\w+) ([+*]) (\d+)\}")
+
+
+def resolve(value: Any, tf: Terraform | None = None) -> Any:
+    """A value as Terraform would compute it with every variable at its default.
+
+    Enough for what the tests read: literals, "${local.X}", "${var.X}", "${local.X + N}",
+    "${var.X * N}", and strings with such references inside.
+    """
+    tf = tf or terraform()
+
+    def lookup(kind: str, name: str) -> Any:
+        return resolve(tf.locals[name] if kind == "local" else tf.default(name), tf)
+
+    if not isinstance(value, str):
+        return value
+    arithmetic = _ARITHMETIC.fullmatch(value)
+    if arithmetic:
+        kind, name, operator, number = arithmetic.groups()
+        base = lookup(kind, name)
+        return base + int(number) if operator == "+" else base * int(number)
+    whole = _REFERENCE.fullmatch(value)
+    if whole:
+        return lookup(*whole.groups())
+    return _REFERENCE.sub(lambda match: str(lookup(*match.groups())), value)
