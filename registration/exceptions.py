@@ -41,3 +41,37 @@ class BackendUnavailableError(RegistrationError):
         self.backend = backend
         self.operation = operation
         super().__init__(f"{backend} failed during {operation}: {cause!r}")
+
+
+class EncordRateLimitedError(RegistrationError):
+    """Encord answered 429: nothing was created; retry after `retry_after_seconds` if given."""
+
+    def __init__(self, subject: str, retry_after_seconds: int | None = None) -> None:
+        self.subject = subject
+        self.retry_after_seconds = retry_after_seconds
+        wait = f"; retry after {retry_after_seconds} s" if retry_after_seconds else ""
+        super().__init__(f"{subject}: rate limited by Encord{wait}")
+
+
+class EncordUnavailableError(RegistrationError):
+    """Encord failed transiently (5xx, timeout, lost connection); a later attempt may succeed.
+
+    `job_may_exist` is True when a start request reached Encord but its answer did not come back:
+    the job may have been created, and only resubmitting with `skip_duplicate_urls` is safe.
+    """
+
+    def __init__(self, subject: str, cause: BaseException | None, job_may_exist: bool) -> None:
+        self.subject = subject
+        self.job_may_exist = job_may_exist
+        maybe = "; the job may have been created" if job_may_exist else ""
+        super().__init__(f"{subject}: Encord unavailable ({cause!r}){maybe}")
+
+
+class EncordRefusedError(RegistrationError):
+    """Encord refused the request for a reason that retrying cannot fix (bad key, no access,
+    unknown folder, dataset, integration or job, payload too large, invalid manifest)."""
+
+    def __init__(self, subject: str, problem: str) -> None:
+        self.subject = subject
+        self.problem = problem
+        super().__init__(f"{subject}: refused by Encord: {problem}")
