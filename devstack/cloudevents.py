@@ -5,20 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from registration.domain.events import DELETED, FINALIZED
-
-DATA_DIR = Path(__file__).parent / "data"
-
-
-def recorded(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((DATA_DIR / name).read_text())
-    return data
 
 
 def object_data(

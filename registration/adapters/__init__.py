@@ -1,1 +1,1 @@
-"""Adapters: the only code that talks to Google Cloud services."""
+"""Adapters: the only code that talks to Google Cloud services and Encord."""

@@ -68,18 +68,3 @@ def on_delete(record: ObjectRecord | None, generation: int) -> DeleteAction:
     # The record holds an older generation; this newer one was deleted, so the name is
     # dead up to this generation whatever the older one's state was.
     return DeleteAction.TOMBSTONE
-
-
-def after_finalize(record: ObjectRecord | None, generation: int) -> ObjectRecord | None:
-    """The record an event leaves behind (used by the in-memory model and tests)."""
-    action = on_finalize(record, generation)
-    if action is FinalizeAction.BUFFER:
-        return ObjectRecord(ObjectState.PENDING, generation)
-    return record
-
-
-def after_delete(record: ObjectRecord | None, generation: int) -> ObjectRecord | None:
-    action = on_delete(record, generation)
-    if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
-        return ObjectRecord(ObjectState.DELETED, generation)
-    return record

@@ -230,7 +230,7 @@ CSV_HEADERS: dict[ManifestKey, tuple[str, ...]] = {
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """The validated items of one Encord key. Make it with build_manifest or validate_items.
+    """The validated items of one Encord key. Make it with build_manifest.
 
     items use the schemas' Python (snake_case) field names, except objectUrl_N, which has
     no other name; the renderers write Encord's spellings. url_count is the number of

@@ -96,7 +96,7 @@ def reconcile(
 ) -> ReconcileReport:
     """Compare gs://bucket/prefix with Firestore; with repair, replay the missed events.
 
-    Missed finalizes are registered through register_existing (the backfill path). A
+    Missed finalizes are registered through register_many (the backfill path). A
     missed delete of a pending object is replayed as the delete event would have done it
     (the object leaves its buffer); for an object already in a manifest, the rejection
     'deleted_after_registration' is recorded so ops see that Encord holds a dead URL.
