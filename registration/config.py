@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # A batch lease or claim older than this belongs to an instance that died mid-flush and
     # may be taken over. It must outlast the slowest claim-and-write by a wide margin.
     lease_seconds: Annotated[int, Field(ge=1)] = 120
+    # How late the sweep may be (its schedule, plus a run's own time) before a buffer past
+    # its max age counts as overdue in the ops view and its alert.
+    sweep_grace_seconds: Annotated[int, Field(ge=0)] = 600
     # Encord supports 32,767 frames per image sequence; longer ones are split into parts.
     max_sequence_frames: Annotated[int, Field(ge=1, le=MAX_SEQUENCE_FRAMES)] = MAX_SEQUENCE_FRAMES
 
