@@ -20,9 +20,10 @@ from registration import bootstrap, logs
 from registration.domain.events import DELETED, FINALIZED, parse_storage_object
 from registration.exceptions import MalformedEventError
 from registration.services import intake
+from registration.services.status import buffer_detail
 from registration.services.status import status as status_view
 from registration.services.sweep import sweep as run_sweep
-from registration.web.status_page import render_status
+from registration.web import status_page
 
 # Validate REGISTRATION_* at cold start: a bad value stops the instance, naming the variable.
 bootstrap.settings()
@@ -65,11 +66,46 @@ def sweep(request: flask.Request) -> flask.Response:
 
 @functions_framework.http
 def status(request: flask.Request) -> flask.Response:
+    """JSON by default; HTML for browsers. ?buffer=ID is one buffer; ?asset= the page's files.
+
+    The overview reads prefix, type, state, sort, cursor and all from the query string
+    (registration/web/status_page.Filters), so its filter form works without JavaScript.
+    """
     if request.method not in ("GET", "HEAD"):
         return _json({"error": "status takes GET"}, 405)
-    view = status_view(bootstrap.context())
+    args = request.args
+    if "asset" in args:
+        found = status_page.asset(args["asset"])
+        if found is None:
+            return _json({"error": "no such asset"}, 404)
+        content, mimetype = found
+        response = flask.Response(content, content_type=mimetype)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return response
     accept = request.accept_mimetypes
     # JSON unless the client prefers HTML outright (a browser does; curl's */* does not).
-    if accept["text/html"] > accept["application/json"]:
-        return flask.Response(render_status(view.as_dict()), mimetype="text/html")
+    wants_html = accept["text/html"] > accept["application/json"]
+    ctx = bootstrap.context()
+    if "buffer" in args:
+        detail = buffer_detail(ctx, args["buffer"])
+        if detail is None:
+            if wants_html:
+                return _html(status_page.render_not_found(args["buffer"]), 404)
+            return _json({"error": "no such buffer", "buffer": args["buffer"]}, 404)
+        if wants_html:
+            page = status_page.render_detail(detail, ctx.clock(), ctx.settings.max_age_seconds)
+            return _html(page)
+        return _json(detail.as_dict())
+    filters = status_page.Filters.from_query(args)
+    view = status_view(ctx, cursor=filters.cursor, everything=filters.include_idle)
+    if wants_html:
+        return _html(status_page.render_overview(view, filters))
     return _json(view.as_dict())
+
+
+def _html(page: str, status: int = 200) -> flask.Response:
+    response = flask.Response(page, status=status, mimetype="text/html")
+    response.headers.update(status_page.SECURITY_HEADERS)
+    response.headers["Vary"] = "Accept"
+    return response

@@ -1,20 +1,150 @@
-"""The status report as an HTML page for people (pure; no I/O).
+"""The status read model as HTML pages for people (pure; no I/O but reading its own files).
 
-One table per buffer, then the recent rejected objects and the rejected counts per folder.
-Ages are rendered relative to the report's own generated_at (the server's clock), so the
-page reads right without JavaScript; a few lines of script keep them ticking while the page
-stays open, counting from that same server time so a skewed client clock cannot distort them.
-Every value from the report is escaped: object names are user data.
+Two pages, rendered from Jinja2 templates (registration/web/templates/, autoescape on):
+the overview (what needs attention first, then one compact row per buffer, then totals and
+the recent rejections) and one buffer's detail (its recent batches and the rejections of
+its folder). Filters and sort are a plain GET form, applied here over the page's rows, so
+they work with JavaScript off; registration/web/static/app.js only makes them instant and
+keeps the ages ticking. Script and style are files served by the function itself (asset()),
+never inline and never from a CDN, so every page works offline and under SECURITY_HEADERS.
+
+Ages are relative to the view's generated_at (the server's clock). Every value from the
+store is user data: autoescaped, shown inside <bdi>, with bidirectional control characters
+made visible, and never used as a link target (links carry only buffer ids and the page's
+own query).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from html import escape
+import enum
+import importlib.resources
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from registration.domain.model import BufferRef, ManifestKey
+from registration.services.status import (
+    Attention,
+    AttentionKind,
+    BufferDetail,
+    BufferState,
+    BufferView,
+    StatusView,
+)
 
 MISSING = "—"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Every HTML answer carries these (main.py adds them).
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+# The page's own files: name -> MIME type. Nothing else is ever served from static/.
+ASSETS: Mapping[str, str] = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+
+# Characters that reorder the text around them (a name "gpj.exe" shown as "exe.jpg").
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+SEQUENCE_TYPE = "image_sequences"
+TYPES = (*(key.value for key in ManifestKey), SEQUENCE_TYPE)
+STATES = tuple(state.value for state in BufferState)
+STATE_ORDER = {state: index for index, state in enumerate(BufferState)}
+
+
+class Sort(enum.StrEnum):
+    FOLDER = "folder"  # the read model's order: bucket, folder, type
+    URGENCY = "urgency"  # stuck, overdue, pending, idle; then the oldest first
+    AGE = "age"  # oldest pending first
+    FILL = "fill"  # fullest buffer first
+
+
+_SORTS = {sort.value: sort for sort in Sort}
+SORT_LABELS = {
+    Sort.FOLDER: "folder",
+    Sort.URGENCY: "urgency",
+    Sort.AGE: "oldest pending",
+    Sort.FILL: "fill",
+}
+
+# Headings of the attention list, in the read model's order of urgency.
+ATTENTION_LABELS = {
+    AttentionKind.STUCK_BATCH: "Stuck batch",
+    AttentionKind.INVALID_BATCH: "Invalid batch",
+    AttentionKind.OVERDUE_BUFFER: "Overdue buffer",
+    AttentionKind.SUBMISSION_FAILED: "Encord submission failed",
+    AttentionKind.JOB_PENDING_TOO_LONG: "Encord job pending too long",
+    AttentionKind.JOB_ERRORS: "Encord job with errors",
+}
+ENCORD_KINDS = frozenset(
+    {AttentionKind.SUBMISSION_FAILED, AttentionKind.JOB_PENDING_TOO_LONG, AttentionKind.JOB_ERRORS}
+)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The overview's query: ?prefix=&type=&state=&sort=&cursor=&all=1 (all optional)."""
+
+    prefix: str = ""
+    type: str = ""
+    state: str = ""
+    sort: Sort = Sort.FOLDER
+    cursor: str | None = None
+    everything: bool = False
+
+    @classmethod
+    def from_query(cls, args: Mapping[str, str]) -> Filters:
+        """Lenient: an unknown type, state or sort is ignored rather than an error page."""
+        kind = args.get("type", "")
+        state = args.get("state", "")
+        sort = args.get("sort", "")
+        return cls(
+            prefix=args.get("prefix", "").strip().strip("/")[:1024],
+            type=kind if kind in TYPES else "",
+            state=state if state in STATES else "",
+            sort=_SORTS.get(sort, Sort.FOLDER),
+            cursor=args.get("cursor") or None,
+            everything=args.get("all", "") in ("1", "true", "yes", "on"),
+        )
+
+    @property
+    def include_idle(self) -> bool:
+        """Idle buffers are hidden by default; asking for them (all or state=idle) lists them."""
+        return self.everything or self.state == BufferState.IDLE.value
+
+    def query(self, **changes: Any) -> str:
+        """This query with changes, as '?a=b' (empty values left out)."""
+        updated = replace(self, **changes)
+        pairs = {
+            "prefix": updated.prefix,
+            "type": updated.type,
+            "state": updated.state,
+            "sort": "" if updated.sort is Sort.FOLDER else updated.sort.value,
+            "all": "1" if updated.everything else "",
+            "cursor": updated.cursor or "",
+        }
+        encoded = urlencode({name: value for name, value in pairs.items() if value})
+        return "?" + encoded if encoded else "?"
+
+    @property
+    def active(self) -> bool:
+        return bool(self.prefix or self.type or self.state)
 
 
 def relative_age(moment: datetime | None, now: datetime) -> str:
@@ -29,153 +159,139 @@ def relative_age(moment: datetime | None, now: datetime) -> str:
     return f"{seconds} s ago"
 
 
-def _text(value: Any) -> str:
-    return escape(MISSING if value is None or value == "" else str(value))
+def type_of(buffer: BufferRef) -> str:
+    """The filterable type of a buffer: its manifest key, or image_sequences."""
+    return SEQUENCE_TYPE if buffer.create_video else buffer.key.value
 
 
-def _age(moment: datetime | None, now: datetime) -> str:
+def type_label(buffer: BufferRef) -> str:
+    return type_of(buffer).replace("_", " ")
+
+
+def age_class(moment: datetime | None, now: datetime, max_age_seconds: int) -> str:
+    """The colour of an age against the max age: fresh, half-way, due, past it."""
     if moment is None:
-        return MISSING
-    # data-age carries the age in seconds at generated_at; the script adds time on page.
-    seconds = max(0, int((now - moment).total_seconds()))
-    return (
-        f'<time datetime="{escape(moment.isoformat())}" title="{escape(moment.isoformat())}" '
-        f'data-age="{seconds}">{escape(relative_age(moment, now))}</time>'
-    )
+        return "age-none"
+    fraction = (now - moment).total_seconds() / max(1, max_age_seconds)
+    if fraction >= 1.0:
+        return "age-over"
+    if fraction >= 0.5:
+        return "age-due"
+    return "age-ok"
 
 
-def _duration(seconds: int) -> str:
-    return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
+def visible_text(value: object) -> str:
+    """The text with bidirectional controls shown as ⟨U+202E⟩ instead of obeyed."""
+    text = MISSING if value is None or value == "" else str(value)
+    if not BIDI_CONTROLS.intersection(text):
+        return text
+    return "".join(f"⟨U+{ord(char):04X}⟩" if char in BIDI_CONTROLS else char for char in text)
 
 
-def _counts(counts: Mapping[str, int] | None) -> str:
-    if not counts:
-        return "none"
-    return ", ".join(f"{escape(reason)}: {count}" for reason, count in sorted(counts.items()))
+def user_text(value: object) -> Markup:
+    """User data for the page: escaped, isolated in <bdi>, bidi controls made visible."""
+    return Markup("<bdi>{}</bdi>").format(visible_text(value))
 
 
-def _kind(row: Mapping[str, Any]) -> str:
-    if row.get("sequence"):
-        return "image sequences"
-    return str(row["key"]).replace("_", " ")
-
-
-def _buffer_table(row: Mapping[str, Any], now: datetime, max_age: int | None) -> str:
-    folder = row["folder"] or "(root)"
-    pending = f"{row['pending']} of {row['batch_size']}" if "batch_size" in row else row["pending"]
-    oldest = _age(row.get("oldest_pending_at"), now)
-    if max_age and row.get("oldest_pending_at") is not None:
-        oldest += f" (written at the latest {_duration(max_age)} after it arrived)"
-    rows = [
-        ("Pending", _text(pending)),
-        ("Oldest pending", oldest),
-        ("Last flush", _age(row.get("last_flush_at"), now)),
-        ("Last manifest", _text(row.get("last_manifest_path"))),
-        ("Batches written", _text(row.get("batches_written"))),
-        ("Objects registered", _text(row.get("objects_registered"))),
-        ("Rejected in this folder", _counts(row.get("rejected_by_reason"))),
+def select_rows(rows: list[BufferView], filters: Filters) -> list[BufferView]:
+    """The page's rows that match the filters, in the requested order."""
+    chosen = [
+        row
+        for row in rows
+        if row.buffer.folder.startswith(filters.prefix)
+        and (not filters.type or type_of(row.buffer) == filters.type)
+        and (not filters.state or row.state.value == filters.state)
     ]
-    body = "".join(f"<tr><th scope='row'>{label}</th><td>{cell}</td></tr>" for label, cell in rows)
-    caption = f"{_text(folder)} — {escape(_kind(row))}"
-    return (
-        f'<table class="buffer"><caption>{caption}'
-        f'<span class="bucket">gs://{_text(row["bucket"])}</span></caption>'
-        f"<tbody>{body}</tbody></table>"
-    )
-
-
-def _rejected_table(items: list[Mapping[str, Any]], now: datetime) -> str:
-    if not items:
-        return "<p>No rejected objects.</p>"
-    rows = "".join(
-        "<tr>"
-        f"<td>{_text(item['name'])}</td>"
-        f"<td>{_text(item['reason'])}</td>"
-        f"<td>{_text(item.get('detail'))}</td>"
-        f"<td>{_age(item.get('recorded_at'), now)}</td>"
-        "</tr>"
-        for item in items
-    )
-    return (
-        '<table id="rejected"><thead><tr><th>Name</th><th>Reason</th><th>Detail</th>'
-        f"<th>When</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-def _folder_counts_table(items: list[Mapping[str, Any]], now: datetime) -> str:
-    if not items:
-        return "<p>No rejection counts yet (the sweep computes them).</p>"
-    rows = "".join(
-        "<tr>"
-        f"<td>gs://{_text(item['bucket'])}</td>"
-        f"<td>{_text(item['folder'] or '(root)')}</td>"
-        f"<td>{_counts(item.get('counts'))}</td>"
-        f"<td>{_age(item.get('counted_at'), now)}</td>"
-        "</tr>"
-        for item in items
-    )
-    return (
-        '<table id="rejected-counts"><thead><tr><th>Bucket</th><th>Folder</th>'
-        f"<th>Rejected by reason</th><th>Counted</th></tr></thead><tbody>{rows}</tbody></table>"
-    )
-
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-table{border-collapse:collapse;margin:0 0 1.5em}
-td,th{border:1px solid #ccc;padding:4px 10px;text-align:left;vertical-align:top}
-thead th,tbody th{background:#f2f2f2;font-weight:600}
-caption{text-align:left;font-weight:600;padding:4px 0}
-caption .bucket{font-weight:400;color:#666;margin-left:1em}
-.buffers{display:flex;flex-wrap:wrap;gap:0 2em}
-"""
-
-# Mirrors relative_age(): the same words, advanced by the time the page has been open.
-_SCRIPT = """
-(function () {
-  var opened = Date.now();
-  function words(s) {
-    if (s < 0) return "just now";
-    var units = [["d", 86400], ["h", 3600], ["min", 60]];
-    for (var i = 0; i < units.length; i++) {
-      if (s >= units[i][1]) return Math.floor(s / units[i][1]) + " " + units[i][0] + " ago";
+    keys: dict[Sort, Callable[[BufferView], Any]] = {
+        Sort.URGENCY: lambda row: (STATE_ORDER[row.state], _timestamp(row.oldest_pending_at)),
+        Sort.AGE: lambda row: _timestamp(row.oldest_pending_at),
+        Sort.FILL: lambda row: -row.pending / max(1, row.batch_size),
     }
-    return s + " s ago";
-  }
-  function tick() {
-    var extra = Math.floor((Date.now() - opened) / 1000);
-    var all = document.querySelectorAll("time[data-age]");
-    for (var i = 0; i < all.length; i++) {
-      all[i].textContent = words(parseInt(all[i].getAttribute("data-age"), 10) + extra);
-    }
-  }
-  tick();
-  setInterval(tick, 10000);
-})();
-"""
+    key = keys.get(filters.sort)
+    return sorted(chosen, key=key) if key else chosen
 
 
-def render_status(report: dict[str, Any]) -> str:
-    now: datetime = report.get("generated_at") or datetime.now(UTC)
-    max_age = report.get("max_age_seconds")
-    buffers = report["buffers"]
-    rejected = report["rejected"]
-    tables = "".join(_buffer_table(row, now, max_age) for row in buffers)
-    pending = sum(int(row.get("pending") or 0) for row in buffers)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Encord registration status</title><style>{_STYLE}</style></head>
-<body>
-<h1>Encord registration status</h1>
-<p>{len(buffers)} buffers, {pending} objects pending, {len(rejected)} recent rejections.
-Generated <time datetime="{escape(now.isoformat())}">{escape(now.isoformat())}</time>.</p>
-<h2>Buffers</h2>
-<div class="buffers">{tables or "<p>No buffers yet.</p>"}</div>
-<h2>Recently rejected objects</h2>
-{_rejected_table(rejected, now)}
-<h2>Rejected objects by folder</h2>
-{_folder_counts_table(report.get("rejected_counts") or [], now)}
-<script>{_SCRIPT}</script>
-</body></html>
-"""
+def _timestamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else float("inf")
+
+
+def _age_seconds(moment: datetime | None, now: datetime) -> int | None:
+    return None if moment is None else max(0, int((now - moment).total_seconds()))
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("registration.web", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["user"] = user_text
+    env.filters["plain"] = visible_text
+    env.globals.update(
+        relative_age=relative_age,
+        type_label=type_label,
+        type_of=type_of,
+        age_class=age_class,
+        missing=MISSING,
+        age_seconds=_age_seconds,
+    )
+    return env
+
+
+_ENV = _environment()
+
+
+def _attention_groups(items: list[Attention]) -> list[tuple[str, list[Attention]]]:
+    groups: dict[AttentionKind, list[Attention]] = {}
+    for item in items:
+        groups.setdefault(item.kind, []).append(item)
+    return [(ATTENTION_LABELS.get(kind, kind.value), found) for kind, found in groups.items()]
+
+
+def render_overview(view: StatusView, filters: Filters | None = None) -> str:
+    """The overview page of one status page (view) with the filters applied to its rows."""
+    filters = filters or Filters()
+    rows = select_rows(view.buffers, filters)
+    totals = view.totals
+    return _ENV.get_template("overview.html").render(
+        view=view,
+        now=view.generated_at,
+        filters=filters,
+        rows=rows,
+        attention_groups=_attention_groups(view.attention),
+        encord_failures=[item for item in view.attention if item.kind in ENCORD_KINDS],
+        not_shown=max(0, totals.buffers - totals.buffers_shown),
+        types=TYPES,
+        states=STATES,
+        sorts=SORT_LABELS,
+    )
+
+
+def render_detail(detail: BufferDetail, now: datetime, max_age_seconds: int) -> str:
+    """One buffer's page: its row, its recent batches, the rejections of its folder."""
+    return _ENV.get_template("detail.html").render(
+        detail=detail,
+        row=detail.view,
+        now=now,
+        max_age_seconds=max_age_seconds,
+    )
+
+
+def render_not_found(ident: str) -> str:
+    return _ENV.get_template("not_found.html").render(ident=ident)
+
+
+def asset(name: str) -> tuple[bytes, str] | None:
+    """(content, MIME type) of one of the page's own files, or None for any other name."""
+    mimetype = ASSETS.get(name)
+    if mimetype is None:
+        return None
+    data = importlib.resources.files("registration.web").joinpath("static", name).read_bytes()
+    return data, mimetype
+
+
+def escape_text(value: object) -> str:
+    """Plain escaped text (for callers outside a template)."""
+    return str(escape(visible_text(value)))
