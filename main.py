@@ -37,7 +37,8 @@ def on_storage_event(event: CloudEvent) -> None:
         logs.info("event type not handled; acknowledged", event_id=event_id, type=event_type)
         return
     try:
-        obj = parse_storage_object(event.get_data(), event_id)
+        # The subject ("objects/NAME") must name the object the data describes.
+        obj = parse_storage_object(event.get_data(), event_id, subject=event.get("subject"))
     except MalformedEventError as error:
         logs.warning("malformed event dropped", event_id=event_id, problem=error.problem)
         return

@@ -21,3 +21,12 @@ MAX_CSV_ENTRIES = 10_000
 
 # Cloud Storage: an object name is at most 1,024 bytes of UTF-8.
 MAX_OBJECT_NAME_BYTES = 1024
+# Cloud Storage: a bucket name is at most 222 characters (63 per dot-separated part).
+MAX_BUCKET_NAME_CHARS = 222
+# Cloud Storage: all custom metadata keys and values of one object, 8 KiB in total.
+MAX_CUSTOM_METADATA_BYTES = 8 * 1024
+# Cloud Storage documents no limit on Content-Type; RFC 6838 caps type and subtype at 127
+# characters each, so 1 KiB leaves room for parameters and refuses only abuse.
+MAX_CONTENT_TYPE_BYTES = 1024
+# Cloud Storage: generations and sizes are int64.
+MAX_INT64 = 2**63 - 1

@@ -115,8 +115,8 @@ def test_a_naive_time_created_is_taken_as_utc() -> None:
     assert obj.time_created == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
-def test_custom_metadata_values_become_strings() -> None:
-    obj = parse_storage_object(with_fields(metadata={"frames": 12, "ok": True}))
+def test_custom_metadata_strings_are_kept_as_they_are() -> None:
+    obj = parse_storage_object(with_fields(metadata={"frames": "12", "ok": "True"}))
     assert obj.custom_metadata == {"frames": "12", "ok": "True"}
 
 
@@ -179,3 +179,114 @@ def test_an_event_without_an_id_still_gets_a_readable_message() -> None:
 def test_a_generation_of_unicode_digit_symbols_is_malformed_not_a_crash(raw: str) -> None:
     with pytest.raises(MalformedEventError, match="'generation'"):
         parse_storage_object(with_fields(generation=raw))
+
+
+# -- hostile data: refused as malformed, never a crash (issue 13) -------------------------
+
+INT64_MAX = 2**63 - 1
+
+HOSTILE: list[Any] = [
+    pytest.param(with_fields(generation="9" * 5000), "int64", id="generation-5000-digits"),
+    pytest.param(with_fields(generation=10**5000), "int64", id="generation-5000-digit-int"),
+    pytest.param(with_fields(generation=str(INT64_MAX + 1)), "int64", id="generation-2^63"),
+    pytest.param(with_fields(generation=INT64_MAX + 1), "int64", id="generation-int-2^63"),
+    pytest.param(with_fields(size=str(INT64_MAX + 1)), "int64", id="size-2^63"),
+    pytest.param(with_fields(size="1" * 40), "int64", id="size-40-digits"),
+    pytest.param(with_fields(generation="abc"), "'generation'", id="generation-abc"),
+    pytest.param(with_fields(generation="-1"), "'generation'", id="generation-minus-one"),
+    pytest.param(with_fields(generation="1e9"), "'generation'", id="generation-1e9"),
+    pytest.param(with_fields(generation=" 12"), "'generation'", id="generation-leading-space"),
+    pytest.param(with_fields(generation="12\n"), "'generation'", id="generation-newline"),
+    pytest.param(with_fields(size="many"), "'size'", id="size-not-numeric"),
+    pytest.param(with_fields(size=1.5), "'size'", id="size-float"),
+    pytest.param(with_fields(name="a/\ud800.jpg"), "lone surrogate", id="name-lone-surrogate"),
+    pytest.param(with_fields(name="a/\x00.jpg"), "U+0000", id="name-nul"),
+    pytest.param(with_fields(name="a/b\r\n.jpg"), "U+000D", id="name-crlf"),
+    pytest.param(with_fields(name="a/b\t.jpg"), "U+0009", id="name-tab"),
+    pytest.param(with_fields(name="a/b\x7f.jpg"), "U+007F", id="name-del"),
+    pytest.param(with_fields(name="a/b\x85.jpg"), "U+0085", id="name-c1-nel"),
+    pytest.param(with_fields(name="x" * 1021 + ".jpg"), "1025 bytes", id="name-1025-bytes"),
+    pytest.param(with_fields(name="é" * 511 + ".jpg"), "1026 bytes", id="name-1026-bytes-utf8"),
+    pytest.param(with_fields(name=".."), "'..'", id="name-dot-dot"),
+    pytest.param(with_fields(name=["a"]), "'name'", id="name-a-list"),
+    pytest.param(with_fields(bucket="Not A Bucket"), "'bucket'", id="bucket-with-spaces"),
+    pytest.param(with_fields(bucket="b" * 223), "'bucket'", id="bucket-223-characters"),
+    pytest.param(with_fields(metadata={"frames": 12}), "must be strings", id="metadata-number"),
+    pytest.param(with_fields(metadata={"a": {"b": {}}}), "must be strings", id="metadata-nested"),
+    pytest.param(with_fields(metadata={"big": "x" * 5_000_000}), "8192", id="metadata-5-mb"),
+    pytest.param(
+        with_fields(metadata={f"k{i}": "v" * 100 for i in range(100)}), "8192", id="metadata-10kb"
+    ),
+    pytest.param(with_fields(metadata={"k": "\udc80"}), "lone surrogate", id="metadata-surrogate"),
+    pytest.param(with_fields(contentType="image/" + "x" * 10_000), "1024", id="content-type-10kb"),
+    pytest.param(with_fields(contentType=["image/jpeg"]), "'contentType'", id="content-type-list"),
+    pytest.param(with_fields(contentType="image/jpeg\r\nX: 1"), "control", id="content-type-crlf"),
+    pytest.param(
+        '{"bucket": "bkt", "name": "x.jpg", "generation": ' + "9" * 5000 + "}",
+        "usable JSON",
+        id="json-5000-digit-number",
+    ),
+    pytest.param("[" * 100_000 + "]" * 100_000, "usable JSON", id="json-nested-100000-deep"),
+]
+
+
+@pytest.mark.parametrize(("data", "problem"), HOSTILE)
+def test_hostile_data_is_refused_as_malformed_with_a_problem_that_names_it(
+    data: Any, problem: str
+) -> None:
+    with pytest.raises(MalformedEventError) as caught:
+        parse_storage_object(data, "event-9")
+    assert problem in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        with_fields(name="n" * 5_000_000),
+        with_fields(metadata={"big": "x" * 5_000_000}),
+        with_fields(generation="9" * 5000),
+        with_fields(contentType="t" * 5_000_000),
+    ],
+)
+def test_a_problem_quotes_at_most_a_short_part_of_a_huge_value(data: Any) -> None:
+    with pytest.raises(MalformedEventError) as caught:
+        parse_storage_object(data)
+    assert len(caught.value.problem) < 400
+
+
+def test_the_largest_int64_generation_and_size_are_accepted_and_stay_numeric() -> None:
+    obj = parse_storage_object(with_fields(generation=str(INT64_MAX), size=INT64_MAX))
+    assert obj.generation == INT64_MAX
+    assert isinstance(obj.generation, int)
+    assert obj.size == INT64_MAX
+
+
+def test_a_name_of_exactly_1024_bytes_of_utf8_is_accepted() -> None:
+    name = "é" * 510 + ".jpg"
+    assert len(name.encode()) == 1024
+    assert parse_storage_object(with_fields(name=name)).name == name
+
+
+def test_metadata_of_exactly_8_kib_is_accepted() -> None:
+    metadata = {"k": "v" * (8192 - 1)}
+    assert parse_storage_object(with_fields(metadata=metadata)).custom_metadata == metadata
+
+
+def test_a_time_created_with_no_utc_equivalent_is_ignored_rather_than_crashing() -> None:
+    obj = parse_storage_object(with_fields(timeCreated="0001-01-01T00:00:00+05:00"))
+    assert obj.time_created is None
+
+
+@pytest.mark.parametrize(
+    "subject", ["objects/a/x.jpg", "objects/a%2Fx.jpg", "objects/a/x%2Ejpg", None]
+)
+def test_a_subject_naming_the_object_raw_or_percent_encoded_is_accepted(
+    subject: str | None,
+) -> None:
+    assert parse_storage_object(MINIMAL, subject=subject).name == "a/x.jpg"
+
+
+@pytest.mark.parametrize("subject", ["objects/a/other.jpg", "a/x.jpg", "objects/", 7])
+def test_a_subject_that_disagrees_with_the_data_is_refused_as_malformed(subject: Any) -> None:
+    with pytest.raises(MalformedEventError, match="does not name the object"):
+        parse_storage_object(MINIMAL, "event-1", subject=subject)
