@@ -7,12 +7,27 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
-from registration.domain.limits import MAX_CSV_ENTRIES
+from registration.domain.limits import MAX_CSV_ENTRIES, MAX_TITLE_CHARS
 from registration.domain.model import ManifestKey
 from registration.exceptions import ManifestValidationError
 from registration.manifest.schema import CSV_HEADERS, FILES, Manifest, member_urls
 
 CONTENT_TYPES = {"json": "application/json", "csv": "text/csv"}
+
+# A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV Injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise_cell(text: str) -> str:
+    """A title cell a spreadsheet shows as text: a leading quote before a formula start.
+
+    Only titles need it: URLs start with https:// or gs:// and Create video is true/false.
+    The quote makes the title one character longer; at Encord's 300-character limit the
+    last character gives way (docs/limits.md).
+    """
+    if text.startswith(FORMULA_STARTS):
+        return ("'" + text)[:MAX_TITLE_CHARS]
+    return text
 
 
 def render_json(manifest: Manifest) -> bytes:
@@ -39,12 +54,16 @@ def render_csv(manifest: Manifest) -> bytes:
         for item in items:
             # Written out either way: Encord reads a blank Create video as true.
             create_video = "true" if item["create_video"] else "false"
-            writer.writerows((url, item["title"], create_video) for url in member_urls(item))
+            title = neutralise_cell(item["title"])
+            writer.writerows((url, title, create_video) for url in member_urls(item))
     elif manifest.key is ManifestKey.DICOM_SERIES:
         for item in items:
-            writer.writerows((url, item["title"]) for url in member_urls(item))
+            title = neutralise_cell(item["title"])
+            writer.writerows((url, title) for url in member_urls(item))
     else:
-        writer.writerows((item["object_url"], item.get("title", "")) for item in items)
+        writer.writerows(
+            (item["object_url"], neutralise_cell(item.get("title", ""))) for item in items
+        )
     return buffer.getvalue().encode("utf-8")
 
 

@@ -690,3 +690,39 @@ def test_the_manifest_module_imports_no_google_cloud_library() -> None:
     )
 
     assert result.stdout.strip() == "[]"
+
+
+# CSV injection (issue 13) -------------------------------------------------------------
+
+FORMULA_TITLES = ['=HYPERLINK("evil").jpg', "+1.jpg", "-2.jpg", "@SUM(A1).jpg"]
+
+
+@pytest.mark.parametrize("title", FORMULA_TITLES)
+def test_a_csv_title_that_starts_a_formula_is_written_after_a_single_quote(title: str) -> None:
+    manifest = build_manifest(ManifestKey.IMAGES, [obj(f"drop/{title}")])
+    [_, (url, written)] = csv_rows(manifest)
+    assert written == "'" + title
+    assert url.startswith(HTTPS_HOST)
+
+
+@pytest.mark.parametrize("key", GROUP_KEYS)
+def test_a_csv_group_title_that_starts_a_formula_is_neutralised_on_every_row(
+    key: ManifestKey,
+) -> None:
+    manifest = build_manifest(key, [group("=cmd|' /C calc'!A0", count=2)])
+    rows = csv_rows(manifest)[1:]
+    assert [row[1] for row in rows] == ["'=cmd|' /C calc'!A0"] * 2
+    assert all(row[0].startswith(HTTPS_HOST) for row in rows)
+
+
+def test_a_csv_title_of_300_characters_that_starts_a_formula_still_fits_300() -> None:
+    title = "=" + "x" * (MAX_TITLE_CHARS - 5) + ".jpg"
+    manifest = build_manifest(ManifestKey.IMAGES, [obj(title)])
+    [_, (_, written)] = csv_rows(manifest)
+    assert written.startswith("'=") and len(written) == MAX_TITLE_CHARS
+
+
+def test_ordinary_csv_titles_and_the_json_form_are_left_as_they_are() -> None:
+    manifest = build_manifest(ManifestKey.IMAGES, [obj("a/=x.jpg"), obj("a/x-1.jpg")])
+    assert [row[1] for row in csv_rows(manifest)[1:]] == ["'=x.jpg", "x-1.jpg"]
+    assert [item["title"] for item in json_items(manifest)] == ["=x.jpg", "x-1.jpg"]
