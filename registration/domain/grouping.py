@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -24,6 +25,20 @@ def natural_order(members: Sequence[StorageObject]) -> list[StorageObject]:
     return sorted(members, key=lambda obj: (natural_key(obj.name), obj.name))
 
 
+def fit_title(base: str, suffix: str = "") -> str:
+    """base + suffix within Encord's title limit: a long base keeps its end, after '…'.
+
+    The end is kept because it tells groups apart (the deepest folders, the file name).
+    suffix must leave room for at least two characters of base; callers keep it short.
+    """
+    room = MAX_TITLE_CHARS - len(suffix)
+    if room < 2:
+        raise ValueError(f"title suffix of {len(suffix)} characters leaves no room")
+    if len(base) <= room:
+        return base + suffix
+    return "…" + base[len(base) - (room - 1) :] + suffix
+
+
 def group_title(buffer: BufferRef, seq: int, part: int | None = None) -> str:
     """The folder names the group; later batches of one folder and split parts say so."""
     base = buffer.folder or buffer.bucket
@@ -32,9 +47,7 @@ def group_title(buffer: BufferRef, seq: int, part: int | None = None) -> str:
         suffix += f" (batch {seq})"
     if part is not None:
         suffix += f" (part {part})"
-    # Keep the end, which tells groups apart, if the folder path is very long.
-    room = MAX_TITLE_CHARS - len(suffix)
-    return (base if len(base) <= room else "…" + base[-(room - 1) :]) + suffix
+    return fit_title(base, suffix)
 
 
 def image_groups(
@@ -58,19 +71,55 @@ def _series_order(obj: StorageObject) -> tuple[int, int, tuple[tuple[int, int | 
     return (0, obj.instance_number, natural_key(obj.name))
 
 
+# A DICOM UID is at most 64 characters (PS3.5 §9.1); a longer "UID" from a hostile header
+# is shortened to its head and a hash, so a label never crowds the folder out of a title.
+_MAX_UID_LABEL = 64
+NO_SERIES_UID = " [no series uid]"
+
+
+def series_label(uid: str) -> str:
+    """' [series UID]', with a UID over 64 characters cut to its head and a hash of the whole."""
+    if len(uid) > _MAX_UID_LABEL:
+        digest = hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        uid = f"{uid[:40]}…{digest}"
+    return f" [series {uid}]"
+
+
+def unique_titles(titles: Sequence[tuple[str, str]]) -> list[str]:
+    """fit_title(base, label) for each pair, made unique by a ' #n' counter where equal."""
+    seen: set[str] = set()
+    result = []
+    for base, label in titles:
+        title = fit_title(base, label)
+        counter = 1
+        while title in seen:
+            counter += 1
+            title = fit_title(base, f"{label} #{counter}")
+        seen.add(title)
+        result.append(title)
+    return result
+
+
 def dicom_series(buffer: BufferRef, seq: int, members: Sequence[StorageObject]) -> list[GroupUnit]:
-    """One series per SeriesInstanceUID in the folder (files without one form their own)."""
-    by_series: dict[str, list[StorageObject]] = {}
+    """One series per SeriesInstanceUID in the folder (files without one form their own).
+
+    Titles are unique and at most 300 characters by construction: the folder (or bucket)
+    names the series, a label names the UID when the folder holds several, and a counter
+    separates whatever still collides.
+    """
+    by_series: dict[str | None, list[StorageObject]] = {}
     for obj in members:
-        by_series.setdefault(obj.series_uid or "", []).append(obj)
-    units = []
+        by_series.setdefault(obj.series_uid or None, []).append(obj)
     several = len(by_series) > 1
-    for index, uid in enumerate(sorted(by_series), start=1):
-        files = sorted(by_series[uid], key=_series_order)
-        title = group_title(buffer, seq)
-        if several:
-            label = f" [series {uid}]" if uid else f" [series {index}]"
-            room = MAX_TITLE_CHARS - len(label)
-            title = (title if len(title) <= room else "…" + title[-(room - 1) :]) + label
-        units.append(GroupUnit(title, tuple(files)))
-    return units
+    uids = sorted(by_series, key=lambda uid: (uid is not None, uid or ""))
+    base = buffer.folder or buffer.bucket
+    batch = f" (batch {seq})" if seq > 1 else ""
+    labels = [
+        batch + ((NO_SERIES_UID if uid is None else series_label(uid)) if several else "")
+        for uid in uids
+    ]
+    titles = unique_titles([(base, label) for label in labels])
+    return [
+        GroupUnit(title, tuple(sorted(by_series[uid], key=_series_order)))
+        for uid, title in zip(uids, titles, strict=True)
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registration.domain.grouping import (
     dicom_series,
@@ -173,7 +175,7 @@ def test_files_without_a_series_uid_form_a_series_of_their_own() -> None:
     units = dicom_series(SERIES, 1, members)
 
     assert [(unit.title, file_names(unit)) for unit in units] == [
-        (f"{FOLDER} [series 1]", ["b.dcm"]),
+        (f"{FOLDER} [no series uid]", ["b.dcm"]),
         (f"{FOLDER} [series 1.2.3]", ["a.dcm"]),
     ]
     assert len({unit.title for unit in units}) == 2
@@ -242,3 +244,87 @@ def test_dicom_series_labels_of_a_long_folder_fit_300_characters_and_stay_distin
     assert all(len(title) == MAX_TITLE_CHARS for title in titles)
     assert titles[0].endswith(" [series 1.2.840.1]")
     assert titles[1].endswith(" [series 1.2.840.2]")
+
+
+# -- titles unique and within the limit by construction (issue 13) -----------------------
+
+
+def test_a_file_without_a_series_uid_next_to_a_series_whose_uid_is_1_gets_distinct_titles() -> None:
+    members = [slice_("a.dcm", None, None), slice_("b.dcm", "1", 1)]
+
+    units = dicom_series(SERIES, 1, members)
+
+    titles = [unit.title for unit in units]
+    assert len(set(titles)) == 2
+    build_manifest(ManifestKey.DICOM_SERIES, units)  # refuses a title used twice
+
+
+def test_a_very_long_series_uid_is_shortened_so_the_title_fits_300_characters() -> None:
+    long_uid = "1." * 400 + "9"
+    members = [slice_("a.dcm", long_uid, 1), slice_("b.dcm", "1.2", 1)]
+
+    units = dicom_series(SERIES, 1, members)
+
+    assert all(len(unit.title) <= MAX_TITLE_CHARS for unit in units)
+    assert all(unit.title.startswith(FOLDER) for unit in units)
+    build_manifest(ManifestKey.DICOM_SERIES, units)
+
+
+def test_two_long_series_uids_that_share_a_head_keep_distinct_titles() -> None:
+    head = "1.2.840." * 20
+    members = [slice_("a.dcm", head + "1", 1), slice_("b.dcm", head + "2", 1)]
+
+    titles = [unit.title for unit in dicom_series(SERIES, 1, members)]
+
+    assert len(set(titles)) == 2
+    assert all(len(title) <= MAX_TITLE_CHARS for title in titles)
+
+
+uids = st.none() | st.text(max_size=400) | st.sampled_from(["", "1", "1.2", "no series uid"])
+folders = st.text(max_size=600).map(lambda text: text.replace("/", "_")) | st.sampled_from(
+    ["", "a", "x" * 299, "y" * 300, "=cmd"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(folder=folders, series=st.lists(uids, min_size=1, max_size=8), seq=st.integers(1, 10**6))
+def test_dicom_series_titles_are_unique_fit_300_characters_and_build_a_manifest(
+    folder: str, series: list[str | None], seq: int
+) -> None:
+    buffer = BufferRef(BUCKET, folder, ManifestKey.DICOM_SERIES)
+    prefix = f"{folder}/" if folder else ""
+    members = [
+        StorageObject(BUCKET, f"{prefix}f{index}.dcm", 1, series_uid=uid, instance_number=index)
+        for index, uid in enumerate(series)
+    ]
+
+    units = dicom_series(buffer, seq, members)
+
+    titles = [unit.title for unit in units]
+    assert len(set(titles)) == len(titles)
+    assert all(0 < len(title) <= MAX_TITLE_CHARS for title in titles)
+    assert sum(len(unit.members) for unit in units) == len(members)
+    build_manifest(ManifestKey.DICOM_SERIES, units)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    folder=folders,
+    count=st.integers(1, 40),
+    max_frames=st.integers(1, 7),
+    seq=st.integers(1, 10**6),
+    create_video=st.booleans(),
+)
+def test_image_group_part_titles_are_unique_fit_300_characters_and_build_a_manifest(
+    folder: str, count: int, max_frames: int, seq: int, create_video: bool
+) -> None:
+    buffer = BufferRef(BUCKET, folder, ManifestKey.IMAGE_GROUPS, create_video=create_video)
+    prefix = f"{folder}/" if folder else ""
+    members = [StorageObject(BUCKET, f"{prefix}f{index}.jpg", 1) for index in range(count)]
+
+    units = image_groups(buffer, seq, members, max_frames)
+
+    titles = [unit.title for unit in units]
+    assert len(set(titles)) == len(titles)
+    assert all(0 < len(title) <= MAX_TITLE_CHARS for title in titles)
+    build_manifest(ManifestKey.IMAGE_GROUPS, units)
