@@ -30,3 +30,6 @@ MAX_CUSTOM_METADATA_BYTES = 8 * 1024
 MAX_CONTENT_TYPE_BYTES = 1024
 # Cloud Storage: generations and sizes are int64.
 MAX_INT64 = 2**63 - 1
+# The manifest prefix for which every manifest path fits MAX_OBJECT_NAME_BYTES: the path
+# adds at most 18 bytes of shortened folder and about 60 of key, batch id and extension.
+MAX_MANIFEST_PREFIX_BYTES = 900

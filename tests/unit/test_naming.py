@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from registration.domain.model import BufferRef, ManifestKey
 from registration.manifest.naming import manifest_path
 
@@ -98,3 +101,81 @@ def test_different_keys_of_one_folder_get_different_paths() -> None:
     }
 
     assert len(paths) == len(ManifestKey)
+
+
+# -- Cloud Storage's 1,024-byte name limit (issue 13) -------------------------------------
+
+
+def test_a_folder_of_1001_bytes_gives_a_manifest_path_within_1024_bytes() -> None:
+    folder = "d/" * 500 + "x"
+    assert len(folder.encode()) == 1001
+    buffer = BufferRef("bkt", folder, ManifestKey.IMAGE_GROUPS)
+
+    path = manifest_path(PREFIX, buffer, 1, CLAIMED_AT, "json")
+
+    assert len(path.encode()) <= 1024
+    assert path.startswith(PREFIX + "d/d/d/")
+    assert parts(path)["key"] == "image_groups"
+
+
+def test_a_folder_that_fits_keeps_its_whole_name_even_near_the_limit() -> None:
+    folder = "f" * (1024 - len(PREFIX) - len("/images/000001-20261124T090507Z-12345678.json") - 4)
+    buffer = BufferRef("bkt", folder, ManifestKey.IMAGES)
+
+    path = manifest_path(PREFIX, buffer, 1, CLAIMED_AT, "json")
+
+    assert parts(path)["folder"] == folder + "/"
+
+
+def test_two_long_folders_that_share_their_first_kilobyte_get_different_paths() -> None:
+    head = "é" * 500
+    a = BufferRef("bkt", head + "/a", ManifestKey.IMAGES)
+    b = BufferRef("bkt", head + "/b", ManifestKey.IMAGES)
+
+    path_a = manifest_path(PREFIX, a, 1, CLAIMED_AT, "json")
+    path_b = manifest_path(PREFIX, b, 1, CLAIMED_AT, "json")
+
+    assert path_a.rpartition("/images/")[0] != path_b.rpartition("/images/")[0]
+    assert all(len(path.encode()) <= 1024 for path in (path_a, path_b))
+
+
+def test_a_long_folders_path_part_stays_the_same_as_its_sequence_numbers_grow() -> None:
+    buffer = BufferRef("bkt", "z" * 1000, ManifestKey.DICOM_SERIES)
+
+    folders = {
+        manifest_path(PREFIX, buffer, seq, CLAIMED_AT, "csv").rpartition("/dicom_series/")[0]
+        for seq in (1, 999_999, 1_000_000, 9_999_999_999)
+    }
+
+    assert len(folders) == 1
+
+
+# Folders Cloud Storage allows: up to 1,023 bytes (the object's name adds at least '/x').
+folder_texts = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=1000
+).filter(lambda text: len(text.encode()) <= 1022)
+prefixes = st.sampled_from([PREFIX, "", "m/", "p" * 899 + "/"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    folder=folder_texts,
+    other=folder_texts,
+    prefix=prefixes,
+    key=st.sampled_from(list(ManifestKey)),
+    seq=st.integers(1, 9_999_999_999),
+    ext=st.sampled_from(["json", "csv"]),
+)
+def test_every_manifest_path_fits_1024_bytes_is_deterministic_and_unique_per_buffer(
+    folder: str, other: str, prefix: str, key: ManifestKey, seq: int, ext: str
+) -> None:
+    buffer = BufferRef("bkt", folder, key)
+
+    path = manifest_path(prefix, buffer, seq, CLAIMED_AT, ext)
+
+    assert len(path.encode("utf-8")) <= 1024
+    assert path == manifest_path(prefix, buffer, seq, CLAIMED_AT, ext)
+    assert path.startswith(prefix)
+    assert path.endswith(f"/{key.value}/{seq:06d}-20261124T090507Z-{buffer.ident[:8]}.{ext}")
+    if other != folder:
+        assert manifest_path(prefix, BufferRef("bkt", other, key), seq, CLAIMED_AT, ext) != path
