@@ -151,8 +151,15 @@ def test_a_long_folders_path_part_stays_the_same_as_its_sequence_numbers_grow() 
 
 
 # Folders Cloud Storage allows: up to 1,023 bytes (the object's name adds at least '/x').
-folder_texts = st.text(
-    st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1, max_size=1000
+letters = st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"])
+folder_texts = (
+    st.text(letters, min_size=1, max_size=1000)
+    | st.builds(
+        lambda repeat, unit, tail: unit * repeat + tail,
+        st.integers(100, 1000),
+        st.sampled_from(["x", "é", "画", "😀", "a/"]),
+        st.text(letters, max_size=20),
+    )
 ).filter(lambda text: len(text.encode()) <= 1022)
 prefixes = st.sampled_from([PREFIX, "", "m/", "p" * 899 + "/"])
 
