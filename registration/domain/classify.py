@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import quote
 
-from registration.domain.limits import MAX_TITLE_CHARS
+from registration.domain.limits import MAX_TITLE_CHARS, MAX_URL_BYTES
 from registration.domain.model import (
     Accepted,
     Classification,
@@ -102,8 +103,22 @@ def may_be_headerless_dicom(obj: StorageObject) -> bool:
     return extension_of(obj.file_name) == "" and key_for(obj) is None
 
 
+# The longer of the two URL styles (manifest/urls.py): judged by it, an object fits either.
+_LONGEST_URL_HEAD = "https://storage.cloud.google.com/"
+
+
+def url_bytes(obj: StorageObject) -> int:
+    """Bytes of the object's https objectUrl, percent-encoded as manifest/urls.py does."""
+    encoded = quote(obj.name, safe="/", encoding="utf-8", errors="surrogatepass")
+    return len(_LONGEST_URL_HEAD) + len(obj.bucket) + 1 + len(encoded)
+
+
 def _longest_matching_prefix(name: str, prefixes: Sequence[str]) -> int:
     return max((len(prefix) for prefix in prefixes if name.startswith(prefix)), default=-1)
+
+
+def _quote_name(name: str) -> str:
+    return repr(name) if len(name) <= 120 else f"{name[:60]!r}...{name[-60:]!r}"
 
 
 def classify(
@@ -126,6 +141,16 @@ def classify(
             RejectionReason.NAME_TOO_LONG,
             f"file name of {obj.name!r} has {len(obj.file_name)} characters; "
             f"Encord accepts at most {MAX_TITLE_CHARS}",
+        )
+    url_size = url_bytes(obj)
+    if url_size > MAX_URL_BYTES:
+        # Unreachable for a name Cloud Storage allows (1,024 bytes encode to at most 3,072),
+        # but an object that can never be written into a manifest must be rejected here,
+        # not left to stop its batch. NAME_TOO_LONG until a url_too_long reason exists.
+        return Rejected(
+            RejectionReason.NAME_TOO_LONG,
+            f"the URL of {_quote_name(obj.name)} would be {url_size} bytes; Encord accepts "
+            f"at most {MAX_URL_BYTES}",
         )
     key = key_for(obj, has_dicom_magic=has_dicom_magic)
     if key is None:
