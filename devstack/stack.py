@@ -8,14 +8,20 @@ raises StackError saying which and why (the tests then fail; they never skip).
 from __future__ import annotations
 
 import contextlib
+import http.client
+import http.server
+import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,12 +179,250 @@ def start_function(
     return process
 
 
+# -- Cloud Storage's own limits, which gcp-storage-emulator does not enforce ---------------
+
+MAX_OBJECT_NAME_BYTES = 1024
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+}
+_PEEK_BYTES = 64 * 1024
+_COPY_BYTES = 256 * 1024
+# Destination names in copy, rewrite and compose paths of the JSON API.
+_DESTINATION = re.compile(
+    r"^/storage/v1/b/[^/]+/o/(?:[^/]+/(?:rewriteTo|copyTo)/b/[^/]+/o/)?(?P<name>[^/?]+)"
+    r"(?:/compose)?$"
+)
+
+
+def object_name_problem(name: str) -> str | None:
+    """Why Cloud Storage would refuse this object name, or None."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "The object name is not valid UTF-8."
+    if size == 0:
+        return "The object name is empty."
+    if size > MAX_OBJECT_NAME_BYTES:
+        return f"The object name is {size} bytes long; the maximum is {MAX_OBJECT_NAME_BYTES}."
+    if "\r" in name or "\n" in name:
+        return "The object name contains a carriage return or line feed."
+    if name in (".", ".."):
+        return "The object name cannot be '.' or '..'."
+    return None
+
+
+def _multipart_name(head: bytes) -> str | None:
+    """The 'name' of a multipart upload's first (JSON metadata) part, if it says one."""
+    start = head.find(b"{")
+    if start < 0:
+        return None
+    decoder = json.JSONDecoder()
+    try:
+        metadata, _ = decoder.raw_decode(head[start:].decode("utf-8", "surrogateescape"))
+    except ValueError:
+        return None
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else None
+
+
+class _GcsLimitsHandler(http.server.BaseHTTPRequestHandler):
+    """Forwards to the emulator; refuses writes of names Cloud Storage would refuse."""
+
+    protocol_version = "HTTP/1.1"
+    upstream: tuple[str, int] = ("127.0.0.1", 0)
+    _local = threading.local()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_HEAD(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_DELETE(self) -> None:
+        self._handle()
+
+    def _body_chunks(self, length: int, head: bytes) -> Iterator[bytes]:
+        if head:
+            yield head
+        left = length - len(head)
+        while left > 0:
+            chunk = self.rfile.read(min(_COPY_BYTES, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _handle(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        length = int(self.headers.get("Content-Length") or 0)
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        head = b""
+        if chunked:
+            head = self._read_chunked()
+            length = len(head)
+        names: list[str] = []
+        if self.command == "POST" and url.path.startswith("/upload/storage/v1/b/"):
+            names.extend(query.get("name", []))
+            upload_type = (query.get("uploadType") or [""])[0]
+            if upload_type in ("multipart", "resumable") and not query.get("name"):
+                if not chunked:
+                    head = self.rfile.read(min(length, _PEEK_BYTES))
+                found = _multipart_name(head)
+                if found is not None:
+                    names.append(found)
+        elif self.command == "POST":
+            match = _DESTINATION.match(url.path)
+            writes = "/rewriteTo/" in url.path or "/copyTo/" in url.path
+            if match is not None and (writes or url.path.endswith("/compose")):
+                names.append(urllib.parse.unquote(match.group("name"), errors="surrogateescape"))
+        for name in names:
+            problem = object_name_problem(name)
+            if problem is not None:
+                for _ in self._body_chunks(length, head):
+                    pass  # drain, so the client reads our answer rather than a reset
+                self._refuse(problem)
+                return
+        self._forward(length, head)
+
+    def _refuse(self, problem: str) -> None:
+        body = json.dumps(
+            {
+                "error": {
+                    "code": 400,
+                    "message": problem,
+                    "errors": [{"message": problem, "domain": "global", "reason": "invalid"}],
+                }
+            }
+        ).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _connection(self, fresh: bool = False) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None or fresh:
+            if connection is not None:
+                connection.close()
+            connection = http.client.HTTPConnection(*self.upstream, timeout=300)
+            self._local.connection = connection
+        return connection
+
+    def _forward(self, length: int, head: bytes) -> None:
+        headers = {
+            key: value for key, value in self.headers.items() if key.lower() not in _HOP_BY_HOP
+        }
+        headers.pop("Content-Length", None)
+        if length or self.command not in ("GET", "HEAD", "DELETE"):
+            headers["Content-Length"] = str(length)
+        body = self._body_chunks(length, head) if length else None
+        connection = self._connection()
+        try:
+            connection.request(self.command, self.path, body=body, headers=headers)
+            response = connection.getresponse()
+        except (ConnectionError, http.client.HTTPException):
+            if body is not None and (head or length):
+                raise  # part of the body is gone; the client must retry
+            connection = self._connection(fresh=True)
+            connection.request(self.command, self.path, body=None, headers=headers)
+            response = connection.getresponse()
+        known_length = response.getheader("Content-Length")
+        payload = None if known_length is not None else response.read()
+        self.send_response(response.status, response.reason)
+        proxy_base = f"http://{self.headers.get('Host', '')}"
+        upstream_base = f"http://{self.upstream[0]}:{self.upstream[1]}"
+        for key, value in response.getheaders():
+            if key.lower() in _HOP_BY_HOP or key.lower() == "content-length":
+                continue
+            if key.lower() == "location":
+                value = value.replace(upstream_base, proxy_base)
+            self.send_header(key, value)
+        if payload is None:
+            self.send_header("Content-Length", str(known_length))
+        else:
+            self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload is not None:
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+            return
+        while chunk := response.read(_COPY_BYTES):
+            self.wfile.write(chunk)
+        if response.will_close:
+            self._connection(fresh=True)
+
+
+def serve_gcs_limits(port: int, upstream_url: str) -> None:
+    """Run the limits proxy in the foreground (the stack runs it as its own process)."""
+    upstream = urllib.parse.urlsplit(upstream_url)
+    handler = type(
+        "Handler",
+        (_GcsLimitsHandler,),
+        {"upstream": (upstream.hostname or "127.0.0.1", upstream.port or 80)},
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+def start_storage_limits(log_dir: Path, upstream: Process, port: int | None = None) -> Process:
+    """A proxy in front of gcp-storage-emulator that refuses what Cloud Storage refuses:
+    object names over 1,024 bytes of UTF-8, with CR or LF, or '.' and '..' (400, GCS's
+    error shape). Everything else is forwarded, bodies streamed."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "devstack.stack", "gcs-limits", str(port), upstream.url]
+    url = f"http://127.0.0.1:{port}"
+    process = Process(
+        "storage-limits",
+        _spawn("storage-limits", argv, log_dir, os.environ),
+        log_dir / "storage-limits.log",
+        url,
+    )
+    _wait_until_up(process, url + "/storage/v1/b", timeout=30)
+    return process
+
+
 @dataclass
 class Stack:
     firestore: Process
     storage: Process
     log_dir: Path
     functions: dict[str, Process] = field(default_factory=dict)
+    # The raw gcp-storage-emulator; `storage` is the proxy in front of it that enforces
+    # Cloud Storage's name limits (start_storage_limits). None when storage is the emulator.
+    storage_emulator: Process | None = None
 
     @property
     def firestore_host(self) -> str:
@@ -234,6 +478,8 @@ class Stack:
         for target in list(self.functions):
             self.stop_function(target)
         self.storage.stop()
+        if self.storage_emulator is not None:
+            self.storage_emulator.stop()
         self.firestore.stop()
 
 
@@ -243,12 +489,25 @@ def local_stack(log_dir: Path | None = None) -> Iterator[Stack]:
     log_dir.mkdir(parents=True, exist_ok=True)
     firestore = start_firestore(log_dir)
     try:
-        storage = start_storage(log_dir)
+        emulator = start_storage(log_dir)
     except BaseException:
         firestore.stop()
         raise
-    stack = Stack(firestore, storage, log_dir)
+    try:
+        storage = start_storage_limits(log_dir, emulator)
+    except BaseException:
+        emulator.stop()
+        firestore.stop()
+        raise
+    stack = Stack(firestore, storage, log_dir, storage_emulator=emulator)
     try:
         yield stack
     finally:
         stack.stop()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["gcs-limits"]:
+        serve_gcs_limits(int(sys.argv[2]), sys.argv[3])
+    else:
+        raise SystemExit("usage: python -m devstack.stack gcs-limits PORT UPSTREAM_URL")
