@@ -137,13 +137,13 @@ def test_a_person_opening_the_status_page_sees_buffers_ages_and_rejected_objects
     drop_events(functions["on_storage_event"].url, bucket)
     summarize()
     text = rendered_text(functions["status"].url)
-    assert f"{FOLDER} — images" in text
-    assert "Pending 3 of 1000" in text
-    assert "Oldest pending" in text and " s ago" in text
+    assert "Needs attention Nothing is stuck, invalid or overdue" in text
+    assert "Rejected objects by reason hidden_file 1 unknown_type 1" in text
+    assert f"pending {FOLDER} gs:// {bucket} images 3 / 1000" in text
+    assert " s ago" in text
     assert f"{FOLDER}/model.onnx unknown_type" in text
     assert f"{FOLDER}/.thumbs.jpg hidden_file" in text
-    assert "Rejected in this folder hidden_file: 1, unknown_type: 1" in text
-    assert "1 buffers, 3 objects pending, 2 recent rejections" in text
+    assert "1 buffers, 1 shown with 3 objects pending" in text
 
 
 def test_the_status_function_answers_json_by_default_with_the_documented_keys(
