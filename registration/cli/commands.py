@@ -1,37 +1,29 @@
-"""python -m registration: status | flush | backfill | reconcile | trace.
+"""python -m registration: status | flush | backfill | reconcile | trace (the click commands).
 
-Output discipline: a command's result (tables, or JSON with --json) goes to stdout; the
-structured JSON log lines go to stderr, or to --log-file. On a terminal, stderr shows only
-warnings and errors (plus the progress bar), because thousands of INFO lines would bury it;
-piped or redirected, it gets every line, so `2>backfill.log` keeps the full trace.
+Output discipline (registration/cli/output.py): a command's result goes to stdout, the JSON
+log lines to stderr or --log-file. gs:// arguments are parsed by registration/cli/arguments.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any, TextIO
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskProgressColumn, TextColumn
 from rich.table import Table
 
+from registration.cli.arguments import parse_gs_url
+from registration.cli.output import (
+    CliState,
+    Io,
+    json_out,
+    progress_bar,
+    routed_logs,
+    streams,
+)
 from registration.domain.model import ManifestKey
 from registration.exceptions import ConfigurationError
-from registration.manifest.urls import parse_object_url
 from registration.services.backfill import (
     BACKFILL_CHUNK,
     BackfillReport,
@@ -44,85 +36,26 @@ from registration.services.flush import find_buffers, force_flush
 from registration.services.ports import Context
 from registration.services.reconcile import ReconcileReport
 from registration.services.reconcile import reconcile as run_reconcile
+from registration.services.status import StatusView
 from registration.services.status import status as status_view
 from registration.services.trace import trace as run_trace
-from registration.web.status_page import relative_age
+from registration.web.status_page import (
+    ATTENTION_LABELS,
+    STATES,
+    TYPES,
+    Filters,
+    relative_age,
+    select_rows,
+    type_label,
+)
 
-QUIET_SEVERITIES = frozenset({"DEFAULT", "DEBUG", "INFO", "NOTICE"})
 # Exit status of an interrupted command, as a shell reports Ctrl-C.
 EXIT_INTERRUPTED = 130
 # reconcile without --repair found something to repair (for cron and CI checks).
 EXIT_DISCREPANCIES = 1
 
-
-@dataclass
-class CliState:
-    log_file: str | None
-
-
-class _LogLines(io.TextIOBase):
-    """Receives the JSON log lines (logs.py writes to sys.stdout) and routes them."""
-
-    def __init__(self, emit: Callable[[str], None], keep: Callable[[str], bool]) -> None:
-        super().__init__()
-        self._emit = emit
-        self._keep = keep
-        self._partial = ""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        self._partial += text
-        *lines, self._partial = self._partial.split("\n")
-        for line in lines:
-            if line and self._keep(line):
-                self._emit(line)
-        return len(text)
-
-
-def _is_loud(line: str) -> bool:
-    try:
-        severity = json.loads(line).get("severity", "DEFAULT")
-    except (ValueError, AttributeError):
-        return True
-    return severity not in QUIET_SEVERITIES
-
-
-@contextlib.contextmanager
-def _routed_logs(state: CliState, console: Console) -> Iterator[None]:
-    with contextlib.ExitStack() as stack:
-        if state.log_file:
-            file: IO[str] = stack.enter_context(open(state.log_file, "a", encoding="utf-8"))
-            router = _LogLines(lambda line: print(line, file=file, flush=True), lambda _: True)
-        elif console.is_terminal:
-            # Through the console, so a warning prints above a live progress bar.
-            router = _LogLines(
-                lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
-                _is_loud,
-            )
-        else:
-            stream = console.file
-            router = _LogLines(lambda line: print(line, file=stream, flush=True), lambda _: True)
-        stack.enter_context(contextlib.redirect_stdout(router))
-        yield
-
-
-@dataclass
-class _Io:
-    out: Console
-    err: Console
-    raw_out: TextIO
-
-
-def _io() -> _Io:
-    # Bound now, before logs are redirected: results must reach the real stdout.
-    out_stream = sys.stdout
-    return _Io(
-        Console(file=out_stream, highlight=False, soft_wrap=True),
-        Console(file=sys.stderr, highlight=False),
-        out_stream,
-    )
+# Kept importable from here (tests and scripts use these names).
+__all__ = ["cli", "main", "parse_gs_url"]
 
 
 def _context() -> Context:
@@ -134,31 +67,6 @@ def _context() -> Context:
         return build_context(load_settings())
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from error
-
-
-def parse_gs_url(url: str, *, need_name: bool) -> tuple[str, str]:
-    """gs://BUCKET/REST -> (bucket, rest). REST is taken literally (no percent-decoding).
-
-    An Encord objectUrl (https://storage.cloud.google.com/...) is accepted too, decoded.
-    """
-    if url.startswith("https://"):
-        try:
-            bucket, rest = parse_object_url(url)
-        except ValueError as error:
-            raise click.BadParameter(str(error)) from error
-    elif url.startswith("gs://"):
-        bucket, _, rest = url.removeprefix("gs://").partition("/")
-    else:
-        raise click.BadParameter(f"expected gs://BUCKET/{'NAME' if need_name else 'PREFIX'}")
-    if not bucket:
-        raise click.BadParameter("the URL names no bucket")
-    if need_name and not rest:
-        raise click.BadParameter("the URL names no object")
-    return bucket, rest
-
-
-def _json_out(io_: _Io, data: Any) -> None:
-    print(json.dumps(data, default=str, ensure_ascii=False, indent=2), file=io_.raw_out)
 
 
 def _now() -> datetime:
@@ -194,50 +102,118 @@ def cli(ctx: click.Context, log_file: str | None) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status function's JSON.")
 @click.option("--rejected", default=20, show_default=True, help="Recent rejections to list.")
+@click.option("--prefix", default="", help="Only folders under this prefix (on this page).")
+@click.option("--type", "kind", type=click.Choice(TYPES), default=None, help="Only this type.")
+@click.option(
+    "--state", "state_filter", type=click.Choice(STATES), default=None, help="Only this state."
+)
+@click.option("--all", "everything", is_flag=True, help="List idle buffers too.")
+@click.option("--cursor", default=None, help="Start after this buffer id (the 'next page').")
 @click.pass_obj
-def status(state: CliState, as_json: bool, rejected: int) -> None:
-    """Every buffer with its pending count and ages, and the recent rejections."""
-    io_ = _io()
-    with _routed_logs(state, io_.err):
-        view = status_view(_context(), recent_rejections=rejected)
-        report = view.as_dict()
+def status(
+    state: CliState,
+    as_json: bool,
+    rejected: int,
+    prefix: str,
+    kind: str | None,
+    state_filter: str | None,
+    everything: bool,
+    cursor: str | None,
+) -> None:
+    """What needs attention, then one row per buffer, then totals and recent rejections.
+
+    The same read model as the status page, with the same filters.
+    """
+    io_ = streams()
+    filters = Filters.from_query(
+        {
+            "prefix": prefix,
+            "type": kind or "",
+            "state": state_filter or "",
+            "all": "1" if everything else "",
+            "cursor": cursor or "",
+        }
+    )
+    with routed_logs(state, io_.err):
+        view = status_view(
+            _context(),
+            recent_rejections=rejected,
+            cursor=filters.cursor,
+            everything=filters.include_idle,
+        )
     if as_json:
-        _json_out(io_, report)
+        json_out(io_, view.as_dict())
         return
-    now = report["generated_at"]
+    _print_status(io_, view, filters)
+
+
+def _print_status(io_: Io, view: StatusView, filters: Filters) -> None:
+    now = view.generated_at
+    out = io_.out
+    out.print("[bold]Needs attention[/]")
+    if not view.attention:
+        out.print("  Nothing is stuck, invalid or overdue, and no Encord submission failed.")
+    for item in view.attention:
+        where = "" if item.buffer is None else f" {item.buffer.label}"
+        since = "" if item.since is None else f" (since {relative_age(item.since, now)})"
+        out.print(
+            f"  {ATTENTION_LABELS.get(item.kind, item.kind.value)}{where}: {item.detail}{since}",
+            markup=False,
+        )
+        if item.manifest:
+            out.print(f"    {item.manifest}", markup=False)
+    out.print(f"  Rejected objects by reason: {_counts(view.totals.rejected_by_reason)}")
+    if view.totals.submissions_by_state:
+        out.print(f"  Encord submissions: {_counts(view.totals.submissions_by_state)}")
+    rows = select_rows(view.buffers, filters)
     table = Table(title="Buffers", title_justify="left")
     for column in (
+        "State",
         "Bucket",
         "Folder",
         "Type",
         "Pending",
         "Oldest pending",
         "Last flush",
+        "Last manifest",
         "Batches",
         "Registered",
         "Rejected in folder",
     ):
         table.add_column(column, overflow="fold")
-    for row in report["buffers"]:
+    for row in rows:
         table.add_row(
-            row["bucket"],
-            row["folder"] or "(root)",
-            "image sequences" if row["sequence"] else row["key"],
-            f"{row['pending']} / {row['batch_size']}",
-            relative_age(row["oldest_pending_at"], now),
-            relative_age(row["last_flush_at"], now),
-            str(row["batches_written"]),
-            str(row["objects_registered"]),
-            _counts(row["rejected_by_reason"]),
+            row.state.value,
+            row.buffer.bucket,
+            row.buffer.folder or "(root)",
+            type_label(row.buffer),
+            f"{row.pending} / {row.batch_size}",
+            relative_age(row.oldest_pending_at, now),
+            relative_age(row.last_flush_at, now),
+            row.last_manifest_path or "—",
+            str(row.batches_written),
+            str(row.objects_registered),
+            _counts(row.rejected_by_reason),
         )
-    io_.out.print(table if report["buffers"] else "No buffers yet.")
-    if report["rejected"]:
+    out.print(table if rows else "No buffers to show.")
+    totals = view.totals
+    hidden = max(0, totals.buffers - totals.buffers_shown)
+    line = (
+        f"{len(rows)} of {totals.buffers_shown} rows shown, {totals.pending_shown} objects "
+        f"pending; {totals.buffers} buffers in all"
+    )
+    if hidden:
+        line += f", {hidden} more not shown" + ("" if filters.include_idle else " (--all)")
+    out.print(line + ".")
+    if view.next_cursor:
+        out.print(f"Next page: --cursor {view.next_cursor}")
+    if view.rejected:
         recent = Table(title="Recently rejected", title_justify="left")
         for column in ("Name", "Reason", "When"):
             recent.add_column(column, overflow="fold")
-        for item in report["rejected"]:
-            recent.add_row(item["name"], item["reason"], relative_age(item["recorded_at"], now))
-        io_.out.print(recent)
+        for record in view.rejected:
+            recent.add_row(record.name, record.reason, relative_age(record.recorded_at, now))
+        out.print(recent)
 
 
 # -- flush ----------------------------------------------------------------------------------
@@ -262,9 +238,9 @@ def flush(
     FOLDER is the object's parent path ('site-a/cam 1'); '/' is the bucket's root.
     A group buffer flushed this way seals the groups it holds as they are.
     """
-    io_ = _io()
+    io_ = streams()
     folder = folder.strip("/")
-    with _routed_logs(state, io_.err):
+    with routed_logs(state, io_.err):
         ctx = _context()
         buffers = find_buffers(ctx, folder, ManifestKey(key), bucket=bucket, sequence=sequence)
         if not buffers:
@@ -311,27 +287,20 @@ def backfill(
     bucket, prefix = parse_gs_url(url, need_name=False)
     if not 1 <= chunk_size <= BACKFILL_CHUNK:
         raise click.BadParameter(f"must be 1..{BACKFILL_CHUNK}", param_hint="chunk")
-    io_ = _io()
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]backfill[/] {task.description}"),
-        BarColumn(),
+    io_ = streams()
+    progress = progress_bar(
+        "backfill",
+        io_.err,
         TaskProgressColumn(),
         TextColumn("{task.completed:,.0f} objects"),
         TextColumn("{task.fields[rate]:,.0f} objects/s"),
-        TimeElapsedColumn(),
-        console=io_.err,
-        disable=not io_.err.is_terminal,
-        # Log lines reach the console through _routed_logs, which filters them first.
-        redirect_stdout=False,
-        redirect_stderr=False,
     )
     task = progress.add_task(url, total=None, rate=0.0)
 
     def show(report: BackfillReport) -> None:
         progress.update(task, completed=report.listed, rate=report.rate)
 
-    with _routed_logs(state, io_.err), progress:
+    with routed_logs(state, io_.err), progress:
         ctx = _context()
         try:
             report = run_backfill(
@@ -353,7 +322,7 @@ def backfill(
             )
             sys.exit(EXIT_INTERRUPTED)
     if as_json:
-        _json_out(io_, report.as_dict())
+        json_out(io_, report.as_dict())
         return
     rejected = sum(report.rejected.values())
     io_.out.print(
@@ -389,21 +358,12 @@ def reconcile(state: CliState, url: str, repair: bool, as_json: bool, show: int)
     it found something to repair and --repair was not given.
     """
     bucket, prefix = parse_gs_url(url, need_name=False)
-    io_ = _io()
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]reconcile[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed:,.0f} objects checked"),
-        TimeElapsedColumn(),
-        console=io_.err,
-        disable=not io_.err.is_terminal,
-        # Log lines reach the console through _routed_logs, which filters them first.
-        redirect_stdout=False,
-        redirect_stderr=False,
+    io_ = streams()
+    progress = progress_bar(
+        "reconcile", io_.err, TextColumn("{task.completed:,.0f} objects checked")
     )
     task = progress.add_task(url, total=None)
-    with _routed_logs(state, io_.err), progress:
+    with routed_logs(state, io_.err), progress:
         report = run_reconcile(
             _context(),
             bucket,
@@ -412,14 +372,14 @@ def reconcile(state: CliState, url: str, repair: bool, as_json: bool, show: int)
             on_progress=lambda listed: progress.update(task, completed=listed),
         )
     if as_json:
-        _json_out(io_, report.as_dict())
+        json_out(io_, report.as_dict())
     else:
         _print_reconcile(io_, url, report, show)
     if not repair and (report.missed or report.pending_gone):
         sys.exit(EXIT_DISCREPANCIES)
 
 
-def _print_reconcile(io_: _Io, url: str, report: ReconcileReport, show: int) -> None:
+def _print_reconcile(io_: Io, url: str, report: ReconcileReport, show: int) -> None:
     io_.out.print(
         f"Reconcile of {url}: {report.listed:,} objects listed, {report.in_order:,} in order"
     )
@@ -464,11 +424,11 @@ def trace(state: CliState, url: str, as_json: bool) -> None:
     The name after gs://BUCKET/ is taken literally, spaces and '%' included.
     """
     bucket, name = parse_gs_url(url, need_name=True)
-    io_ = _io()
-    with _routed_logs(state, io_.err):
+    io_ = streams()
+    with routed_logs(state, io_.err):
         result = run_trace(_context(), bucket, name)
     if as_json:
-        _json_out(io_, result.as_dict())
+        json_out(io_, result.as_dict())
         return
     now = _now()
     out = io_.out

@@ -162,6 +162,23 @@ def test_status_prints_a_table_of_buffers_and_recent_rejections(seeded: Any) -> 
     assert "st/notes.onnx" in result.stdout and "unknown_type" in result.stdout
 
 
+def test_status_prints_needs_attention_first_then_rows_then_totals(seeded: Any) -> None:
+    names = [f"{folder}/a.jpg" for folder in ("north/cam", "north/dock", "south/cam")]
+    seeded(names)
+    svc = service()
+    for name in names:
+        svc.register(seeded_object(names, name))
+    out = invoke("status").stdout
+    attention = out.index("Needs attention")
+    table = out.index("Buffers")
+    totals = out.index("3 of 3 rows shown, 3 objects pending; 3 buffers in all")
+    assert attention < out.index("Nothing is stuck") < table < totals
+    narrowed = invoke("status", "--prefix", "north").stdout
+    assert "2 of 3 rows shown" in narrowed and "south/cam" not in narrowed
+    as_json = json.loads(invoke("status", "--json").stdout)
+    assert {row["folder"] for row in as_json["buffers"]} == {"north/cam", "north/dock", "south/cam"}
+
+
 def test_flush_writes_a_partial_buffer_into_one_manifest_now(seeded: Any) -> None:
     names = ["fl/a b/1.jpg", "fl/a b/2.jpg", "fl/a b/3.jpg"]
     gcs = seeded(names)
