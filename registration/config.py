@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     # A batch lease or claim older than this belongs to an instance that died mid-flush and
     # may be taken over. It must outlast the slowest claim-and-write by a wide margin.
     lease_seconds: Annotated[int, Field(ge=1)] = 120
+    # One sweep stops starting new work after this long, below the sweep function's 300 s
+    # timeout, reports work_remaining, and the next run picks up where it stopped.
+    sweep_budget_seconds: Annotated[int, Field(ge=1)] = 240
+    # With a value above 0, a registered object's record expires this many days after its
+    # manifest was claimed (a Firestore TTL policy on expire_at; docs/deploy.md says what
+    # expiry gives up). 0 keeps records for ever.
+    record_retention_days: Annotated[int, Field(ge=0)] = 0
     # How late the sweep may be (its schedule, plus a run's own time) before a buffer past
     # its max age counts as overdue in the ops view and its alert.
     sweep_grace_seconds: Annotated[int, Field(ge=0)] = 600

@@ -205,6 +205,14 @@ class BufferSummary:
 
 
 @dataclass(frozen=True)
+class PendingBuffer:
+    """A buffer with at least one pending object, and when its oldest one arrived."""
+
+    buffer: BufferRef
+    oldest_pending_at: datetime
+
+
+@dataclass(frozen=True)
 class ClaimedBatch:
     """A batch just claimed, with the members bound to it."""
 

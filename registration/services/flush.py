@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from registration import logs
 from registration.domain.grouping import dicom_series, image_groups
@@ -76,6 +77,7 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
             _finish_if_abandoned(ctx, buffer, seq, report)
             continue
         path = manifest_path(settings.manifest_prefix, buffer, seq, now, settings.manifest_format)
+        retention = settings.record_retention_days
         claimed = batches.claim(
             buffer,
             seq,
@@ -84,6 +86,7 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
             now=now,
             manifest_bucket=settings.manifest_bucket_for(buffer.bucket),
             manifest_path=path,
+            expire_at=now + timedelta(days=retention) if retention else None,
         )
         if claimed is None:
             batches.release_lease(buffer, seq)
@@ -101,7 +104,17 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
             full_only and ctx.backends.records.count_pending(buffer) < size
         ):
             break
+    if report.manifests or report.completed:
+        save_summary(ctx, buffer)
     return report
+
+
+def save_summary(ctx: Context, buffer: BufferRef) -> None:
+    """Refresh the pending fields of the buffer document that dashboards read."""
+    records = ctx.backends.records
+    ctx.backends.buffers.save_pending_summary(
+        buffer, records.count_pending(buffer), records.oldest_pending_at(buffer)
+    )
 
 
 def _finish_if_abandoned(ctx: Context, buffer: BufferRef, seq: int, report: FlushReport) -> None:
@@ -225,10 +238,7 @@ def force_flush(ctx: Context, buffer: BufferRef) -> FlushReport:
     """Write every pending object of the buffer now, full or not (an ops decision)."""
     logs.info("forced flush requested", buffer=buffer.label)
     report = flush(ctx, buffer, full_only=False)
-    records = ctx.backends.records
-    ctx.backends.buffers.save_pending_summary(
-        buffer, records.count_pending(buffer), records.oldest_pending_at(buffer)
-    )
+    save_summary(ctx, buffer)
     return report
 
 

@@ -72,14 +72,6 @@ def _gone(record: StoredObject) -> dict[str, Any]:
     }
 
 
-def folder_may_hold(folder: str, prefix: str) -> bool:
-    """Whether some object directly in folder can have a name starting with prefix."""
-    base = f"{folder}/" if folder else ""
-    if base.startswith(prefix):
-        return True
-    return prefix.startswith(base) and "/" not in prefix[len(base) :]
-
-
 def _record_of(stored: StoredObject | None) -> ObjectRecord | None:
     if stored is None:
         return None
@@ -114,11 +106,8 @@ def reconcile(
             on_progress(report.listed)
     candidates = [
         record
-        for summary in list(backends.buffers.all())
-        if summary.buffer.bucket == bucket and folder_may_hold(summary.buffer.folder, prefix)
-        for record in backends.bulk.live_records(summary.buffer)
-        if record.obj.name.startswith(prefix)
-        and record.obj.name not in live
+        for record in backends.bulk.live_records(bucket, prefix)
+        if record.obj.name not in live
         # Created after the listing began: the listing may simply not show it yet.
         and (record.created_at is None or record.created_at < started)
     ]
@@ -156,7 +145,7 @@ def _check_chunk(ctx: Context, chunk: Sequence[StorageObject], report: Reconcile
             rejected.append((obj, verdict.reason))
         else:
             report.in_order += 1  # ignored by design (our own manifests)
-    records = ctx.backends.bulk.object_records([(buffer, obj.name) for buffer, obj in accepted])
+    records = ctx.backends.bulk.object_records([(obj.bucket, obj.name) for _, obj in accepted])
     for (_buffer, obj), record in zip(accepted, records, strict=True):
         action = on_finalize(_record_of(record), obj.generation)
         if action is FinalizeAction.BUFFER:

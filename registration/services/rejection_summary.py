@@ -13,9 +13,6 @@ from registration.services.ports import Context
 # this much before its watermark: a write that lands later than that still gets counted by
 # the daily recount below.
 REJECTION_SCAN_OVERLAP = timedelta(minutes=5)
-# Every folder summary is recounted at least this often, so rejection records removed by
-# the TTL policy leave the counts too.
-REJECTION_RECOUNT_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,11 @@ def summarize_rejections(ctx: Context) -> SummaryOutcome:
         watermark = summaries.watermark()
         since = None if watermark is None else watermark - REJECTION_SCAN_OVERLAP
         folders = summaries.folders_touched_since(since)
-        folders |= summaries.folders_counted_before(now - REJECTION_RECOUNT_AFTER)
+        # Records the TTL policy removes must leave the counts too: a folder is recounted
+        # once its oldest counted rejection has expired (a cost that follows expiries).
+        folders |= summaries.folders_due_recount(now)
         for bucket, folder in sorted(folders):
-            summaries.save_counts(bucket, folder, summaries.count(bucket, folder), now)
+            summaries.save_counts(bucket, folder, summaries.count_folder(bucket, folder), now)
         summaries.save_watermark(now)
     except Exception as error:  # the summary is a view; flushing matters more
         logs.error("rejection summary failed", problem=repr(error))

@@ -17,6 +17,7 @@ from typing import Any
 from registration.domain.model import (
     BatchRecord,
     BufferRef,
+    BufferSummary,
     RejectionCounts,
     RejectionRecord,
 )
@@ -25,6 +26,8 @@ from registration.services.ports import Context
 # A buffer flushed this recently still shows on the default page.
 RECENT_FLUSH = timedelta(hours=24)
 DEFAULT_PAGE_SIZE = 100
+# Claimed batches read per view, to find the stuck ones.
+STUCK_LIMIT = 200
 
 
 class AttentionKind(enum.StrEnum):
@@ -196,16 +199,21 @@ def _rejection_dict(record: RejectionRecord) -> dict[str, Any]:
     }
 
 
-def _view(ctx: Context, buffer: BufferRef, summary: Any, counts: dict[str, int]) -> BufferView:
-    records = ctx.backends.records
-    pending = records.count_pending(buffer)
-    oldest = records.oldest_pending_at(buffer) if pending else None
-    unfinished = ctx.backends.batches.unfinished(buffer)
-    if any(batch.abandoned(ctx.settings.lease_seconds) for batch in unfinished):
-        state = BufferState.STUCK
-    elif oldest is not None and ctx.clock() - oldest > timedelta(
+def _view(
+    ctx: Context,
+    summary: BufferSummary,
+    oldest: datetime | None,
+    counts: dict[str, int],
+    stuck: bool,
+) -> BufferView:
+    buffer = summary.buffer
+    pending = ctx.backends.records.count_pending(buffer) if oldest is not None else 0
+    overdue_after = timedelta(
         seconds=ctx.settings.max_age_seconds + ctx.settings.sweep_grace_seconds
-    ):
+    )
+    if stuck:
+        state = BufferState.STUCK
+    elif oldest is not None and not buffer.grouped and ctx.clock() - oldest > overdue_after:
         state = BufferState.OVERDUE
     elif pending:
         state = BufferState.PENDING
@@ -216,7 +224,7 @@ def _view(ctx: Context, buffer: BufferRef, summary: Any, counts: dict[str, int])
         state=state,
         pending=pending,
         batch_size=ctx.settings.batch_size(buffer.key),
-        oldest_pending_at=oldest,
+        oldest_pending_at=oldest if pending else None,
         last_flush_at=summary.last_flush_at,
         last_manifest_path=summary.last_manifest_path,
         batches_written=summary.batches_written,
@@ -225,115 +233,146 @@ def _view(ctx: Context, buffer: BufferRef, summary: Any, counts: dict[str, int])
     )
 
 
-def _attention_for(ctx: Context, view: BufferView) -> list[Attention]:
-    items = []
-    if view.state is BufferState.STUCK:
-        for batch in ctx.backends.batches.unfinished(view.buffer):
-            if batch.abandoned(ctx.settings.lease_seconds):
-                items.append(
-                    Attention(
-                        AttentionKind.STUCK_BATCH,
-                        view.buffer,
-                        f"batch {batch.seq} ({batch.item_count} objects) is claimed but its "
-                        "manifest is not written; the sweep finishes it",
-                        batch.claimed_at,
-                        batch.manifest_path,
-                    )
-                )
-    if view.state is BufferState.OVERDUE:
-        items.append(
-            Attention(
-                AttentionKind.OVERDUE_BUFFER,
-                view.buffer,
-                f"{view.pending} objects pending past the max age of "
-                f"{ctx.settings.max_age_seconds} s: is the sweep running?",
-                view.oldest_pending_at,
-            )
+def _stuck_batches(ctx: Context) -> list[BatchRecord]:
+    claimed = ctx.backends.batches.claimed_anywhere(STUCK_LIMIT)
+    return [batch for batch in claimed if batch.abandoned(ctx.settings.lease_seconds)]
+
+
+def _attention(ctx: Context, views: list[BufferView], stuck: list[BatchRecord]) -> list[Attention]:
+    items = [
+        Attention(
+            AttentionKind.STUCK_BATCH,
+            batch.buffer,
+            f"batch {batch.seq} ({batch.item_count} objects) is claimed but its manifest is "
+            "not written; the sweep finishes it",
+            batch.claimed_at,
+            batch.manifest_path,
         )
-    return items
+        for batch in stuck
+    ]
+    items.extend(
+        Attention(
+            AttentionKind.OVERDUE_BUFFER,
+            view.buffer,
+            f"{view.pending} objects pending past the max age of "
+            f"{ctx.settings.max_age_seconds} s: is the sweep running?",
+            view.oldest_pending_at,
+        )
+        for view in views
+        if view.state is BufferState.OVERDUE
+    )
+    return sorted(items, key=_urgency)
 
 
 def status(
     ctx: Context,
-    recent_rejections: int = 50,
+    recent_rejections: int = 20,
     *,
     page_size: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
     everything: bool = False,
 ) -> StatusView:
-    """The ops view. everything=True lists idle buffers too (the default hides them)."""
-    counts = sorted(
-        ctx.backends.summaries.all_counts(), key=lambda item: (item.bucket, item.folder)
-    )
-    by_folder = {(item.bucket, item.folder): item.counts for item in counts}
+    """The ops view, at a cost that follows what it shows.
+
+    The default page holds the buffers with something pending (a skip scan over the
+    records, paged by buffer id with `cursor`), those with a stuck batch, and, on the first
+    page, those flushed in the last day; totals cover the rest with count() aggregations.
+    everything=True lists every buffer ever created instead (an explicit, full-cost read).
+    """
+    backends = ctx.backends
     now = ctx.clock()
-    summaries = sorted(
-        ctx.backends.buffers.all(),
-        key=lambda s: (s.buffer.bucket, s.buffer.folder, s.buffer.key.value, s.buffer.create_video),
-    )
-    views: list[BufferView] = []
-    attention: list[Attention] = []
-    total = len(summaries)
-    started = cursor is None
+    stuck = _stuck_batches(ctx)
+    stuck_idents = {batch.buffer.ident for batch in stuck}
+    oldest: dict[str, datetime] = {}
     next_cursor = None
-    for summary in summaries:
-        if not started:
-            started = summary.buffer.ident == cursor
+    if everything:
+        summaries = sorted(backends.buffers.all(), key=lambda item: _order(item.buffer))
+        start = (
+            0
+            if cursor is None
+            else next((i + 1 for i, item in enumerate(summaries) if item.buffer.ident == cursor), 0)
+        )
+        page = summaries[start : start + page_size]
+        if start + page_size < len(summaries):
+            next_cursor = page[-1].buffer.ident
+        chosen = {item.buffer.ident: item.buffer for item in page}
+        for item in backends.records.pending_buffers(None, len(summaries) + 1):
+            oldest[item.buffer.ident] = item.oldest_pending_at
+    else:
+        pending = backends.records.pending_buffers(cursor, page_size + 1)
+        if len(pending) > page_size:
+            pending = pending[:page_size]
+            next_cursor = pending[-1].buffer.ident
+        chosen = {item.buffer.ident: item.buffer for item in pending}
+        oldest = {item.buffer.ident: item.oldest_pending_at for item in pending}
+        if cursor is None:
+            for batch in stuck:
+                chosen.setdefault(batch.buffer.ident, batch.buffer)
+            for flushed in backends.buffers.recently_flushed(now - RECENT_FLUSH, page_size):
+                chosen.setdefault(flushed.buffer.ident, flushed.buffer)
+    buffers = list(chosen.values())
+    folders = sorted({_folder(buffer) for buffer in buffers})
+    counts = {(item.bucket, item.folder): item for item in backends.summaries.counts_of(folders)}
+    views = []
+    for buffer, summary in zip(buffers, backends.buffers.get_many(buffers), strict=True):
+        if summary is None:  # a record names a buffer whose document is not created yet
             continue
-        view = _view(ctx, summary.buffer, summary, by_folder.get(_folder(summary.buffer), {}))
-        recent = view.last_flush_at is not None and now - view.last_flush_at <= RECENT_FLUSH
-        if not (everything or view.state is not BufferState.IDLE or recent):
-            continue
-        if len(views) >= page_size:
-            next_cursor = views[-1].buffer.ident
-            break
-        views.append(view)
-        attention.extend(_attention_for(ctx, view))
-    rejected_totals: dict[str, int] = {}
-    for item in counts:
-        for reason, number in item.counts.items():
-            rejected_totals[reason] = rejected_totals.get(reason, 0) + number
+        folder_counts = counts.get(_folder(buffer))
+        views.append(
+            _view(
+                ctx,
+                summary,
+                oldest.get(buffer.ident),
+                {} if folder_counts is None else folder_counts.counts,
+                buffer.ident in stuck_idents,
+            )
+        )
+    views.sort(key=lambda view: _order(view.buffer))
     return StatusView(
         generated_at=now,
         max_age_seconds=ctx.settings.max_age_seconds,
-        attention=sorted(attention, key=_urgency),
+        attention=_attention(ctx, views, stuck),
         buffers=views,
         totals=Totals(
-            buffers=total,
+            buffers=backends.buffers.count(),
             buffers_shown=len(views),
             pending_shown=sum(view.pending for view in views),
-            rejected_by_reason=rejected_totals,
+            rejected_by_reason=backends.summaries.totals_by_reason(),
         ),
-        rejected=ctx.backends.rejections.recent(recent_rejections),
-        rejected_counts=counts,
+        rejected=backends.rejections.recent(recent_rejections),
+        rejected_counts=sorted(counts.values(), key=lambda item: (item.bucket, item.folder)),
         next_cursor=next_cursor,
     )
 
 
 def buffer_detail(ctx: Context, ident: str, batches: int = 20) -> BufferDetail | None:
     """One buffer by its id (BufferRef.ident): its row, recent batches and rejections."""
-    for summary in ctx.backends.buffers.all():
-        if summary.buffer.ident != ident:
-            continue
-        buffer = summary.buffer
-        counts = {
-            (item.bucket, item.folder): item.counts for item in ctx.backends.summaries.all_counts()
-        }
-        view = _view(ctx, buffer, summary, counts.get(_folder(buffer), {}))
-        recent = []
-        for seq in range(ctx.backends.batches.next_seq(buffer) - 1, 0, -1):
-            batch = ctx.backends.batches.get(buffer, seq)
-            if batch is not None:
-                recent.append(batch)
-            if len(recent) >= batches:
-                break
-        rejections = [
-            record
-            for record in ctx.backends.rejections.recent(500)
-            if record.bucket == buffer.bucket and record.folder == buffer.folder
-        ]
-        return BufferDetail(view, recent, rejections)
-    return None
+    backends = ctx.backends
+    summary = backends.buffers.by_ident(ident)
+    if summary is None:
+        return None
+    buffer = summary.buffer
+    stuck = {
+        batch.seq
+        for batch in backends.batches.unfinished(buffer)
+        if batch.abandoned(ctx.settings.lease_seconds)
+    }
+    oldest = backends.records.oldest_pending_at(buffer)
+    counts = backends.summaries.counts_of([_folder(buffer)])
+    view = _view(ctx, summary, oldest, counts[0].counts if counts else {}, bool(stuck))
+    recent = []
+    for seq in range(backends.batches.next_seq(buffer) - 1, 0, -1):
+        batch = backends.batches.get(buffer, seq)
+        if batch is not None:
+            recent.append(batch)
+        if len(recent) >= batches:
+            break
+    rejections = backends.rejections.of_folder(buffer.bucket, buffer.folder, 100)
+    return BufferDetail(view, recent, rejections)
+
+
+def _order(buffer: BufferRef) -> tuple[str, str, str, bool]:
+    return (buffer.bucket, buffer.folder, buffer.key.value, buffer.create_video)
 
 
 def _folder(buffer: BufferRef) -> tuple[str, str]:

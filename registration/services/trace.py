@@ -10,10 +10,8 @@ from registration.domain.model import (
     Accepted,
     BatchRecord,
     BatchState,
-    BufferRef,
     Classification,
     Ignored,
-    ManifestKey,
     Rejected,
     RejectionRecord,
     StorageObject,
@@ -79,30 +77,17 @@ def _gs(batch: BatchRecord) -> str:
     return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
 
 
-def _candidate_buffers(bucket: str, folder: str) -> list[BufferRef]:
-    # Every buffer the name could have been filed under, whatever its type was decided
-    # to be then: one batched read of at most nine documents, no index needed.
-    buffers = [BufferRef(bucket, folder, key) for key in ManifestKey]
-    buffers.append(BufferRef(bucket, folder, ManifestKey.IMAGE_GROUPS, create_video=True))
-    return buffers
-
-
 def trace(ctx: Context, bucket: str, name: str) -> Trace:
     """Everything the system knows about one object name, and the one-line verdict."""
     backends = ctx.backends
     source = backends.source
     live = source.stat(bucket, name)
-    obj, verdict = verdict_for(
+    _, verdict = verdict_for(
         ctx, live or StorageObject(bucket, name, 0), read_header=live is not None
     )
     classification = _describe(verdict)
-    found = [
-        record
-        for record in backends.bulk.object_records(
-            [(buffer, name) for buffer in _candidate_buffers(bucket, obj.folder)]
-        )
-        if record is not None
-    ]
+    # One record per name, whatever buffer its generations landed in.
+    found = [record for record in backends.bulk.object_records([(bucket, name)]) if record]
     records = []
     for record in found:
         batch = (

@@ -37,6 +37,7 @@ from registration.domain.model import (
     BufferSummary,
     ClaimedBatch,
     LeaseOutcome,
+    PendingBuffer,
     RejectionCounts,
     RejectionReason,
     RejectionRecord,
@@ -67,7 +68,9 @@ class _Object:
     obj: StorageObject
     state: ObjectState
     created_at: datetime
+    buffer: BufferRef
     batch: int | None = None
+    expire_at: datetime | None = None
     deleted_at: datetime | None = None
     source: str | None = None
 
@@ -103,8 +106,8 @@ class MemoryStore:
 
     clock: Clock = utc_now
     _buffers: dict[BufferRef, _Buffer] = field(default_factory=dict)
-    # Keyed like Firestore's buffers/{buffer}/objects/{bucket+name}.
-    _objects: dict[BufferRef, dict[tuple[str, str], _Object]] = field(default_factory=dict)
+    # Keyed like Firestore's objects/{bucket+name}: one record per name, whatever its buffer.
+    _objects: dict[tuple[str, str], _Object] = field(default_factory=dict)
     _batches: dict[BufferRef, dict[int, _Batch]] = field(default_factory=dict)
     _rejections: dict[tuple[str, str, int, str], _Rejection] = field(default_factory=dict)
     _folder_counts: dict[tuple[str, str], RejectionCounts] = field(default_factory=dict)
@@ -114,14 +117,14 @@ class MemoryStore:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _objects_of(self, buffer: BufferRef) -> dict[tuple[str, str], _Object]:
-        return self._objects.setdefault(buffer, {})
+    def _objects_of(self, buffer: BufferRef) -> list[_Object]:
+        return [entry for entry in self._objects.values() if entry.buffer == buffer]
 
     def _batches_of(self, buffer: BufferRef) -> dict[int, _Batch]:
         return self._batches.setdefault(buffer, {})
 
     def _pending(self, buffer: BufferRef) -> list[_Object]:
-        entries = self._objects_of(buffer).values()
+        entries = self._objects_of(buffer)
         pending = [entry for entry in entries if entry.state is ObjectState.PENDING]
         return sorted(pending, key=lambda entry: (entry.created_at, entry.obj.name))
 
@@ -150,23 +153,29 @@ class MemoryStore:
 
     def add_pending(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> FinalizeAction:
         with self._lock:
-            objects = self._objects_of(buffer)
             ident = (obj.bucket, obj.name)
-            action = on_finalize(self._record(objects.get(ident)), obj.generation)
+            action = on_finalize(self._record(self._objects.get(ident)), obj.generation)
             if action is FinalizeAction.BUFFER:
-                objects[ident] = _Object(_stored(obj), ObjectState.PENDING, created_at=now)
+                self._objects[ident] = _Object(
+                    _stored(obj), ObjectState.PENDING, created_at=now, buffer=buffer
+                )
             return action
 
     def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction:
         with self._lock:
-            objects = self._objects_of(buffer)
             ident = (obj.bucket, obj.name)
-            action = on_delete(self._record(objects.get(ident)), obj.generation)
+            known = self._objects.get(ident)
+            action = on_delete(self._record(known), obj.generation)
             if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
-                # Like the Firestore set(): the tombstone keeps only identity and generation.
+                # Like the Firestore set(): the tombstone keeps only identity and generation,
+                # filed under the buffer the name waited in.
                 tombstone = StorageObject(obj.bucket, obj.name, obj.generation)
-                objects[ident] = _Object(
-                    tombstone, ObjectState.DELETED, created_at=now, deleted_at=now
+                self._objects[ident] = _Object(
+                    tombstone,
+                    ObjectState.DELETED,
+                    created_at=now,
+                    buffer=buffer if known is None else known.buffer,
+                    deleted_at=now,
                 )
             return action
 
@@ -225,6 +234,7 @@ class MemoryStore:
         now: datetime,
         manifest_bucket: str,
         manifest_path: str,
+        expire_at: datetime | None = None,
     ) -> ClaimedBatch | None:
         with self._lock:
             state = self._buffers.get(buffer)
@@ -239,6 +249,7 @@ class MemoryStore:
             for entry in members:
                 entry.state = ObjectState.CLAIMED
                 entry.batch = seq
+                entry.expire_at = expire_at
             # A set(), as in Firestore: the lease's leased_at does not survive the claim.
             batch = _Batch(
                 seq,
@@ -264,7 +275,7 @@ class MemoryStore:
         with self._lock:
             return [
                 _stored(entry.obj)
-                for entry in self._objects_of(buffer).values()
+                for entry in self._objects_of(buffer)
                 if entry.batch == seq and entry.state is ObjectState.CLAIMED
             ]
 
@@ -379,13 +390,13 @@ class MemoryStore:
             action = self.add_pending(buffer, obj, now)
             if action is FinalizeAction.BUFFER:
                 with self._lock:
-                    self._objects_of(buffer)[(obj.bucket, obj.name)].source = "backfill"
+                    self._objects[(obj.bucket, obj.name)].source = "backfill"
             actions.append(action)
         return actions
 
-    def _stored_object(self, buffer: BufferRef, entry: _Object) -> StoredObject:
+    def _stored_object(self, entry: _Object) -> StoredObject:
         return StoredObject(
-            buffer=buffer,
+            buffer=entry.buffer,
             obj=_stored(entry.obj),
             state=entry.state.value,
             created_at=entry.created_at,
@@ -394,22 +405,91 @@ class MemoryStore:
             deleted_at=entry.deleted_at,
         )
 
-    def object_records(self, items: Sequence[tuple[BufferRef, str]]) -> list[StoredObject | None]:
+    def object_records(self, items: Sequence[tuple[str, str]]) -> list[StoredObject | None]:
         with self._lock:
             found: list[StoredObject | None] = []
-            for buffer, name in items:
-                entry = self._objects_of(buffer).get((buffer.bucket, name))
-                found.append(None if entry is None else self._stored_object(buffer, entry))
+            for bucket, name in items:
+                entry = self._objects.get((bucket, name))
+                found.append(None if entry is None else self._stored_object(entry))
             return found
 
-    def live_records(self, buffer: BufferRef) -> Iterator[StoredObject]:
+    def live_records(self, bucket: str, prefix: str) -> Iterator[StoredObject]:
         with self._lock:
             records = [
-                self._stored_object(buffer, entry)
-                for entry in self._objects_of(buffer).values()
-                if entry.state in (ObjectState.PENDING, ObjectState.CLAIMED)
+                self._stored_object(entry)
+                for (owner, name), entry in self._objects.items()
+                if owner == bucket
+                and name.startswith(prefix)
+                and entry.state in (ObjectState.PENDING, ObjectState.CLAIMED)
             ]
         return iter(records)
+
+    def pending_buffers(self, after: str | None, limit: int) -> list[PendingBuffer]:
+        with self._lock:
+            oldest: dict[str, PendingBuffer] = {}
+            for entry in self._objects.values():
+                if entry.state is not ObjectState.PENDING:
+                    continue
+                ident = entry.buffer.ident
+                if after is not None and ident <= after:
+                    continue
+                known = oldest.get(ident)
+                if known is None or entry.created_at < known.oldest_pending_at:
+                    oldest[ident] = PendingBuffer(entry.buffer, entry.created_at)
+        return [oldest[ident] for ident in sorted(oldest)[:limit]]
+
+    def claimed_anywhere(self, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            claimed = [
+                self._batch_record(buffer, batch)
+                for buffer, batches in self._batches.items()
+                for batch in batches.values()
+                if batch.state is BatchState.CLAIMED
+            ]
+        return claimed[:limit]
+
+    # -- buffer catalog -----------------------------------------------------------------
+
+    def _summary(self, buffer: BufferRef, state: _Buffer) -> BufferSummary:
+        return BufferSummary(
+            buffer=buffer,
+            pending=state.pending,
+            oldest_pending_at=state.oldest_pending_at,
+            last_flush_at=state.last_flush_at,
+            last_manifest_path=state.last_manifest_path,
+            batches_written=state.batches_written,
+            objects_registered=state.objects_registered,
+        )
+
+    def by_ident(self, ident: str) -> BufferSummary | None:
+        with self._lock:
+            for buffer, state in self._buffers.items():
+                if buffer.ident == ident:
+                    return self._summary(buffer, state)
+        return None
+
+    def get_many(self, buffers: Sequence[BufferRef]) -> list[BufferSummary | None]:
+        with self._lock:
+            return [
+                None
+                if buffer not in self._buffers
+                else self._summary(buffer, self._buffers[buffer])
+                for buffer in buffers
+            ]
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._buffers)
+
+    def recently_flushed(self, since: datetime, limit: int) -> list[BufferSummary]:
+        with self._lock:
+            flushed = [
+                self._summary(buffer, state)
+                for buffer, state in self._buffers.items()
+                if state.last_flush_at is not None and state.last_flush_at >= since
+            ]
+        flushed.sort(key=lambda summary: summary.last_flush_at or since, reverse=True)
+        return flushed[:limit]
 
     # -- rejection summaries ------------------------------------------------------------
 
@@ -433,15 +513,20 @@ class MemoryStore:
             }
             return touched
 
-    def folders_counted_before(self, moment: datetime) -> set[tuple[str, str]]:
+    def folders_due_recount(self, moment: datetime) -> set[tuple[str, str]]:
         with self._lock:
-            return {
-                key
-                for key, counts in self._folder_counts.items()
-                if counts.counted_at is not None and counts.counted_at < moment
-            }
+            due = set()
+            for key in self._folder_counts:
+                recorded = [
+                    r.expire_at
+                    for r in self._rejections.values()
+                    if (r.record.bucket, r.record.folder) == key
+                ]
+                if recorded and min(recorded) <= moment:
+                    due.add(key)
+            return due
 
-    def count(self, bucket: str, folder: str) -> dict[str, int]:
+    def count_folder(self, bucket: str, folder: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._lock:
             for rejection in self._rejections.values():
@@ -454,9 +539,27 @@ class MemoryStore:
         with self._lock:
             self._folder_counts[(bucket, folder)] = RejectionCounts(bucket, folder, counts, now)
 
-    def all_counts(self) -> list[RejectionCounts]:
+    def counts_of(self, folders: Sequence[tuple[str, str]]) -> list[RejectionCounts]:
         with self._lock:
-            return list(self._folder_counts.values())
+            return [self._folder_counts[key] for key in folders if key in self._folder_counts]
+
+    def totals_by_reason(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        with self._lock:
+            for rejection in self._rejections.values():
+                reason = rejection.record.reason
+                totals[reason] = totals.get(reason, 0) + 1
+        return totals
+
+    def of_folder(self, bucket: str, folder: str, limit: int) -> list[RejectionRecord]:
+        with self._lock:
+            records = [
+                r.record
+                for r in self._rejections.values()
+                if r.record.bucket == bucket and r.record.folder == folder
+            ]
+        records.sort(key=lambda record: record.recorded_at, reverse=True)
+        return records[:limit]
 
     # -- checkpoints --------------------------------------------------------------------
 
@@ -473,7 +576,8 @@ class MemoryStore:
 
     def record_of(self, buffer: BufferRef, bucket: str, name: str) -> ObjectRecord | None:
         with self._lock:
-            return self._record(self._objects_of(buffer).get((bucket, name)))
+            entry = self._objects.get((bucket, name))
+            return None if entry is None or entry.buffer != buffer else self._record(entry)
 
 
 @dataclass

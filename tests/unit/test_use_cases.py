@@ -24,7 +24,6 @@ from registration.services.status import status
 from registration.services.sweep import sweep
 from registration.services.threshold import ThresholdGate
 from registration.services.trace import trace
-from registration.web.status_page import render_status
 from tests.support.clock import FakeClock
 from tests.support.memory import MemoryBucket, MemoryStore, memory_backends
 
@@ -268,13 +267,3 @@ def test_status_lists_every_buffer_with_its_pending_count() -> None:
     assert [row.batch_size for row in view.buffers] == [100, BATCH]
     assert [record.name for record in view.rejected] == ["cam 1/.hidden.jpg"]
     assert view.generated_at == clock()
-
-
-def test_the_status_page_renders_what_status_reports() -> None:
-    ctx, _, _, _ = world()
-    register(ctx, image("cam 1/a.jpg"), ThresholdGate())
-
-    page = render_status(status(ctx).as_dict())
-
-    assert f"1 of {BATCH}" in page
-    assert "1 buffers, 1 objects pending" in page

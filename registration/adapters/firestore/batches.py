@@ -16,7 +16,9 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.adapters.firestore.documents import (
+    BATCHES,
     Documents,
+    batch_key,
     batch_record,
     fields_of,
     storage_object,
@@ -28,6 +30,7 @@ from registration.domain.model import (
     BufferRef,
     ClaimedBatch,
     LeaseOutcome,
+    ManifestKey,
     StorageObject,
 )
 from registration.exceptions import BackendUnavailableError
@@ -65,6 +68,12 @@ class FirestoreBatches:
                     "seq": seq,
                     "state": BatchState.CLAIMING.value,
                     "leased_at": firestore.SERVER_TIMESTAMP,
+                    # The buffer's identity, so that a collection-group query over batches
+                    # (the sweep's, the status view's) can act on one without its buffer.
+                    "bucket": buffer.bucket,
+                    "folder": buffer.folder,
+                    "key": buffer.key.value,
+                    "create_video": buffer.create_video,
                 }
             )
             return LeaseOutcome.ACQUIRED
@@ -112,6 +121,7 @@ class FirestoreBatches:
         now: datetime,
         manifest_bucket: str,
         manifest_path: str,
+        expire_at: datetime | None = None,
     ) -> ClaimedBatch | None:
         # Optimistic: no query inside a transaction (the emulator locks queries far too
         # coarsely, see BENCHMARKS.md); instead every write carries the update_time of
@@ -133,10 +143,17 @@ class FirestoreBatches:
             if len(docs) < minimum:
                 return None
             batch = client.batch()
+            member_fields: dict[str, Any] = {
+                "state": ObjectState.CLAIMED.value,
+                "batch": seq,
+                "batch_key": batch_key(buffer, seq),
+            }
+            if expire_at is not None:
+                member_fields["expire_at"] = expire_at  # the TTL policy's field (retention)
             for doc in docs:
                 batch.update(
                     doc.reference,
-                    {"state": ObjectState.CLAIMED.value, "batch": seq},
+                    member_fields,
                     option=client.write_option(last_update_time=doc.update_time),
                 )
             batch.update(
@@ -185,7 +202,10 @@ class FirestoreBatches:
 
     def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]:
         # Claimed records never change again, so re-reading them rebuilds the same manifest.
-        docs = self._docs.objects(buffer).where(filter=FieldFilter("batch", "==", seq)).stream()
+        query = self._docs.objects().where(
+            filter=FieldFilter("batch_key", "==", batch_key(buffer, seq))
+        )
+        docs = query.stream()
         return [
             storage_object(fields_of(doc))
             for doc in docs
@@ -217,11 +237,33 @@ class FirestoreBatches:
         result: bool = mark(self._docs.client.transaction())
         return result
 
+    def claimed_anywhere(self, limit: int) -> list[BatchRecord]:
+        """Claimed batches of every buffer (a collection-group query): the sweep finds
+        the abandoned ones among them at a cost that follows unfinished work."""
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(filter=FieldFilter("state", "==", BatchState.CLAIMED.value))
+            .limit(limit)
+        )
+        return [
+            _with_idle(batch_record(buffer_from_batch(fields_of(snapshot)), snapshot), snapshot)
+            for snapshot in query.stream()
+        ]
+
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
         query = self._docs.batches(buffer).where(
             filter=FieldFilter("state", "in", [BatchState.CLAIMING.value, BatchState.CLAIMED.value])
         )
         return [_with_idle(batch_record(buffer, snapshot), snapshot) for snapshot in query.stream()]
+
+
+def buffer_from_batch(fields: dict[str, Any]) -> BufferRef:
+    return BufferRef(
+        fields["bucket"],
+        fields["folder"],
+        ManifestKey(fields["key"]),
+        bool(fields.get("create_video")),
+    )
 
 
 def _with_idle(record: BatchRecord, snapshot: Any) -> BatchRecord:

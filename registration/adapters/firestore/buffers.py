@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.adapters.firestore.documents import BUFFERS, Documents, fields_of
 from registration.domain.model import BufferRef, BufferSummary, ManifestKey
@@ -51,22 +53,33 @@ class FirestoreBuffers:
             self._known.add(ident)
 
     def all(self) -> Iterator[BufferSummary]:
+        """Every buffer ever created (ops commands only: never the sweep or status)."""
         for snapshot in self._docs.client.collection(BUFFERS).stream():
-            fields = fields_of(snapshot)
-            yield BufferSummary(
-                buffer=BufferRef(
-                    fields["bucket"],
-                    fields["folder"],
-                    ManifestKey(fields["key"]),
-                    bool(fields.get("create_video")),
-                ),
-                pending=fields.get("pending"),
-                oldest_pending_at=fields.get("oldest_pending_at"),
-                last_flush_at=fields.get("last_flush_at"),
-                last_manifest_path=fields.get("last_manifest_path"),
-                batches_written=int(fields.get("batches_written") or 0),
-                objects_registered=int(fields.get("objects_registered") or 0),
-            )
+            yield _summary(snapshot)
+
+    def get_many(self, buffers: Sequence[BufferRef]) -> list[BufferSummary | None]:
+        refs = [self._docs.buffer(buffer) for buffer in buffers]
+        known = self._docs.existing(refs)
+        return [_summary(known[ref.path]) if ref.path in known else None for ref in refs]
+
+    def by_ident(self, ident: str) -> BufferSummary | None:
+        snapshot = self._docs.client.collection(BUFFERS).document(ident).get()
+        return _summary(snapshot) if snapshot.exists else None
+
+    def count(self) -> int:
+        # One read per 1,000 index entries: 10 reads for 10,000 buffers.
+        collection: Any = self._docs.client.collection(BUFFERS)
+        result = collection.count(alias="n").get()
+        return int(result[0][0].value)
+
+    def recently_flushed(self, since: datetime, limit: int) -> list[BufferSummary]:
+        query = (
+            self._docs.client.collection(BUFFERS)
+            .where(filter=FieldFilter("last_flush_at", ">=", since))
+            .order_by("last_flush_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [_summary(snapshot) for snapshot in query.stream()]
 
     def save_pending_summary(
         self, buffer: BufferRef, pending: int, oldest_pending_at: datetime | None
@@ -78,3 +91,21 @@ class FirestoreBuffers:
                 "summary_at": firestore.SERVER_TIMESTAMP,
             }
         )
+
+
+def _summary(snapshot: Any) -> BufferSummary:
+    fields = fields_of(snapshot)
+    return BufferSummary(
+        buffer=BufferRef(
+            fields["bucket"],
+            fields["folder"],
+            ManifestKey(fields["key"]),
+            bool(fields.get("create_video")),
+        ),
+        pending=fields.get("pending"),
+        oldest_pending_at=fields.get("oldest_pending_at"),
+        last_flush_at=fields.get("last_flush_at"),
+        last_manifest_path=fields.get("last_manifest_path"),
+        batches_written=int(fields.get("batches_written") or 0),
+        objects_registered=int(fields.get("objects_registered") or 0),
+    )

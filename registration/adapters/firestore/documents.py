@@ -1,8 +1,9 @@
 """Firestore document names and field mapping, shared by the per-concern adapters.
 
 Layout (docs/firestore-schema.md has every field):
+  objects/{object_id}                      one per object NAME: newest generation, its state
+                                           and the buffer it waits in (whatever its type)
   buffers/{buffer_id}                      one per (bucket, folder, key); summary for dashboards
-  buffers/{buffer_id}/objects/{object_id}  one per object name: newest generation and its state
   buffers/{buffer_id}/batches/{seq:06d}    one per batch: lease, claim, manifest written
   rejections/{rejection_id}                objects that cannot be registered, with the reason
   folders/{folder_id}                      rejection counts of one folder (the sweep's summary)
@@ -12,7 +13,8 @@ Layout (docs/firestore-schema.md has every field):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -25,6 +27,7 @@ from registration.domain.model import (
     BatchRecord,
     BatchState,
     BufferRef,
+    ManifestKey,
     RejectionReason,
     RejectionRecord,
     StorageObject,
@@ -74,11 +77,11 @@ class Documents:
     def buffer(self, buffer: BufferRef) -> Any:
         return self.client.collection(BUFFERS).document(buffer.ident)
 
-    def objects(self, buffer: BufferRef) -> Any:
-        return self.buffer(buffer).collection(OBJECTS)
+    def objects(self) -> Any:
+        return self.client.collection(OBJECTS)
 
-    def object(self, buffer: BufferRef, name: str) -> Any:
-        return self.objects(buffer).document(object_id(buffer.bucket, name))
+    def object(self, bucket: str, name: str) -> Any:
+        return self.objects().document(object_id(bucket, name))
 
     def batches(self, buffer: BufferRef) -> Any:
         return self.buffer(buffer).collection(BATCHES)
@@ -86,8 +89,11 @@ class Documents:
     def batch(self, buffer: BufferRef, seq: int) -> Any:
         return self.batches(buffer).document(batch_id(seq))
 
+    def in_buffer(self, buffer: BufferRef) -> Any:
+        return self.objects().where(filter=FieldFilter("buffer", "==", buffer.ident))
+
     def pending(self, buffer: BufferRef) -> Any:
-        return self.objects(buffer).where(
+        return self.in_buffer(buffer).where(
             filter=FieldFilter("state", "==", ObjectState.PENDING.value)
         )
 
@@ -161,7 +167,23 @@ class Documents:
 # -- field mapping ------------------------------------------------------------------------
 
 
-def pending_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
+def buffer_fields(buffer: BufferRef) -> dict[str, Any]:
+    """The buffer an object record waits in: its id for queries, its identity for reading."""
+    return {"buffer": buffer.ident, "key": buffer.key.value, "create_video": buffer.create_video}
+
+
+def batch_key(buffer: BufferRef, seq: int) -> str:
+    """One indexed value naming a batch of a buffer: members are found by equality on it."""
+    return f"{buffer.ident}/{batch_id(seq)}"
+
+
+def metadata_field(metadata: Mapping[str, str]) -> str | None:
+    # Custom metadata keys are user data, and Firestore refuses some of them as field
+    # names (`__origin__`, say); as one JSON string every key Cloud Storage accepts round-trips.
+    return json.dumps(dict(metadata), ensure_ascii=False, sort_keys=True) if metadata else None
+
+
+def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict[str, Any]:
     return {
         "bucket": obj.bucket,
         "name": obj.name,
@@ -170,15 +192,17 @@ def pending_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
         "created_at": now,
         "size": obj.size,
         "content_type": obj.content_type,
-        "custom_metadata": dict(obj.custom_metadata),
+        "metadata": metadata_field(obj.custom_metadata),
         "time_created": obj.time_created,
         "series_uid": obj.series_uid,
         "instance_number": obj.instance_number,
         "batch": None,
+        "batch_key": None,
+        **buffer_fields(buffer),
     }
 
 
-def tombstone_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
+def tombstone_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict[str, Any]:
     return {
         "bucket": obj.bucket,
         "name": obj.name,
@@ -187,10 +211,13 @@ def tombstone_fields(obj: StorageObject, now: datetime) -> dict[str, Any]:
         "deleted_at": now,
         "created_at": now,
         "batch": None,
+        "batch_key": None,
+        **buffer_fields(buffer),
     }
 
 
 def storage_object(fields: dict[str, Any]) -> StorageObject:
+    metadata = fields.get("metadata")
     return StorageObject(
         bucket=fields["bucket"],
         name=fields["name"],
@@ -198,9 +225,19 @@ def storage_object(fields: dict[str, Any]) -> StorageObject:
         size=fields.get("size"),
         content_type=fields.get("content_type"),
         time_created=fields.get("time_created"),
-        custom_metadata=fields.get("custom_metadata") or {},
+        custom_metadata=json.loads(metadata) if metadata else {},
         series_uid=fields.get("series_uid"),
         instance_number=fields.get("instance_number"),
+    )
+
+
+def buffer_of(fields: dict[str, Any]) -> BufferRef:
+    """The buffer an object record names (a group's folder is the object's folder)."""
+    return BufferRef(
+        fields["bucket"],
+        fields["name"].rpartition("/")[0],
+        ManifestKey(fields["key"]),
+        bool(fields.get("create_video")),
     )
 
 
@@ -210,10 +247,10 @@ def object_record(snapshot: Any) -> ObjectRecord | None:
     return ObjectRecord(ObjectState(snapshot.get("state")), int(snapshot.get("generation")))
 
 
-def stored_object(buffer: BufferRef, snapshot: Any) -> StoredObject:
+def stored_object(snapshot: Any) -> StoredObject:
     fields = fields_of(snapshot)
     return StoredObject(
-        buffer=buffer,
+        buffer=buffer_of(fields),
         obj=storage_object(fields),
         state=str(fields.get("state")),
         created_at=fields.get("created_at"),

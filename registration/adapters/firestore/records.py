@@ -2,7 +2,9 @@
 
 The per-event path is one create() of the name's own document, so concurrent events never
 write the same document. Only a name that is already known (duplicate, overwrite, delete)
-goes through a transaction, over that one document.
+goes through a transaction, over that one document. A name has one record whatever buffer
+its generations landed in, so a name whose type changes between generations can never be
+in two manifests.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.adapters.firestore.documents import (
     Documents,
+    buffer_of,
+    fields_of,
     object_record,
     pending_fields,
     stored_object,
@@ -29,7 +33,7 @@ from registration.domain.lifecycle import (
     on_delete,
     on_finalize,
 )
-from registration.domain.model import BufferRef, StorageObject, StoredObject
+from registration.domain.model import BufferRef, PendingBuffer, StorageObject, StoredObject
 
 
 class FirestoreObjectRecords:
@@ -39,9 +43,9 @@ class FirestoreObjectRecords:
         self._docs = documents
 
     def add_pending(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> FinalizeAction:
-        ref = self._docs.object(buffer, obj.name)
+        ref = self._docs.object(obj.bucket, obj.name)
         try:
-            ref.create(pending_fields(obj, now))
+            ref.create(pending_fields(obj, buffer, now))
             return FinalizeAction.BUFFER
         except AlreadyExists:
             pass
@@ -51,20 +55,23 @@ class FirestoreObjectRecords:
         def decide(transaction: Any) -> FinalizeAction:
             action = on_finalize(object_record(ref.get(transaction=transaction)), obj.generation)
             if action is FinalizeAction.BUFFER:
-                transaction.set(ref, pending_fields(obj, now))
+                transaction.set(ref, pending_fields(obj, buffer, now))
             return action
 
         result: FinalizeAction = decide(self._docs.client.transaction())
         return result
 
     def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction:
-        ref = self._docs.object(buffer, obj.name)
+        ref = self._docs.object(obj.bucket, obj.name)
 
         @firestore.transactional
         def decide(transaction: Any) -> DeleteAction:
-            action = on_delete(object_record(ref.get(transaction=transaction)), obj.generation)
+            snapshot = ref.get(transaction=transaction)
+            action = on_delete(object_record(snapshot), obj.generation)
             if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
-                transaction.set(ref, tombstone_fields(obj, now))
+                # A withdrawn record stays filed under the buffer it waited in.
+                home = buffer_of(fields_of(snapshot)) if snapshot.exists else buffer
+                transaction.set(ref, tombstone_fields(obj, home, now))
             return action
 
         result: DeleteAction = decide(self._docs.client.transaction())
@@ -86,6 +93,30 @@ class FirestoreObjectRecords:
         )
         docs = list(query.limit(1).stream())
         return docs[0].get("created_at") if docs else None
+
+    def pending_buffers(self, after: str | None, limit: int) -> list[PendingBuffer]:
+        """Buffers with a pending object, in buffer-id order after `after`, each with its
+        oldest pending time. A skip scan: one single-document query per buffer found, so
+        the cost follows the buffers with work, never the buffers that ever existed."""
+        found: list[PendingBuffer] = []
+        base = (
+            self._docs.objects()
+            .where(filter=FieldFilter("state", "==", ObjectState.PENDING.value))
+            .order_by("buffer")
+            .order_by("created_at")
+        )
+        cursor = after
+        while len(found) < limit:
+            query = base
+            if cursor is not None:
+                query = query.where(filter=FieldFilter("buffer", ">", cursor))
+            docs = list(query.limit(1).stream())
+            if not docs:
+                break
+            fields = fields_of(docs[0])
+            cursor = fields["buffer"]
+            found.append(PendingBuffer(buffer_of(fields), fields["created_at"]))
+        return found
 
     # -- many at once: backfill and reconcile -----------------------------------------
 
@@ -111,8 +142,8 @@ class FirestoreObjectRecords:
 
         docs = [
             (
-                self._docs.object(buffer, obj.name),
-                {**pending_fields(obj, now), "source": "backfill"},
+                self._docs.object(obj.bucket, obj.name),
+                {**pending_fields(obj, buffer, now), "source": "backfill"},
             )
             for buffer, obj in items
         ]
@@ -123,20 +154,27 @@ class FirestoreObjectRecords:
             one_by_one=lambda index: self.add_pending(*items[index], now),
         )
 
-    def object_records(self, items: Sequence[tuple[BufferRef, str]]) -> list[StoredObject | None]:
-        refs = [self._docs.object(buffer, name) for buffer, name in items]
+    def object_records(self, items: Sequence[tuple[str, str]]) -> list[StoredObject | None]:
+        """The records of (bucket, name) pairs, None where a name has none."""
+        refs = [self._docs.object(bucket, name) for bucket, name in items]
         known = self._docs.existing(refs)
-        return [
-            stored_object(buffer, known[ref.path]) if ref.path in known else None
-            for (buffer, _name), ref in zip(items, refs, strict=True)
-        ]
+        return [stored_object(known[ref.path]) if ref.path in known else None for ref in refs]
 
-    def live_records(self, buffer: BufferRef) -> Iterator[StoredObject]:
-        """Records that are, or will be, in a manifest: pending and claimed."""
-        query = self._docs.objects(buffer).where(
-            filter=FieldFilter(
-                "state", "in", [ObjectState.PENDING.value, ObjectState.CLAIMED.value]
+    def live_records(self, bucket: str, prefix: str) -> Iterator[StoredObject]:
+        """Records under gs://bucket/prefix that are, or will be, in a manifest."""
+        query = (
+            self._docs.objects()
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(
+                filter=FieldFilter(
+                    "state", "in", [ObjectState.PENDING.value, ObjectState.CLAIMED.value]
+                )
             )
         )
+        if prefix:
+            # Names under a prefix form one range: [prefix, prefix + the highest code point).
+            query = query.where(filter=FieldFilter("name", ">=", prefix)).where(
+                filter=FieldFilter("name", "<", prefix + "\U0010ffff")
+            )
         for snapshot in query.stream():
-            yield stored_object(buffer, snapshot)
+            yield stored_object(snapshot)

@@ -14,6 +14,7 @@ from registration.adapters.firestore.documents import (
     BUFFERS,
     FOLDERS,
     OPS,
+    REJECTION_RETENTION,
     REJECTION_SUMMARY_DOC,
     REJECTIONS,
     Documents,
@@ -73,6 +74,16 @@ class FirestoreRejections:
         )
         return [rejection_record(fields_of(snapshot)) for snapshot in query.stream()]
 
+    def of_folder(self, bucket: str, folder: str, limit: int) -> list[RejectionRecord]:
+        query = (
+            self._docs.client.collection(REJECTIONS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("folder", "==", folder))
+            .order_by("recorded_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [rejection_record(fields_of(snapshot)) for snapshot in query.stream()]
+
     def of_object(self, bucket: str, name: str) -> list[RejectionRecord]:
         query = (
             self._docs.client.collection(REJECTIONS)
@@ -114,16 +125,18 @@ class FirestoreRejectionSummaries:
                 touched.add((fields["bucket"], fields.get("folder") or ""))
         return touched
 
-    def folders_counted_before(self, moment: datetime) -> set[tuple[str, str]]:
+    def folders_due_recount(self, moment: datetime) -> set[tuple[str, str]]:
+        """Folders whose oldest counted rejection has expired by moment (the TTL policy
+        removes it, so the count must drop): a cost that follows expiries, not folders."""
         query = self._docs.client.collection(FOLDERS).where(
-            filter=FieldFilter("counted_at", "<", moment)
+            filter=FieldFilter("recount_at", "<=", moment)
         )
         return {
             (fields["bucket"], fields["folder"])
             for fields in (fields_of(snapshot) for snapshot in query.stream())
         }
 
-    def count(self, bucket: str, folder: str) -> dict[str, int]:
+    def count_folder(self, bucket: str, folder: str) -> dict[str, int]:
         # One count() per reason: exact, and it bills one read per 1,000 matching records
         # (at least one), with no counter document for events to contend on.
         base: Any = (
@@ -139,10 +152,22 @@ class FirestoreRejectionSummaries:
                 counts[reason.value] = number
         return counts
 
+    def _oldest_expiry(self, bucket: str, folder: str) -> datetime | None:
+        query = (
+            self._docs.client.collection(REJECTIONS)
+            .where(filter=FieldFilter("bucket", "==", bucket))
+            .where(filter=FieldFilter("folder", "==", folder))
+            .order_by("recorded_at")
+            .limit(1)
+        )
+        docs = list(query.stream())
+        return docs[0].get("recorded_at") + REJECTION_RETENTION if docs else None
+
     def save_counts(self, bucket: str, folder: str, counts: dict[str, int], now: datetime) -> None:
         """The folder's summary, copied into each of its buffers so one read gives all."""
         client = self._docs.client
         total = sum(counts.values())
+        recount_at = self._oldest_expiry(bucket, folder) if total else None
         batch = client.batch()
         batch.set(
             client.collection(FOLDERS).document(stable_id(bucket, folder)),
@@ -152,6 +177,7 @@ class FirestoreRejectionSummaries:
                 "rejected": counts,
                 "rejected_total": total,
                 "counted_at": now,
+                "recount_at": recount_at,
             },
         )
         buffers = (
@@ -166,15 +192,30 @@ class FirestoreRejectionSummaries:
             )
         batch.commit()
 
-    def all_counts(self) -> list[RejectionCounts]:
-        return [
-            RejectionCounts(
-                bucket=fields["bucket"],
-                folder=fields["folder"],
-                counts={str(k): int(v) for k, v in (fields.get("rejected") or {}).items()},
-                counted_at=fields.get("counted_at"),
+    def counts_of(self, folders: Sequence[tuple[str, str]]) -> list[RejectionCounts]:
+        """The counted summaries of these folders (those never counted are left out)."""
+        collection = self._docs.client.collection(FOLDERS)
+        refs = [collection.document(stable_id(bucket, folder)) for bucket, folder in folders]
+        return [_counts(fields_of(snapshot)) for snapshot in self._docs.existing(refs).values()]
+
+    def totals_by_reason(self) -> dict[str, int]:
+        """Rejected objects by reason over the whole database: one count() per reason,
+        billed one read per 1,000 records."""
+        totals: dict[str, int] = {}
+        for reason in RejectionReason:
+            query: Any = self._docs.client.collection(REJECTIONS).where(
+                filter=FieldFilter("reason", "==", reason.value)
             )
-            for fields in (
-                fields_of(snapshot) for snapshot in self._docs.client.collection(FOLDERS).stream()
-            )
-        ]
+            number = int(query.count(alias="n").get()[0][0].value)
+            if number:
+                totals[reason.value] = number
+        return totals
+
+
+def _counts(fields: dict[str, Any]) -> RejectionCounts:
+    return RejectionCounts(
+        bucket=fields["bucket"],
+        folder=fields["folder"],
+        counts={str(k): int(v) for k, v in (fields.get("rejected") or {}).items()},
+        counted_at=fields.get("counted_at"),
+    )
