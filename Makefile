@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: setup system-deps demo test unit lint bench stress clean
+.PHONY: setup system-deps demo try test unit lint bench stress clean
 
 SEEDS ?= 1 2 3 4 5
 
@@ -39,6 +39,14 @@ setup: $(STAMP) $(CHECKOV_STAMP) system-deps
 
 demo: setup
 	$(PY) -m devstack.demo
+
+# Your own files through the function, locally: make try DROP=./my-folder [BUCKET=name]
+# (REGISTRATION_* variables pass through, e.g. REGISTRATION_BATCH_IMAGES=25 make try ...).
+DROP ?=
+BUCKET ?= try-bucket
+try: setup
+	@test -n "$(DROP)" || { echo "usage: make try DROP=./my-folder [BUCKET=name]" >&2; exit 2; }
+	$(PY) -m devstack.try_drop "$(DROP)" --bucket "$(BUCKET)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,102 @@
+"""`make try` (python -m devstack.try_drop) on a folder of 50 mixed files: one verdict each.
+
+It runs as a person would run it, in its own process with its own local stack, with
+--no-serve so it exits after writing its JSON report. If the stack cannot start, the command
+exits non-zero and this test FAILS with its output (there is no skip path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from devstack.samples import dicom_bytes, jpeg_bytes, mp4_bytes, nifti_bytes, pdf_bytes, png_bytes
+from devstack.stack import ROOT
+
+SERIES = "1.2.826.0.1.3680043.8.498.77"
+
+
+def make_drop(root: Path) -> dict[str, tuple[str, str]]:
+    """50 files; name -> expected (verdict, manifest key or rejection reason)."""
+    expected: dict[str, tuple[str, str]] = {}
+
+    def put(name: str, data: bytes, verdict: str, what: str) -> None:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        expected[name] = (verdict, what)
+
+    for index in range(30):
+        put(f"photos/img_{index:02d}.png", png_bytes(index), "registered", "images")
+    for index in range(9):
+        put(f"photos/jpeg/shot {index}.jpg", jpeg_bytes(index), "registered", "images")
+    put("clips/run.mp4", mp4_bytes(), "registered", "videos")
+    for instance in range(1, 6):
+        put(
+            f"scans/series-1/slice_{instance}.dcm",
+            dicom_bytes(SERIES, instance),
+            "registered",
+            "dicom_series",
+        )
+    put("scans/brain.nii.gz", nifti_bytes(compressed=True), "registered", "nifti")
+    put("docs/report.pdf", pdf_bytes(), "registered", "pdfs")
+    put("models/net.onnx", b"\x08\x01onnx", "rejected", "unknown_type")
+    put("photos/.thumbs.jpg", jpeg_bytes(99), "rejected", "hidden_file")
+    put("models/weights.bin", b"\0" * 16, "rejected", "unknown_type")
+    assert len(expected) == 50
+    return expected
+
+
+def test_try_drop_gives_each_of_50_mixed_files_its_verdict(tmp_path: Path) -> None:
+    drop = tmp_path / "my-folder"
+    expected = make_drop(drop)
+    report_path = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRATION_")}
+    # A full batch of 25 images is written at once; the rest by the sweep after 2 s.
+    env["REGISTRATION_BATCH_IMAGES"] = "25"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devstack.try_drop",
+            str(drop),
+            "--no-serve",
+            "--bucket",
+            "try-test",
+            "--report",
+            str(report_path),
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0, output[-4000:]
+    report = json.loads(report_path.read_text())
+    files = report["files"]
+    assert set(files) == set(expected)
+    for name, (verdict, what) in expected.items():
+        got = files[name]
+        assert got["verdict"] == verdict, (name, got)
+        if verdict == "registered":
+            assert got["key"] == what, (name, got)
+            assert got["manifest"].startswith("gs://try-test/encord-manifests/"), (name, got)
+        else:
+            assert got["reason"] == what, (name, got)
+    # The DICOM series is one unit in one manifest; the PNGs filled one batch of 25 and
+    # went on into a second.
+    series = {files[f"scans/series-1/slice_{i}.dcm"]["manifest"] for i in range(1, 6)}
+    assert len(series) == 1
+    photos = {files[f"photos/img_{i:02d}.png"]["manifest"] for i in range(30)}
+    assert len(photos) == 2
+    assert "Verdict per file" in completed.stdout
+    assert "47 registered, 3 rejected" in completed.stdout
+    assert report["status_url"].startswith("http://127.0.0.1:")
