@@ -139,7 +139,7 @@ def test_a_person_opening_the_status_page_sees_buffers_ages_and_rejected_objects
     text = rendered_text(functions["status"].url)
     assert "Needs attention Nothing is stuck, invalid or overdue" in text
     assert "Rejected objects by reason hidden_file 1 unknown_type 1" in text
-    assert f"pending {FOLDER} gs:// {bucket} images 3 / 1000" in text
+    assert f"pending {FOLDER} images 3 / 1000" in text
     assert " s ago" in text
     assert f"{FOLDER}/model.onnx unknown_type" in text
     assert f"{FOLDER}/.thumbs.jpg hidden_file" in text
