@@ -14,6 +14,7 @@ from typing import Any
 
 import flask
 import functions_framework
+from cloudevents import exceptions as cloud_exceptions
 from cloudevents.http import CloudEvent
 
 from registration import bootstrap, logs
@@ -25,8 +26,9 @@ from registration.services.status import status as status_view
 from registration.services.sweep import sweep as run_sweep
 from registration.web import status_page
 
-# Validate REGISTRATION_* at cold start: a bad value stops the instance, naming the variable.
-bootstrap.settings()
+# Validate REGISTRATION_* (and the Encord key, if a target is set) at cold start: a bad
+# value stops the instance, naming the variable.
+bootstrap.startup()
 
 
 @functions_framework.cloud_event
@@ -46,6 +48,18 @@ def on_storage_event(event: CloudEvent) -> None:
         intake.register(bootstrap.context(), obj, bootstrap.gate())
     else:
         intake.withdraw(bootstrap.context(), obj)
+
+
+@functions_framework.errorhandler(cloud_exceptions.DataUnmarshallerError)  # type: ignore[untyped-decorator]
+def _undecodable_event(error: cloud_exceptions.DataUnmarshallerError) -> tuple[str, int]:
+    # The CloudEvents SDK could not even decode the body (a 5,000-digit number, nesting
+    # deeper than the JSON parser allows): as malformed as an event gets, so acknowledged.
+    logs.warning(
+        "malformed event dropped",
+        event_id=flask.request.headers.get("ce-id"),
+        problem=f"the body is not usable JSON: {str(error)[:200]}",
+    )
+    return "", 200
 
 
 def _json(body: dict[str, Any], status: int = 200) -> flask.Response:

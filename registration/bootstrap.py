@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 from registration.clock import utc_now
 from registration.config import Settings, load_settings
-from registration.services.ports import Backends, Context
+from registration.exceptions import ConfigurationError
+from registration.services.ports import Backends, Context, EncordJobs
 from registration.services.threshold import ThresholdGate
 
 LOCAL_PROJECT = "local-project"
@@ -37,6 +38,24 @@ def settings() -> Settings:
         return _settings
 
 
+def startup() -> Settings:
+    """Cold-start checks: every REGISTRATION_* variable, and the Encord key when a target
+    is set; a problem stops the instance with an error naming the variable."""
+    config = settings()
+    if config.encord_target is not None:
+        _require_encord_key()
+    return config
+
+
+def _require_encord_key() -> None:
+    if not (os.environ.get("ENCORD_SSH_KEY") or os.environ.get("ENCORD_SSH_KEY_FILE")):
+        raise ConfigurationError(
+            "ENCORD_SSH_KEY",
+            "required when REGISTRATION_ENCORD_FOLDER or REGISTRATION_ENCORD_DATASET is set "
+            "(mount it from Secret Manager)",
+        )
+
+
 def _project() -> str | None:
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCLOUD_PROJECT")
     if project:
@@ -45,7 +64,7 @@ def _project() -> str | None:
     return LOCAL_PROJECT if emulated else None  # None: let the client library discover it
 
 
-def build_backends() -> Backends:
+def build_backends(config: Settings | None = None) -> Backends:
     # Imported here so that the pure core, the CLI's --help and the unit tests never pay
     # for (or need) the Google client libraries.
     import google.cloud.storage as storage
@@ -63,6 +82,7 @@ def build_backends() -> Backends:
     )
     from registration.adapters.gcs import CloudStorage
 
+    config = config or settings()
     project = _project()
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         storage_client = storage.Client(
@@ -73,25 +93,48 @@ def build_backends() -> Backends:
         storage_client = storage.Client(project=project)
     documents = Documents(firestore.Client(project=project))
     records = FirestoreObjectRecords(documents)
+    batches = FirestoreBatches(documents)
     bucket = CloudStorage(storage_client)
     return Backends(
         records=records,
         bulk=records,
-        batches=FirestoreBatches(documents),
+        batches=batches,
+        submissions=batches,
         buffers=FirestoreBuffers(documents),
         rejections=FirestoreRejections(documents),
         summaries=FirestoreRejectionSummaries(documents),
         checkpoints=FirestoreCheckpoints(documents),
         source=bucket,
         manifests=bucket,
+        encord=_encord(config),
+    )
+
+
+def _encord(config: Settings) -> EncordJobs | None:
+    """The Encord gateway when a target is configured. The SDK reads its key from
+    ENCORD_SSH_KEY (a Secret Manager secret in production); a missing key stops the cold
+    start here, naming the variable, rather than failing every submission later."""
+    if config.encord_target is None:
+        return None
+    _require_encord_key()
+    from registration.adapters.encord_gateway import EncordGateway
+
+    assert config.encord_integration is not None  # the settings check guarantees it
+    return EncordGateway(
+        integration=config.encord_integration,
+        folder=config.encord_folder,
+        dataset=config.encord_dataset,
+        domain=config.encord_domain,
+        ignore_errors=config.encord_ignore_errors,
     )
 
 
 def build_context(config: Settings | None = None, wrap: BackendsWrapper | None = None) -> Context:
-    backends = build_backends()
+    config = config or settings()
+    backends = build_backends(config)
     if wrap is not None:
         backends = wrap(backends)
-    return Context(settings=config or settings(), backends=backends, clock=utc_now)
+    return Context(settings=config, backends=backends, clock=utc_now)
 
 
 def install_wrapper(wrap: BackendsWrapper) -> None:

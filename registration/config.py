@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from registration.domain.limits import MAX_CSV_ENTRIES, MAX_JSON_ITEMS, MAX_SEQUENCE_FRAMES
+from registration.domain.limits import (
+    MAX_CSV_ENTRIES,
+    MAX_JSON_ITEMS,
+    MAX_MANIFEST_PREFIX_BYTES,
+    MAX_SEQUENCE_FRAMES,
+)
 from registration.domain.model import ManifestKey
 from registration.exceptions import ConfigurationError
 
 ENV_PREFIX = "REGISTRATION_"
+DEFAULT_ENCORD_DOMAIN = "https://api.encord.com"
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 BatchSize = Annotated[int, Field(ge=1, le=MAX_JSON_ITEMS)]
 
@@ -57,6 +66,16 @@ class Settings(BaseSettings):
     # Encord supports 32,767 frames per image sequence; longer ones are split into parts.
     max_sequence_frames: Annotated[int, Field(ge=1, le=MAX_SEQUENCE_FRAMES)] = MAX_SEQUENCE_FRAMES
 
+    # Submission to Encord (opt-in: with no target, manifests are only written). The key the
+    # SDK signs with is the SDK's own ENCORD_SSH_KEY, mounted from Secret Manager.
+    encord_folder: str | None = None
+    encord_dataset: str | None = None
+    encord_integration: str | None = None
+    encord_domain: str = DEFAULT_ENCORD_DOMAIN
+    encord_ignore_errors: bool = True
+    # An Encord job still pending this long after it was submitted needs a person.
+    encord_job_attention_seconds: Annotated[int, Field(ge=60)] = 3600
+
     @field_validator("image_group_prefixes", "image_sequence_prefixes", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -70,12 +89,52 @@ class Settings(BaseSettings):
         value = value.strip().lstrip("/")
         if not value:
             raise ValueError("must not be empty: the function would trigger on its own manifests")
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_PREFIX_BYTES:
+            # Room must be left for the folder, key and batch id within GCS's 1,024 bytes.
+            raise ValueError(f"must be at most {MAX_MANIFEST_PREFIX_BYTES} bytes of UTF-8")
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("manifest_bucket", mode="before")
+    @field_validator(
+        "manifest_bucket", "encord_folder", "encord_dataset", "encord_integration", mode="before"
+    )
     @classmethod
     def _blank_bucket_means_event_bucket(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("encord_folder")
+    @classmethod
+    def _folder_is_a_uuid(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(UUID_PATTERN, value):
+            raise ValueError(f"must be the UUID of an Encord storage folder, got {value!r}")
+        return value
+
+    @field_validator("encord_domain")
+    @classmethod
+    def _domain_is_an_origin(cls, value: str) -> str:
+        # The SDK takes scheme://host[:port] with no path (another region, or a local stub).
+        url = urlsplit(value.strip())
+        if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
+            raise ValueError(f"must be like https://api.encord.com, got {value!r}")
+        return f"{url.scheme}://{url.netloc}"
+
+    @model_validator(mode="after")
+    def _one_encord_target_with_its_integration(self) -> Settings:
+        if self.encord_folder and self.encord_dataset:
+            raise ValueError(
+                "encord_dataset: set REGISTRATION_ENCORD_FOLDER or REGISTRATION_ENCORD_DATASET, "
+                "not both"
+            )
+        if self.encord_target is not None and not self.encord_integration:
+            raise ValueError(
+                "encord_integration: required when an Encord folder or dataset is set "
+                "(the cloud integration's UUID or title)"
+            )
+        return self
+
+    @property
+    def encord_target(self) -> str | None:
+        """The folder or dataset manifests are submitted to; None: only written."""
+        return self.encord_folder or self.encord_dataset
 
     @model_validator(mode="after")
     def _csv_files_hold_at_most_10000_entries(self) -> Settings:
@@ -108,7 +167,7 @@ def load_settings() -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         location = [str(part) for part in first["loc"]]
-        message = first["msg"]
+        message = first["msg"].removeprefix("Value error, ")
         if location:
             variable = env_name(location[0])
         else:

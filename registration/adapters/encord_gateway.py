@@ -24,9 +24,8 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 import encord.exceptions as sdk_errors
 import requests
@@ -43,6 +42,10 @@ from encord.storage import StorageFolder
 from encord.user_client import EncordUserClient
 from urllib3.exceptions import NewConnectionError
 
+from registration.domain.submission import (
+    EncordJobResult,
+    EncordUnitError,
+)
 from registration.exceptions import (
     ConfigurationError,
     EncordRateLimitedError,
@@ -50,39 +53,6 @@ from registration.exceptions import (
     EncordUnavailableError,
     RegistrationError,
 )
-
-# ============================================================================================
-# Types returned (to move to registration/domain/). Plain values: no google.cloud, no encord.
-# ============================================================================================
-
-JobStatus = Literal["PENDING", "DONE", "ERROR", "CANCELLED"]
-FINISHED_STATUSES: frozenset[JobStatus] = frozenset({"DONE", "ERROR", "CANCELLED"})
-
-
-class EncordUnitError(NamedTuple):
-    """One unit (an item, or a whole group or series) that Encord could not register."""
-
-    object_urls: tuple[str, ...]
-    error: str
-
-
-@dataclass(frozen=True)
-class EncordJobResult:
-    """An upload job as one poll saw it. With ignore_errors, a job with failed files is DONE."""
-
-    status: JobStatus
-    units_pending: int
-    units_done: int
-    units_error: int
-    units_cancelled: int
-    unit_errors: tuple[EncordUnitError, ...]
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
-
-
-# ============================================================================================
 
 DEFAULT_DOMAIN = "https://api.encord.com"
 

@@ -146,9 +146,9 @@ def classify(
     if url_size > MAX_URL_BYTES:
         # Unreachable for a name Cloud Storage allows (1,024 bytes encode to at most 3,072),
         # but an object that can never be written into a manifest must be rejected here,
-        # not left to stop its batch. NAME_TOO_LONG until a url_too_long reason exists.
+        # not left to stop its batch.
         return Rejected(
-            RejectionReason.NAME_TOO_LONG,
+            RejectionReason.URL_TOO_LONG,
             f"the URL of {_quote_name(obj.name)} would be {url_size} bytes; Encord accepts "
             f"at most {MAX_URL_BYTES}",
         )

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from registration.domain.submission import SubmissionState
+
 
 def stable_id(*parts: str) -> str:
     """A document id for values that ids cannot hold ('/', 1 KiB names, '__x__'): the first
@@ -43,6 +45,11 @@ class RejectionReason(enum.StrEnum):
     HIDDEN_FILE = "hidden_file"
     UNKNOWN_TYPE = "unknown_type"
     NAME_TOO_LONG = "name_too_long"
+    URL_TOO_LONG = "url_too_long"
+    # A batch whose manifest failed validation: its objects are rejected, never retried.
+    MANIFEST_INVALID = "manifest_invalid"
+    # Encord refused the file in its upload job (its error text is in the detail).
+    ENCORD_REFUSED = "encord_refused"
     OVERWRITTEN_AFTER_REGISTRATION = "overwritten_after_registration"
     DELETED_AFTER_REGISTRATION = "deleted_after_registration"
 
@@ -155,6 +162,22 @@ class BatchState(enum.StrEnum):
     CLAIMING = "claiming"  # the lease: one instance may claim this batch number
     CLAIMED = "claimed"  # members bound to it; its manifest may still need writing
     WRITTEN = "written"  # the manifest is in the bucket
+    INVALID = "invalid"  # its manifest failed validation; its members were rejected
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Where a written batch's Encord upload job stands (domain/submission.py)."""
+
+    state: SubmissionState
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    job_id: str | None = None
+    submitted_at: datetime | None = None
+    finished_at: datetime | None = None
+    units_done: int = 0
+    units_error: int = 0
+    problem: str | None = None
 
 
 class LeaseOutcome(enum.StrEnum):
@@ -181,6 +204,8 @@ class BatchRecord:
     # Seconds since the batch document last changed, by the store's own clock (Firestore's
     # server time), so that no instance's drifting clock decides whether a lease is dead.
     idle_seconds: float | None = None
+    problem: str | None = None  # why it is INVALID
+    submission: Submission | None = None  # None: no Encord target when it was written
 
     def abandoned(self, lease_seconds: int) -> bool:
         """Claimed, and untouched for longer than a lease: its writer died mid-flush."""

@@ -7,41 +7,56 @@ the same bytes to the same place.
 
 from __future__ import annotations
 
+import enum
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from registration import logs
-from registration.domain.grouping import dicom_series, image_groups
-from registration.domain.limits import RECOMMENDED_SEQUENCE_FRAMES
 from registration.domain.model import (
     BatchRecord,
     BufferRef,
     LeaseOutcome,
     ManifestKey,
-    ManifestUnit,
+    RejectionReason,
     StorageObject,
 )
+from registration.domain.submission import SubmissionState
 from registration.exceptions import ManifestValidationError
 from registration.manifest.build import build_manifest
 from registration.manifest.naming import manifest_path
-from registration.manifest.render import CONTENT_TYPES, render
+from registration.manifest.render import CONTENT_TYPES, render, render_json
 from registration.services.ports import Context
+from registration.services.rejecting import reject_many
+from registration.services.submit import submit, with_submission
 from registration.services.threshold import ThresholdGate
+from registration.services.units import units_of
 
 # Bounds one flush call, so one request never drains an enormous backlog alone.
 MAX_BATCHES_PER_FLUSH = 50
-# A sealed group is claimed whole (it is never split across manifests); this bounds the
-# claim commit. Encord's own ceiling for one sequence is 32,767 frames.
-MAX_GROUP_MEMBERS = 40_000
-# Names per "manifest written" log line.
+# A sealed group is claimed whole (it is never split across manifests), in one commit of
+# about 350 bytes per member: 20,000 members stay well inside Firestore's 10 MiB request
+# (docs/limits.md). A longer group continues in the folder's next batch, titled so.
+MAX_GROUP_MEMBERS = 20_000
+# Names per "manifest written" log line, and the bytes of names one line may carry: Cloud
+# Logging refuses entries over 256 KB, and 1,000 names of 1 KB would make a 1 MB line.
 LOGGED_NAMES_PER_LINE = 1000
+LOGGED_NAME_BYTES_PER_LINE = 200_000
+
+
+class WriteOutcome(enum.Enum):
+    WRITTEN = "written"  # this call wrote the manifest and marked the batch
+    ALREADY_WRITTEN = "already_written"  # written again, identically; another call marked it
+    INVALID = "invalid"  # the manifest failed validation: its objects are rejected
 
 
 @dataclass
 class FlushReport:
     manifests: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
+    # Manifests that failed validation (never written): reported as errors by the sweep.
+    invalid: list[dict[str, str]] = field(default_factory=list)
 
 
 def claim_size(ctx: Context, buffer: BufferRef) -> int:
@@ -98,13 +113,16 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
             manifest=path,
             buffer=buffer.label,
         )
-        write_manifest(ctx, claimed.record, claimed.members)
-        report.manifests.append(path)
+        outcome = write_manifest(ctx, claimed.record, claimed.members)
+        if outcome is WriteOutcome.INVALID:
+            report.invalid.append({"buffer": buffer.label, "manifest": path})
+        else:
+            report.manifests.append(path)
         if len(claimed.members) < size or (
             full_only and ctx.backends.records.count_pending(buffer) < size
         ):
             break
-    if report.manifests or report.completed:
+    if report.manifests or report.completed or report.invalid:
         save_summary(ctx, buffer)
     return report
 
@@ -119,11 +137,16 @@ def save_summary(ctx: Context, buffer: BufferRef) -> None:
 
 def _finish_if_abandoned(ctx: Context, buffer: BufferRef, seq: int, report: FlushReport) -> None:
     batch = ctx.backends.batches.get(buffer, seq)
-    if batch is not None and batch.abandoned(ctx.settings.lease_seconds) and finish(ctx, batch):
+    if batch is None or not batch.abandoned(ctx.settings.lease_seconds):
+        return
+    outcome = finish(ctx, batch)
+    if outcome is WriteOutcome.WRITTEN:
         report.completed.append(batch.manifest_path)
+    elif outcome is WriteOutcome.INVALID:
+        report.invalid.append({"buffer": buffer.label, "manifest": batch.manifest_path})
 
 
-def finish(ctx: Context, batch: BatchRecord) -> bool:
+def finish(ctx: Context, batch: BatchRecord) -> WriteOutcome:
     """Write the manifest of a claimed batch whose writer died. Safe to run twice."""
     members = ctx.backends.batches.members(batch.buffer, batch.seq)
     logs.warning(
@@ -136,8 +159,15 @@ def finish(ctx: Context, batch: BatchRecord) -> bool:
     return write_manifest(ctx, batch, members)
 
 
-def write_manifest(ctx: Context, batch: BatchRecord, members: Sequence[StorageObject]) -> bool:
-    """Build, validate, write and mark one batch's manifest. True if this call marked it."""
+def write_manifest(
+    ctx: Context, batch: BatchRecord, members: Sequence[StorageObject]
+) -> WriteOutcome:
+    """Build, validate, write and mark one batch's manifest, then hand it to Encord.
+
+    A manifest that fails validation can never be written, so its batch is marked invalid
+    and each member is rejected with the validator's reason: it never blocks the buffer
+    (its next batch number is already taken) and never makes anything retry for ever.
+    """
     settings = ctx.settings
     try:
         manifest = build_manifest(
@@ -146,70 +176,78 @@ def write_manifest(ctx: Context, batch: BatchRecord, members: Sequence[StorageOb
             url_style=settings.url_style,
             name=batch.manifest_path,
         )
+        data = render(manifest, settings.manifest_format)
     except ManifestValidationError as error:
-        # Retrying cannot fix this; leave the batch claimed and shout, so ops see it in
-        # the logs and the status view rather than the event retrying for 24 hours.
-        logs.error(
-            "manifest invalid", batch=batch.seq, problem=str(error), buffer=batch.buffer.label
-        )
-        return False
+        _reject_invalid(ctx, batch, members, error)
+        return WriteOutcome.INVALID
     ctx.backends.manifests.write(
         batch.manifest_bucket,
         batch.manifest_path,
-        render(manifest, settings.manifest_format),
+        data,
         CONTENT_TYPES[settings.manifest_format],
     )
-    first = ctx.backends.batches.mark_written(batch, ctx.clock())
+    submitting = ctx.backends.encord is not None
+    first = ctx.backends.batches.mark_written(batch, ctx.clock(), submit=submitting)
     _log_written(batch, members)
-    return first
+    if first and submitting:
+        # At once: registration within seconds is the point. Encord's troubles are recorded
+        # on the batch and retried by the sweep; they never fail this call.
+        written = with_submission(batch, SubmissionState.PENDING)
+        payload = (
+            json.loads(render_json(manifest))
+            if settings.manifest_format != "json"
+            else json.loads(data)
+        )
+        submit(ctx, written, payload)
+    return WriteOutcome.WRITTEN if first else WriteOutcome.ALREADY_WRITTEN
+
+
+def _reject_invalid(
+    ctx: Context,
+    batch: BatchRecord,
+    members: Sequence[StorageObject],
+    error: ManifestValidationError,
+) -> None:
+    logs.error("manifest invalid", batch=batch.seq, problem=str(error), buffer=batch.buffer.label)
+    if ctx.backends.batches.mark_invalid(batch, error.problem):
+        detail = f"its batch's manifest failed validation: {error.problem}"
+        reject_many(ctx, [(obj, RejectionReason.MANIFEST_INVALID, detail) for obj in members])
+
+
+def _name_chunks(names: Sequence[str]) -> list[list[str]]:
+    """Names in chunks of at most LOGGED_NAMES_PER_LINE and LOGGED_NAME_BYTES_PER_LINE."""
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for name in names:
+        cost = len(name.encode("utf-8", "surrogatepass")) + 4  # quotes, comma, escapes
+        if chunks[-1] and (
+            size + cost > LOGGED_NAME_BYTES_PER_LINE or len(chunks[-1]) >= LOGGED_NAMES_PER_LINE
+        ):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(name)
+        size += cost
+    return chunks
 
 
 def _log_written(batch: BatchRecord, members: Sequence[StorageObject]) -> None:
     # Every member's name is logged with its batch and manifest, so that any object can
-    # be traced from the logs alone; chunked to keep each line of a big batch readable.
+    # be traced from the logs alone; chunked to keep each line under Cloud Logging's limit.
     # part/parts let a log-based metric count each manifest once (its part 1).
     names = sorted(obj.name for obj in members)
     manifest = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
-    starts = range(0, max(len(names), 1), LOGGED_NAMES_PER_LINE)
-    for part, start in enumerate(starts, start=1):
+    chunks = _name_chunks(names)
+    for part, chunk in enumerate(chunks, start=1):
         logs.info(
             "manifest written",
             batch=batch.seq,
             items=len(names),
             manifest=manifest,
-            names=names[start : start + LOGGED_NAMES_PER_LINE],
+            names=chunk,
             part=part,
-            parts=len(starts),
+            parts=len(chunks),
             buffer=batch.buffer.label,
         )
-
-
-def units_of(
-    ctx: Context, batch: BatchRecord, members: Sequence[StorageObject]
-) -> list[ManifestUnit]:
-    """The manifest's units, ordered so that a rewrite after a crash gives the same bytes."""
-    buffer = batch.buffer
-    if not buffer.grouped:
-        return list(_by_name(members))
-    if batch.seq > 1:
-        logs.warning(
-            "files arrived after an earlier group of this folder was sealed; they form a new group",
-            batch=batch.seq,
-            items=len(members),
-            buffer=buffer.label,
-        )
-    if buffer.key is ManifestKey.DICOM_SERIES:
-        return list(dicom_series(buffer, batch.seq, members))
-    groups = image_groups(buffer, batch.seq, members, ctx.settings.max_sequence_frames)
-    if buffer.create_video and len(members) > RECOMMENDED_SEQUENCE_FRAMES:
-        logs.warning(
-            "image sequence longer than Encord recommends",
-            frames=len(members),
-            recommended=RECOMMENDED_SEQUENCE_FRAMES,
-            parts=len(groups),
-            buffer=buffer.label,
-        )
-    return list(groups)
 
 
 def find_buffers(

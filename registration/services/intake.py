@@ -29,6 +29,7 @@ from registration.domain.model import (
 )
 from registration.services.flush import flush_if_full
 from registration.services.ports import Context
+from registration.services.rejecting import reject, reject_many
 from registration.services.threshold import ThresholdGate
 
 # Outcomes after which the buffer may have become full. A duplicate checks too: it may be
@@ -64,20 +65,6 @@ def overwrite_detail(obj: StorageObject) -> str:
         f"{obj.name!r} is already in a manifest; generation {obj.generation} "
         "would register the same URL again"
     )
-
-
-def log_rejection(obj: StorageObject, reason: RejectionReason, detail: str, first: bool) -> None:
-    logs.warning(
-        "rejected" if first else "rejected (already recorded)",
-        reason=reason.value,
-        detail=detail,
-        **object_log_fields(obj),
-    )
-
-
-def reject(ctx: Context, obj: StorageObject, reason: RejectionReason, detail: str) -> None:
-    first = ctx.backends.rejections.record(obj, reason, detail, ctx.clock())
-    log_rejection(obj, reason, detail, first)
 
 
 def register(ctx: Context, obj: StorageObject, gate: ThresholdGate) -> FinalizeAction | None:
@@ -189,18 +176,6 @@ def register_many(ctx: Context, objects: Sequence[StorageObject], tally: IntakeT
             rejected.append((obj, reason, overwrite_detail(obj)))
         if action in MAY_FILL:
             touched[buffer] = None
-    record_rejections(ctx, rejected, tally)
+    reject_many(ctx, rejected, tally.rejected)
     for buffer in touched:
         tally.manifests.extend(flush_if_full(ctx, buffer))
-
-
-def record_rejections(
-    ctx: Context,
-    rejected: Sequence[tuple[StorageObject, RejectionReason, str]],
-    tally: IntakeTally | None = None,
-) -> None:
-    firsts = ctx.backends.rejections.record_many(rejected, ctx.clock())
-    for (obj, reason, detail), first in zip(rejected, firsts, strict=True):
-        if tally is not None:
-            tally.rejected[reason.value] += 1
-        log_rejection(obj, reason, detail, first)

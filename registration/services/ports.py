@@ -7,7 +7,7 @@ live in domain/.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -17,6 +17,7 @@ from registration.config import Settings
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
 from registration.domain.model import (
     BatchRecord,
+    BatchState,
     BufferRef,
     BufferSummary,
     ClaimedBatch,
@@ -28,6 +29,7 @@ from registration.domain.model import (
     StorageObject,
     StoredObject,
 )
+from registration.domain.submission import EncordJobResult
 
 
 class ObjectRecords(Protocol):
@@ -86,11 +88,41 @@ class Batches(Protocol):
 
     def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]: ...
 
-    def mark_written(self, batch: BatchRecord, now: datetime) -> bool: ...
+    def mark_written(self, batch: BatchRecord, now: datetime, *, submit: bool = False) -> bool: ...
+
+    def mark_invalid(self, batch: BatchRecord, problem: str) -> bool: ...
 
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]: ...
 
-    def claimed_anywhere(self, limit: int) -> list[BatchRecord]: ...
+    def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]: ...
+
+
+class Submissions(Protocol):
+    """A written batch's Encord upload job: intent, job id, outcome (on the batch record)."""
+
+    def begin_submission(self, batch: BatchRecord, now: datetime, lease_seconds: int) -> bool: ...
+
+    def record_submitted(self, batch: BatchRecord, job_id: str, now: datetime) -> None: ...
+
+    def record_retry(self, batch: BatchRecord, next_attempt_at: datetime, problem: str) -> None: ...
+
+    def record_refused(self, batch: BatchRecord, problem: str) -> None: ...
+
+    def record_job(self, batch: BatchRecord, result: EncordJobResult, now: datetime) -> None: ...
+
+    def resubmit(self, batch: BatchRecord, now: datetime) -> bool: ...
+
+    def submissions_due(self, limit: int) -> list[BatchRecord]: ...
+
+    def failed_submissions(self, limit: int) -> list[BatchRecord]: ...
+
+
+class EncordJobs(Protocol):
+    """Encord's upload jobs: start one per manifest, poll it (adapters/encord_gateway.py)."""
+
+    def start(self, manifest: Mapping[str, Any], file_name: str) -> str: ...
+
+    def poll(self, job_id: str) -> EncordJobResult: ...
 
 
 class BufferCatalog(Protocol):
@@ -194,6 +226,9 @@ class Backends:
     checkpoints: Checkpoints
     source: SourceBucket
     manifests: ManifestWriter
+    submissions: Submissions
+    # None: no Encord target is configured, and manifests are only written.
+    encord: EncordJobs | None = None
 
 
 @dataclass(frozen=True)

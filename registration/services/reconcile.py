@@ -18,8 +18,9 @@ from registration.domain.model import (
     object_log_fields,
 )
 from registration.services.backfill import BACKFILL_CHUNK, BackfillReport, chunks
-from registration.services.intake import record_rejections, register_many, verdict_for
+from registration.services.intake import register_many, verdict_for
 from registration.services.ports import Context
+from registration.services.rejecting import reject_many
 
 # Reconcile reads records in batched gets of this many.
 RECONCILE_CHUNK = 300
@@ -188,4 +189,4 @@ def _repair(ctx: Context, report: ReconcileReport) -> None:
         )
         for record in report.registered_gone
     ]
-    record_rejections(ctx, gone)
+    reject_many(ctx, gone)

@@ -16,6 +16,7 @@ from typing import Any
 
 from registration.domain.model import (
     BatchRecord,
+    BatchState,
     BufferRef,
     BufferSummary,
     RejectionCounts,
@@ -234,7 +235,7 @@ def _view(
 
 
 def _stuck_batches(ctx: Context) -> list[BatchRecord]:
-    claimed = ctx.backends.batches.claimed_anywhere(STUCK_LIMIT)
+    claimed = ctx.backends.batches.in_state(BatchState.CLAIMED, STUCK_LIMIT)
     return [batch for batch in claimed if batch.abandoned(ctx.settings.lease_seconds)]
 
 

@@ -21,14 +21,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from registration import logs
-from registration.domain.model import PendingBuffer
-from registration.services.flush import FlushReport, finish, flush, save_summary
+from registration.domain.model import BatchState, PendingBuffer
+from registration.services.flush import FlushReport, WriteOutcome, finish, flush, save_summary
 from registration.services.ports import Context
 from registration.services.rejection_summary import summarize_rejections
+from registration.services.submit import submit_or_follow
 
 # Buffers found by one call of the pending scan, and claimed batches read per sweep.
 SCAN_PAGE = 100
 CLAIMED_PAGE = 500
+SUBMISSIONS_PAGE = 500
 # The scan may use this share of the budget; the rest is for acting on what it found.
 SCAN_SHARE = 0.5
 SWEEP_CHECKPOINT = "sweep"
@@ -46,6 +48,9 @@ class SweepReport:
     # Buffers whose oldest pending object was past the max age when the sweep found them.
     overdue_buffers: int = 0
     oldest_pending_age_seconds: float | None = None
+    # Manifests handed to Encord by this run, and jobs whose end it recorded.
+    submitted: list[str] = field(default_factory=list)
+    jobs_finished: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +62,8 @@ class SweepReport:
             "work_remaining": self.work_remaining,
             "overdue_buffers": self.overdue_buffers,
             "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
+            "submitted": self.submitted,
+            "jobs_finished": self.jobs_finished,
         }
 
 
@@ -89,6 +96,7 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
         except Exception as error:  # one broken buffer must not stop the others
             logs.error("sweep failed for buffer", problem=repr(error), buffer=item.buffer.label)
             report.errors.append({"buffer": item.buffer.label, "error": repr(error)})
+    _follow_submissions(ctx, report, out_of_time)
     counted = summarize_rejections(ctx)
     if counted.problem is not None:
         report.errors.append({"buffer": "(rejection summary)", "error": counted.problem})
@@ -99,15 +107,18 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
 
 def _finish_abandoned(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
     """Claimed batches of any buffer whose writer died: rewrite their manifests."""
-    for batch in ctx.backends.batches.claimed_anywhere(CLAIMED_PAGE):
+    for batch in ctx.backends.batches.in_state(BatchState.CLAIMED, CLAIMED_PAGE):
         if out_of_time():
             report.work_remaining = True
             return
         if not batch.abandoned(ctx.settings.lease_seconds):
             continue
         try:
-            if finish(ctx, batch):
+            outcome = finish(ctx, batch)
+            if outcome is WriteOutcome.WRITTEN:
                 report.batches_completed.append(batch.manifest_path)
+            elif outcome is WriteOutcome.INVALID:
+                _invalid(report, batch.buffer.label, batch.manifest_path)
         except Exception as error:
             logs.error("sweep failed for buffer", problem=repr(error), buffer=batch.buffer.label)
             report.errors.append({"buffer": batch.buffer.label, "error": repr(error)})
@@ -161,9 +172,44 @@ def _sweep_buffer(ctx: Context, item: PendingBuffer, report: SweepReport) -> Non
     elif records.count_pending(buffer) >= settings.batch_size(buffer.key):
         # Catch a threshold whose event never checked it.
         flushed = flush(ctx, buffer, full_only=True)
+    if flushed is not None:
+        for invalid in flushed.invalid:
+            _invalid(report, invalid["buffer"], invalid["manifest"])
     if flushed is not None and (flushed.manifests or flushed.completed):
         report.buffers_flushed += 1
         report.manifests_written.extend(flushed.manifests)
         report.batches_completed.extend(flushed.completed)
-    else:
+    elif flushed is None or not flushed.invalid:
         save_summary(ctx, buffer)
+
+
+def _invalid(report: SweepReport, buffer: str, manifest: str) -> None:
+    # Its objects are rejected and its buffer moves on, but a person must look at why.
+    report.errors.append(
+        {
+            "buffer": buffer,
+            "error": f"manifest {manifest} failed validation; its objects "
+            "were rejected (reason manifest_invalid)",
+        }
+    )
+
+
+def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
+    """Submit written batches whose next attempt is due, poll jobs not yet finished: a
+    cost that follows unfinished submissions (a collection-group query)."""
+    if ctx.backends.encord is None:
+        return
+    for batch in ctx.backends.submissions.submissions_due(SUBMISSIONS_PAGE):
+        if out_of_time():
+            report.work_remaining = True
+            return
+        try:
+            done = submit_or_follow(ctx, batch)
+        except Exception as error:  # Firestore trouble: report it, carry on
+            logs.error("sweep failed for buffer", problem=repr(error), buffer=batch.buffer.label)
+            report.errors.append({"buffer": batch.buffer.label, "error": repr(error)})
+            continue
+        if done == "submitted":
+            report.submitted.append(batch.manifest_path)
+        elif done is not None and not done.endswith("PENDING"):
+            report.jobs_finished.append(batch.manifest_path)

@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from encord.http.v2.request_signer import sign_request
 
-from registration.adapters.encord_gateway import EncordGateway, EncordJobResult, EncordUnitError
+from registration.adapters.encord_gateway import EncordGateway
+from registration.domain.submission import EncordJobResult, EncordUnitError
 from registration.exceptions import (
     ConfigurationError,
     EncordRateLimitedError,

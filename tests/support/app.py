@@ -41,7 +41,7 @@ class App:
         return flush.flush(self.ctx, buffer, full_only=full_only)
 
     def finish(self, batch: BatchRecord) -> bool:
-        return flush.finish(self.ctx, batch)
+        return flush.finish(self.ctx, batch) is flush.WriteOutcome.WRITTEN
 
     def sweep(self) -> sweep.SweepReport:
         return sweep.sweep(self.ctx)

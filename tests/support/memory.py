@@ -43,8 +43,10 @@ from registration.domain.model import (
     RejectionRecord,
     StorageObject,
     StoredObject,
+    Submission,
 )
-from registration.services.ports import Backends
+from registration.domain.submission import EncordJobResult, SubmissionState
+from registration.services.ports import Backends, EncordJobs
 
 REJECTION_RETENTION = timedelta(days=90)
 
@@ -85,6 +87,8 @@ class _Batch:
     item_count: int = 0
     claimed_at: datetime | None = None
     written_at: datetime | None = None
+    problem: str | None = None
+    submission: Submission | None = None
 
 
 @dataclass
@@ -143,6 +147,8 @@ class MemoryStore:
             claimed_at=batch.claimed_at,
             written_at=batch.written_at,
             idle_seconds=(self.clock() - batch.updated_at).total_seconds(),
+            problem=batch.problem,
+            submission=batch.submission,
         )
 
     # -- per-event path -----------------------------------------------------------------
@@ -279,13 +285,15 @@ class MemoryStore:
                 if entry.batch == seq and entry.state is ObjectState.CLAIMED
             ]
 
-    def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
+    def mark_written(self, batch: BatchRecord, now: datetime, *, submit: bool = False) -> bool:
         with self._lock:
             stored = self._batches_of(batch.buffer).get(batch.seq)
             if stored is None or stored.state is not BatchState.CLAIMED:
                 return False  # two finishers of one batch must not count it twice
             stored.state = BatchState.WRITTEN
             stored.updated_at = self.clock()
+            if submit:
+                stored.submission = Submission(SubmissionState.PENDING, next_attempt_at=now)
             stored.written_at = now
             state = self._buffers.get(batch.buffer)
             if state is None:
@@ -438,15 +446,122 @@ class MemoryStore:
                     oldest[ident] = PendingBuffer(entry.buffer, entry.created_at)
         return [oldest[ident] for ident in sorted(oldest)[:limit]]
 
-    def claimed_anywhere(self, limit: int) -> list[BatchRecord]:
+    def _every_batch(self) -> list[tuple[BufferRef, _Batch]]:
+        return [
+            (buffer, batch)
+            for buffer, batches in self._batches.items()
+            for batch in batches.values()
+        ]
+
+    def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]:
         with self._lock:
-            claimed = [
+            found = [
                 self._batch_record(buffer, batch)
-                for buffer, batches in self._batches.items()
-                for batch in batches.values()
-                if batch.state is BatchState.CLAIMED
+                for buffer, batch in self._every_batch()
+                if batch.state is state
             ]
-        return claimed[:limit]
+        return found[:limit]
+
+    def mark_invalid(self, batch: BatchRecord, problem: str) -> bool:
+        with self._lock:
+            stored = self._batches_of(batch.buffer).get(batch.seq)
+            if stored is None or stored.state is not BatchState.CLAIMED:
+                return False
+            stored.state = BatchState.INVALID
+            stored.problem = problem
+            stored.updated_at = self.clock()
+            return True
+
+    # -- submissions --------------------------------------------------------------------
+
+    def _stored_batch(self, batch: BatchRecord) -> _Batch:
+        stored = self._batches_of(batch.buffer).get(batch.seq)
+        if stored is None:
+            raise KeyError(f"no batch {batch.seq} of {batch.buffer.label}")
+        return stored
+
+    def _set_submission(self, batch: BatchRecord, **changes: Any) -> None:
+        with self._lock:
+            stored = self._stored_batch(batch)
+            assert stored.submission is not None
+            stored.submission = dataclasses.replace(stored.submission, **changes)
+            stored.updated_at = self.clock()
+
+    def begin_submission(self, batch: BatchRecord, now: datetime, lease_seconds: int) -> bool:
+        with self._lock:
+            stored = self._stored_batch(batch)
+            current = stored.submission
+            if current is None:
+                return False
+            if current.state is SubmissionState.PENDING:
+                if current.next_attempt_at is not None and current.next_attempt_at > now:
+                    return False
+            elif current.state is SubmissionState.SUBMITTING:
+                if (self.clock() - stored.updated_at).total_seconds() < lease_seconds:
+                    return False
+            else:
+                return False
+            stored.submission = dataclasses.replace(
+                current, state=SubmissionState.SUBMITTING, attempts=current.attempts + 1
+            )
+            stored.updated_at = self.clock()
+            return True
+
+    def record_submitted(self, batch: BatchRecord, job_id: str, now: datetime) -> None:
+        self._set_submission(
+            batch, state=SubmissionState.SUBMITTED, job_id=job_id, submitted_at=now, problem=None
+        )
+
+    def record_retry(self, batch: BatchRecord, next_attempt_at: datetime, problem: str) -> None:
+        self._set_submission(
+            batch, state=SubmissionState.PENDING, next_attempt_at=next_attempt_at, problem=problem
+        )
+
+    def record_refused(self, batch: BatchRecord, problem: str) -> None:
+        self._set_submission(batch, state=SubmissionState.FAILED, problem=problem)
+
+    def record_job(self, batch: BatchRecord, result: EncordJobResult, now: datetime) -> None:
+        changes: dict[str, Any] = {
+            "units_done": result.units_done,
+            "units_error": result.units_error,
+        }
+        if result.finished:
+            changes.update(state=result.final_state, finished_at=now)
+        self._set_submission(batch, **changes)
+
+    def resubmit(self, batch: BatchRecord, now: datetime) -> bool:
+        with self._lock:
+            stored = self._stored_batch(batch)
+            if stored.state is not BatchState.WRITTEN:
+                return False
+            previous = stored.submission or Submission(SubmissionState.PENDING)
+            stored.submission = dataclasses.replace(
+                previous,
+                state=SubmissionState.PENDING,
+                next_attempt_at=now,
+                job_id=None,
+                problem=None,
+            )
+            return True
+
+    def submissions_due(self, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            due = [
+                self._batch_record(buffer, batch)
+                for buffer, batch in self._every_batch()
+                if batch.submission is not None and batch.submission.state.unfinished
+            ]
+        return due[:limit]
+
+    def failed_submissions(self, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            failed = [
+                self._batch_record(buffer, batch)
+                for buffer, batch in self._every_batch()
+                if batch.submission is not None
+                and batch.submission.state in (SubmissionState.FAILED, SubmissionState.ERROR)
+            ]
+        return failed[:limit]
 
     # -- buffer catalog -----------------------------------------------------------------
 
@@ -636,12 +751,17 @@ class MemoryBucket:
             return found
 
 
-def memory_backends(store: MemoryStore, bucket: MemoryBucket) -> Backends:
-    """Every port over one in-memory store and one in-memory bucket."""
+def memory_backends(
+    store: MemoryStore, bucket: MemoryBucket, encord: EncordJobs | None = None
+) -> Backends:
+    """Every port over one in-memory store and one in-memory bucket (and, optionally, an
+    Encord gateway: the real one against the stub)."""
     return Backends(
         records=store,
         bulk=store,
         batches=store,
+        submissions=store,
+        encord=encord,
         buffers=store,
         rejections=store,
         summaries=store,

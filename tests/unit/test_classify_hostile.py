@@ -57,7 +57,7 @@ def test_a_name_whose_url_would_pass_16_kib_is_rejected_with_a_reason_naming_the
     verdict = classify(hostile, manifest_prefix=PREFIX)
 
     assert isinstance(verdict, Rejected)
-    assert verdict.reason is RejectionReason.NAME_TOO_LONG
+    assert verdict.reason is RejectionReason.URL_TOO_LONG
     assert "URL" in verdict.detail and str(MAX_URL_BYTES) in verdict.detail
     assert len(verdict.detail) < 400
 

@@ -33,6 +33,7 @@ from registration.domain.model import (
     ManifestKey,
     StorageObject,
 )
+from registration.domain.submission import EncordJobResult, SubmissionState
 from registration.exceptions import BackendUnavailableError
 
 # A claim re-reads and retries when a member changed between its read and its commit.
@@ -212,7 +213,8 @@ class FirestoreBatches:
             if doc.get("state") == ObjectState.CLAIMED.value
         ]
 
-    def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
+    def mark_written(self, batch: BatchRecord, now: datetime, *, submit: bool = False) -> bool:
+        """Claimed -> written, once; with submit, the batch also awaits its Encord job."""
         batch_ref = self._docs.batch(batch.buffer, batch.seq)
         buffer_ref = self._docs.buffer(batch.buffer)
 
@@ -222,7 +224,16 @@ class FirestoreBatches:
             snapshot = batch_ref.get(transaction=transaction)
             if not snapshot.exists or snapshot.get("state") != BatchState.CLAIMED.value:
                 return False
-            transaction.update(batch_ref, {"state": BatchState.WRITTEN.value, "written_at": now})
+            written: dict[str, Any] = {"state": BatchState.WRITTEN.value, "written_at": now}
+            if submit:
+                written.update(
+                    {
+                        "submission": SubmissionState.PENDING.value,
+                        "submit_attempts": 0,
+                        "next_attempt_at": now,
+                    }
+                )
+            transaction.update(batch_ref, written)
             transaction.update(
                 buffer_ref,
                 {
@@ -237,18 +248,164 @@ class FirestoreBatches:
         result: bool = mark(self._docs.client.transaction())
         return result
 
-    def claimed_anywhere(self, limit: int) -> list[BatchRecord]:
-        """Claimed batches of every buffer (a collection-group query): the sweep finds
-        the abandoned ones among them at a cost that follows unfinished work."""
+    def mark_invalid(self, batch: BatchRecord, problem: str) -> bool:
+        """Claimed -> invalid, once: its members stay bound to it and are rejected."""
+        ref = self._docs.batch(batch.buffer, batch.seq)
+
+        @firestore.transactional
+        def mark(transaction: Any) -> bool:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists or snapshot.get("state") != BatchState.CLAIMED.value:
+                return False
+            transaction.update(ref, {"state": BatchState.INVALID.value, "problem": problem})
+            return True
+
+        result: bool = mark(self._docs.client.transaction())
+        return result
+
+    # -- submission to Encord -----------------------------------------------------------
+
+    def begin_submission(self, batch: BatchRecord, now: datetime, lease_seconds: int) -> bool:
+        """Record the intent to submit, and hold it: True for exactly one instance at a time.
+
+        A batch may be submitted when it awaits submission and its next attempt is due, or
+        when an instance recorded the intent and then went silent for longer than a lease
+        (Firestore's clock): it died between Encord accepting and the job id being kept,
+        or before calling, and the batch is submitted again.
+        """
+        ref = self._docs.batch(batch.buffer, batch.seq)
+
+        @firestore.transactional
+        def begin(transaction: Any) -> bool:
+            snapshot = ref.get(transaction=transaction)
+            if not snapshot.exists:
+                return False
+            fields = fields_of(snapshot)
+            state = fields.get("submission")
+            due = fields.get("next_attempt_at")
+            if state == SubmissionState.PENDING.value and (due is None or due <= now):
+                pass
+            elif state == SubmissionState.SUBMITTING.value:
+                idle = idle_seconds(snapshot)
+                if idle is None or idle < lease_seconds:
+                    return False
+            else:
+                return False
+            transaction.update(
+                ref,
+                {
+                    "submission": SubmissionState.SUBMITTING.value,
+                    "submit_attempts": firestore.Increment(1),
+                    "submitting_since": firestore.SERVER_TIMESTAMP,
+                },
+            )
+            return True
+
+        result: bool = begin(self._docs.client.transaction())
+        return result
+
+    def record_submitted(self, batch: BatchRecord, job_id: str, now: datetime) -> None:
+        self._update(
+            batch,
+            {
+                "submission": SubmissionState.SUBMITTED.value,
+                "job_id": job_id,
+                "submitted_at": now,
+                "submission_problem": None,
+            },
+        )
+
+    def record_retry(self, batch: BatchRecord, next_attempt_at: datetime, problem: str) -> None:
+        self._update(
+            batch,
+            {
+                "submission": SubmissionState.PENDING.value,
+                "next_attempt_at": next_attempt_at,
+                "submission_problem": problem,
+            },
+        )
+
+    def record_refused(self, batch: BatchRecord, problem: str) -> None:
+        self._update(
+            batch,
+            {"submission": SubmissionState.FAILED.value, "submission_problem": problem},
+        )
+
+    def record_job(self, batch: BatchRecord, result: EncordJobResult, now: datetime) -> None:
+        fields: dict[str, Any] = {
+            "job_status": result.status,
+            "units_done": result.units_done,
+            "units_error": result.units_error,
+            "units_pending": result.units_pending,
+            "units_cancelled": result.units_cancelled,
+            "last_polled_at": now,
+        }
+        if result.finished:
+            fields["submission"] = result.final_state.value
+            fields["job_finished_at"] = now
+        self._update(batch, fields)
+
+    def resubmit(self, batch: BatchRecord, now: datetime) -> bool:
+        """An operator's decision: submit a written batch again, whatever its state."""
+        ref = self._docs.batch(batch.buffer, batch.seq)
+        snapshot = ref.get()
+        if not snapshot.exists or snapshot.get("state") != BatchState.WRITTEN.value:
+            return False
+        self._update(
+            batch,
+            {
+                "submission": SubmissionState.PENDING.value,
+                "next_attempt_at": now,
+                "job_id": None,
+                "submission_problem": None,
+            },
+        )
+        return True
+
+    def _update(self, batch: BatchRecord, fields: dict[str, Any]) -> None:
+        self._docs.batch(batch.buffer, batch.seq).update(fields)
+
+    def submissions_due(self, limit: int) -> list[BatchRecord]:
+        """Batches whose submission is not finished, of every buffer (collection group)."""
         query = (
             self._docs.client.collection_group(BATCHES)
-            .where(filter=FieldFilter("state", "==", BatchState.CLAIMED.value))
+            .where(
+                filter=FieldFilter(
+                    "submission",
+                    "in",
+                    [
+                        SubmissionState.PENDING.value,
+                        SubmissionState.SUBMITTING.value,
+                        SubmissionState.SUBMITTED.value,
+                    ],
+                )
+            )
             .limit(limit)
         )
-        return [
-            _with_idle(batch_record(buffer_from_batch(fields_of(snapshot)), snapshot), snapshot)
-            for snapshot in query.stream()
-        ]
+        return _records_of(query)
+
+    def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]:
+        """Batches of every buffer in one state (collection group): cost follows them."""
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(filter=FieldFilter("state", "==", state.value))
+            .limit(limit)
+        )
+        return _records_of(query)
+
+    def failed_submissions(self, limit: int) -> list[BatchRecord]:
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(
+                filter=FieldFilter(
+                    "submission",
+                    "in",
+                    [SubmissionState.FAILED.value, SubmissionState.ERROR.value],
+                )
+            )
+            .limit(limit)
+        )
+        return _records_of(query)
 
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
         query = self._docs.batches(buffer).where(
@@ -264,6 +421,14 @@ def buffer_from_batch(fields: dict[str, Any]) -> BufferRef:
         ManifestKey(fields["key"]),
         bool(fields.get("create_video")),
     )
+
+
+def _records_of(query: Any) -> list[BatchRecord]:
+    """The batches a collection-group query found, each with its buffer and idle time."""
+    return [
+        _with_idle(batch_record(buffer_from_batch(fields_of(snapshot)), snapshot), snapshot)
+        for snapshot in query.stream()
+    ]
 
 
 def _with_idle(record: BatchRecord, snapshot: Any) -> BatchRecord:

@@ -32,8 +32,10 @@ from registration.domain.model import (
     RejectionRecord,
     StorageObject,
     StoredObject,
+    Submission,
     stable_id,
 )
+from registration.domain.submission import SubmissionState
 
 BUFFERS = "buffers"
 OBJECTS = "objects"
@@ -260,6 +262,23 @@ def stored_object(snapshot: Any) -> StoredObject:
     )
 
 
+def submission_of(fields: dict[str, Any]) -> Submission | None:
+    state = fields.get("submission")
+    if state is None:
+        return None
+    return Submission(
+        state=SubmissionState(state),
+        attempts=int(fields.get("submit_attempts") or 0),
+        next_attempt_at=fields.get("next_attempt_at"),
+        job_id=fields.get("job_id"),
+        submitted_at=fields.get("submitted_at"),
+        finished_at=fields.get("job_finished_at"),
+        units_done=int(fields.get("units_done") or 0),
+        units_error=int(fields.get("units_error") or 0),
+        problem=fields.get("submission_problem"),
+    )
+
+
 def batch_record(buffer: BufferRef, snapshot: Any) -> BatchRecord:
     fields = fields_of(snapshot)
     return BatchRecord(
@@ -271,6 +290,8 @@ def batch_record(buffer: BufferRef, snapshot: Any) -> BatchRecord:
         item_count=int(fields.get("item_count") or 0),
         claimed_at=fields.get("claimed_at"),
         written_at=fields.get("written_at"),
+        problem=fields.get("problem"),
+        submission=submission_of(fields),
     )
 
 

@@ -1,0 +1,82 @@
+"""A written manifest's way into Encord: submission states, job outcomes, retry timing (pure)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal, NamedTuple
+
+JobStatus = Literal["PENDING", "DONE", "ERROR", "CANCELLED"]
+FINISHED_STATUSES: frozenset[JobStatus] = frozenset({"DONE", "ERROR", "CANCELLED"})
+
+# The first retry after a transient failure, and the longest wait between two attempts.
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+
+
+class SubmissionState(enum.StrEnum):
+    """A written batch's submission to Encord, when a target is configured.
+
+    PENDING -> SUBMITTING (intent recorded: one instance holds the submission lease)
+    -> SUBMITTED (the job id is recorded) -> DONE / ERROR / CANCELLED (the job's end).
+    A transient failure (outage, 429, 5xx) goes back to PENDING with a time for the next
+    attempt; a refusal that retrying cannot fix is FAILED, for a person to look at.
+    """
+
+    PENDING = "pending"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    DONE = "done"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def unfinished(self) -> bool:
+        return self in UNFINISHED_SUBMISSIONS
+
+
+UNFINISHED_SUBMISSIONS = frozenset(
+    {SubmissionState.PENDING, SubmissionState.SUBMITTING, SubmissionState.SUBMITTED}
+)
+
+
+class EncordUnitError(NamedTuple):
+    """One unit (an item, or a whole group or series) that Encord could not register."""
+
+    object_urls: tuple[str, ...]
+    error: str
+
+
+@dataclass(frozen=True)
+class EncordJobResult:
+    """An upload job as one poll saw it. With ignore_errors, a job with failed files is DONE."""
+
+    status: JobStatus
+    units_pending: int
+    units_done: int
+    units_error: int
+    units_cancelled: int
+    unit_errors: tuple[EncordUnitError, ...]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def final_state(self) -> SubmissionState:
+        return {
+            "DONE": SubmissionState.DONE,
+            "ERROR": SubmissionState.ERROR,
+            "CANCELLED": SubmissionState.CANCELLED,
+        }.get(self.status, SubmissionState.SUBMITTED)
+
+
+def retry_delay(attempts: int, retry_after_seconds: float | None = None) -> timedelta:
+    """Exponential backoff from FIRST_RETRY, capped at LONGEST_RETRY; never sooner than
+    Encord's own Retry-After."""
+    delay: timedelta = min(FIRST_RETRY * (2 ** max(0, attempts - 1)), LONGEST_RETRY)
+    if retry_after_seconds is not None:
+        delay = max(delay, timedelta(seconds=retry_after_seconds))
+    return delay
