@@ -89,10 +89,8 @@ FAULT_KINDS: dict[str, str] = {
         "batches.acquire_lease=timeout_after:0.03,batches.claim=timeout_after:0.05,"
         "batches.release_lease=timeout_after:0.05,batches.mark_written=timeout_after:0.1"
     ),
-    "storage_unavailable": "manifests.write=unavailable:0.15",
-    "storage_timeout": (
-        "manifests.write=timeout_after:0.1,manifests.write=read_timeout_after:0.05"
-    ),
+    "storage_unavailable": "manifests.write=unavailable:0.3",
+    "storage_timeout": ("manifests.write=timeout_after:0.2,manifests.write=read_timeout_after:0.1"),
     "firestore_outage": "",  # the TCP proxy, on a timer
     "listing": "",  # the backfill and reconcile phase, in this process
 }
