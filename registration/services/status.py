@@ -22,13 +22,16 @@ from registration.domain.model import (
     RejectionCounts,
     RejectionRecord,
 )
+from registration.domain.submission import SubmissionState
 from registration.services.ports import Context
 
 # A buffer flushed this recently still shows on the default page.
 RECENT_FLUSH = timedelta(hours=24)
 DEFAULT_PAGE_SIZE = 100
-# Claimed batches read per view, to find the stuck ones.
+# Claimed batches read per view, to find the stuck ones; and batches of each other kind
+# that need attention (invalid, Encord trouble).
 STUCK_LIMIT = 200
+ATTENTION_LIMIT = 100
 
 
 class AttentionKind(enum.StrEnum):
@@ -181,11 +184,31 @@ class BufferDetail:
                     else None,
                     "claimed_at": batch.claimed_at,
                     "written_at": batch.written_at,
+                    "problem": batch.problem,
+                    "encord": submission_dict(batch),
                 }
                 for batch in self.batches
             ],
             "rejections": [_rejection_dict(record) for record in self.rejections],
         }
+
+
+def submission_dict(batch: BatchRecord) -> dict[str, Any] | None:
+    """A batch's Encord submission as ops read it (status detail, trace)."""
+    submission = batch.submission
+    if submission is None:
+        return None
+    return {
+        "state": submission.state.value,
+        "job_id": submission.job_id,
+        "attempts": submission.attempts,
+        "next_attempt_at": submission.next_attempt_at,
+        "submitted_at": submission.submitted_at,
+        "finished_at": submission.finished_at,
+        "units_done": submission.units_done,
+        "units_error": submission.units_error,
+        "problem": submission.problem,
+    }
 
 
 def _rejection_dict(record: RejectionRecord) -> dict[str, Any]:
@@ -239,8 +262,79 @@ def _stuck_batches(ctx: Context) -> list[BatchRecord]:
     return [batch for batch in claimed if batch.abandoned(ctx.settings.lease_seconds)]
 
 
-def _attention(ctx: Context, views: list[BufferView], stuck: list[BatchRecord]) -> list[Attention]:
+def _gs(batch: BatchRecord) -> str:
+    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+
+
+def _batch_attention(ctx: Context) -> list[Attention]:
+    """Invalid manifests and Encord submissions a person must look at (collection-group
+    queries: the cost follows these batches, never the buffers)."""
+    backends = ctx.backends
     items = [
+        Attention(
+            AttentionKind.INVALID_BATCH,
+            batch.buffer,
+            f"batch {batch.seq} ({batch.item_count} objects) failed validation, and its "
+            f"objects were rejected: {batch.problem}",
+            batch.claimed_at,
+            _gs(batch),
+        )
+        for batch in backends.batches.in_state(BatchState.INVALID, ATTENTION_LIMIT)
+    ]
+    if backends.encord is None:
+        return items
+    now = ctx.clock()
+    waited = timedelta(seconds=ctx.settings.encord_job_attention_seconds)
+    for batch in backends.submissions.failed_submissions(ATTENTION_LIMIT):
+        submission = batch.submission
+        assert submission is not None
+        if submission.state is SubmissionState.FAILED:
+            kind, detail = (
+                AttentionKind.SUBMISSION_FAILED,
+                f"Encord refused it: {submission.problem}",
+            )
+        else:
+            kind = AttentionKind.JOB_ERRORS
+            detail = f"Encord job {submission.job_id} ended in ERROR"
+        items.append(Attention(kind, batch.buffer, detail, submission.finished_at, _gs(batch)))
+    for batch in backends.submissions.submissions_due(ATTENTION_LIMIT):
+        submission = batch.submission
+        assert submission is not None
+        started = submission.submitted_at or batch.written_at
+        if started is not None and now - started > waited:
+            items.append(
+                Attention(
+                    AttentionKind.JOB_PENDING_TOO_LONG,
+                    batch.buffer,
+                    f"not finished in Encord after {int((now - started).total_seconds())} s "
+                    f"({submission.state.value}, {submission.attempts} attempts"
+                    + (f", last problem: {submission.problem}" if submission.problem else "")
+                    + ")",
+                    started,
+                    _gs(batch),
+                )
+            )
+    return items
+
+
+def _submissions_by_state(ctx: Context) -> dict[str, int]:
+    if ctx.backends.encord is None:
+        return {}
+    counts: dict[str, int] = {}
+    submissions = ctx.backends.submissions
+    for batch in [
+        *submissions.submissions_due(ATTENTION_LIMIT),
+        *submissions.failed_submissions(ATTENTION_LIMIT),
+    ]:
+        assert batch.submission is not None
+        state = batch.submission.state.value
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _attention(ctx: Context, views: list[BufferView], stuck: list[BatchRecord]) -> list[Attention]:
+    items = _batch_attention(ctx)
+    items += [
         Attention(
             AttentionKind.STUCK_BATCH,
             batch.buffer,
@@ -339,6 +433,7 @@ def status(
             buffers_shown=len(views),
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
+            submissions_by_state=_submissions_by_state(ctx),
         ),
         rejected=backends.rejections.recent(recent_rejections),
         rejected_counts=sorted(counts.values(), key=lambda item: (item.bucket, item.folder)),

@@ -17,8 +17,10 @@ from registration.domain.model import (
     StorageObject,
     StoredObject,
 )
+from registration.domain.submission import SubmissionState
 from registration.services.intake import verdict_for
 from registration.services.ports import Context
+from registration.services.status import submission_dict
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Trace:
                     "manifest": None if item.batch is None else _gs(item.batch),
                     "manifest_written_at": None if item.batch is None else item.batch.written_at,
                     "manifest_exists": item.manifest_exists,
+                    "encord": None if item.batch is None else submission_dict(item.batch),
                 }
                 for item in self.records
             ],
@@ -141,7 +144,12 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
             if batch.state is BatchState.WRITTEN:
                 return (
                     f"registered: generation {generation} is in manifest {_gs(batch)} "
-                    f"(batch {batch.seq} of buffer {record.buffer.label})"
+                    f"(batch {batch.seq} of buffer {record.buffer.label})" + _encord_fate(batch)
+                )
+            if batch.state is BatchState.INVALID:
+                return (
+                    f"rejected: its batch {batch.seq} of buffer {record.buffer.label} failed "
+                    f"validation ({batch.problem})"
                 )
             return (
                 f"in batch {batch.seq} of buffer {record.buffer.label}; its manifest "
@@ -169,3 +177,18 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
         "never seen: the object exists but no event for it was recorded (a missed event); "
         "`python -m registration reconcile --repair` registers it"
     )
+
+
+def _encord_fate(batch: BatchRecord) -> str:
+    submission = batch.submission
+    if submission is None:
+        return ""
+    job = f" job {submission.job_id}" if submission.job_id else ""
+    text = f"; Encord{job}: {submission.state.value}"
+    if submission.state is SubmissionState.SUBMITTED:
+        text += " (the sweep polls it)"
+    elif submission.finished_at is not None:
+        text += f" ({submission.units_done} units done, {submission.units_error} refused)"
+    if submission.problem:
+        text += f"; last problem: {submission.problem}"
+    return text
