@@ -58,6 +58,7 @@ readonly KNOWN_SETTINGS=(
   REGISTRATION_IMAGE_GROUP_PREFIXES REGISTRATION_IMAGE_SEQUENCE_PREFIXES
   REGISTRATION_GROUP_QUIET_SECONDS REGISTRATION_URL_STYLE REGISTRATION_MANIFEST_FORMAT
   REGISTRATION_LEASE_SECONDS REGISTRATION_MAX_SEQUENCE_FRAMES REGISTRATION_SWEEP_GRACE_SECONDS
+  REGISTRATION_SWEEP_BUDGET_SECONDS REGISTRATION_ENCORD_JOB_ATTENTION_SECONDS
   REGISTRATION_RECORD_RETENTION_DAYS
   REGISTRATION_ENCORD_FOLDER REGISTRATION_ENCORD_DATASET REGISTRATION_ENCORD_INTEGRATION
   REGISTRATION_ENCORD_DOMAIN REGISTRATION_ENCORD_IGNORE_ERRORS
@@ -225,7 +226,7 @@ STORAGE_AGENT=$(lookup "service-$PROJECT_NUMBER@gs-project-accounts.iam.gservice
 PUBSUB_AGENT="service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
 
 # ---------------------------------------------------------------------------------------
-# 2. Firestore: the (default) database, two composite indexes, the TTL on rejections
+# 2. Firestore: the (default) database, the indexes, the TTL on rejections
 # ---------------------------------------------------------------------------------------
 
 echo "# 2. Firestore"
@@ -233,12 +234,37 @@ if ! exists gcloud firestore databases describe "${DB[@]}" "${P[@]}"; then
   run gcloud firestore databases create "${DB[@]}" "${P[@]}" \
     --location="$FIRESTORE_LOCATION" --type=firestore-native --delete-protection
 fi
-# state == "pending" ordered by created_at, oldest first and newest first.
-for order in ascending descending; do
+# The composite indexes the queries need, as registration/adapters/firestore/indexes.py
+# declares them: "collection field[:descending] ...", one line each.
+COMPOSITE_INDEXES=(
+  "objects buffer state created_at"
+  "objects buffer state created_at:descending"
+  "objects state buffer created_at"
+  "objects bucket state name"
+  "rejections bucket folder recorded_at:descending"
+  "rejections bucket folder recorded_at"
+)
+for index in "${COMPOSITE_INDEXES[@]}"; do
+  read -r collection fields <<<"$index"
+  config=()
+  for field in $fields; do
+    order=ascending
+    [[ $field == *:descending ]] && order=descending
+    config+=("--field-config=field-path=${field%%:*},order=$order")
+  done
   run_once gcloud firestore indexes composite create "${DB[@]}" "${P[@]}" --async \
-    --collection-group=objects --query-scope=COLLECTION \
-    --field-config=field-path=state,order=ascending \
-    --field-config=field-path=created_at,order="$order"
+    --collection-group="$collection" --query-scope=COLLECTION "${config[@]}"
+done
+# objects.created_at only grows (one hot range for every writer), and objects.metadata is
+# up to 8 KiB that nothing queries: neither gets a single-field index.
+for field in created_at metadata; do
+  run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
+    --collection-group=objects --disable-indexes
+done
+# The sweep and the status view query batches of every buffer (collection-group queries).
+for field in state submission; do
+  run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
+    --collection-group=batches --index=order=ascending,query-scope=collection-group
 done
 run gcloud firestore fields ttls update expire_at "${DB[@]}" "${P[@]}" --async \
   --collection-group=rejections --enable-ttl

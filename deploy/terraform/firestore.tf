@@ -16,47 +16,91 @@ resource "google_firestore_database" "default" {
   depends_on = [google_project_service.required]
 }
 
-# buffers/{buffer}/objects: `state == "pending"` ordered by created_at, oldest first (to fill
-# a batch, and for a buffer's age) and newest first (for a group's quiet time). Firestore
-# serves each direction from its own index.
-resource "google_firestore_index" "pending_objects_oldest_first" {
+# Every index the queries need, as registration/adapters/firestore/indexes.py declares them
+# (tests/deploy checks that the two agree). objects/ holds one record per object name; its
+# queries always start with the buffer or the state, so no index is one hot range of time.
+locals {
+  composite_indexes = {
+    # A buffer's pending objects, oldest first (claims, ages) and newest first (quiet groups).
+    objects_pending_oldest_first = { collection = "objects", fields = ["buffer", "state", "created_at"] }
+    objects_pending_newest_first = { collection = "objects", fields = ["buffer", "state", "created_at desc"] }
+    # The sweep's and the status view's skip scan over buffers with a pending object.
+    objects_pending_buffers = { collection = "objects", fields = ["state", "buffer", "created_at"] }
+    # Reconcile: the live records under a prefix of one bucket.
+    objects_live_by_name = { collection = "objects", fields = ["bucket", "state", "name"] }
+    # A folder's rejections, newest first (detail page) and oldest first (its expiry).
+    rejections_of_folder_newest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at desc"] }
+    rejections_of_folder_oldest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at"] }
+  }
+}
+
+resource "google_firestore_index" "composite" {
+  for_each = local.composite_indexes
+
   project     = var.project_id
   database    = var.firestore_database
-  collection  = "objects"
+  collection  = each.value.collection
   query_scope = "COLLECTION"
 
-  fields {
-    field_path = "state"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "created_at"
-    order      = "ASCENDING"
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = split(" ", fields.value)[0]
+      order      = endswith(fields.value, " desc") ? "DESCENDING" : "ASCENDING"
+    }
   }
 
   depends_on = [google_firestore_database.default, google_project_service.required]
 }
 
-resource "google_firestore_index" "pending_objects_newest_first" {
-  project     = var.project_id
-  database    = var.firestore_database
-  collection  = "objects"
-  query_scope = "COLLECTION"
+# objects.created_at only grows: indexed on its own over the whole collection it would cap
+# every writer together at about 500 writes/s. The composites above serve every query on it.
+resource "google_firestore_field" "objects_created_at_unindexed" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = "objects"
+  field      = "created_at"
 
-  fields {
-    field_path = "state"
-    order      = "ASCENDING"
-  }
-  fields {
-    field_path = "created_at"
-    order      = "DESCENDING"
-  }
+  index_config {}
 
   depends_on = [google_firestore_database.default, google_project_service.required]
 }
 
-# buffers/{buffer}/batches is queried by `state` alone, and rejections by `recorded_at`
-# alone: the automatic single-field indexes serve both.
+# Up to 8 KiB of user metadata as one JSON string: nothing queries it.
+resource "google_firestore_field" "objects_metadata_unindexed" {
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = "objects"
+  field      = "metadata"
+
+  index_config {}
+
+  depends_on = [google_firestore_database.default, google_project_service.required]
+}
+
+# buffers/{buffer}/batches: the sweep and the status view query batches of every buffer
+# by state and by submission state (collection-group queries need their own index).
+resource "google_firestore_field" "batches_collection_group" {
+  for_each = toset(["state", "submission"])
+
+  project    = var.project_id
+  database   = var.firestore_database
+  collection = "batches"
+  field      = each.value
+
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION"
+    }
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+  }
+
+  depends_on = [google_firestore_database.default, google_project_service.required]
+}
 
 # rejections/{id}: Firestore deletes a record once its expire_at has passed.
 resource "google_firestore_field" "rejections_expire" {
@@ -73,7 +117,7 @@ resource "google_firestore_field" "rejections_expire" {
   depends_on = [google_firestore_database.default, google_project_service.required]
 }
 
-# buffers/{buffer}/objects: with record_retention_days > 0 the function stamps each registered
+# objects/: with record_retention_days > 0 the function stamps each registered
 # object's record with expire_at, and Firestore deletes it after that. What expiry gives up
 # (late duplicates, overwrite detection, trace) is in docs/deploy.md. Off by default.
 resource "google_firestore_field" "objects_expire" {

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from registration.config import Settings, env_name
+from registration.adapters.firestore.indexes import COMPOSITE_INDEXES, SINGLE_FIELD
 from tests.deploy.tools import DEPLOY_SCRIPT, UPCOMING_SETTINGS, require_tool, terraform
 
 PROJECT = "acme-prod"
@@ -341,7 +342,7 @@ def test_object_records_expire_only_when_a_retention_is_set(tmp_path: Path, plan
     (unindexed,) = [
         argv
         for argv in kept.gcloud("firestore", "indexes", "fields", "update")
-        if flag(argv, "collection-group") == ["objects"]
+        if flag(argv, "collection-group") == ["objects"] and argv[5] == "expire_at"
     ]
     assert "--disable-indexes" in unindexed
     assert kept.env_file()["REGISTRATION_RECORD_RETENTION_DAYS"] == "90"
@@ -373,13 +374,30 @@ def test_scheduler_posts_to_sweep_with_an_oidc_token(plan: DryRun) -> None:
     assert flag(job, "schedule") == ["*/5 * * * *"]
 
 
-def test_firestore_gets_both_pending_object_indexes_and_the_rejections_ttl(plan: DryRun) -> None:
+def test_firestore_gets_the_declared_indexes_and_the_rejections_ttl(plan: DryRun) -> None:
     indexes = plan.gcloud("firestore", "indexes", "composite", "create")
-    assert {tuple(flag(argv, "field-config")) for argv in indexes} == {
-        ("field-path=state,order=ascending", "field-path=created_at,order=ascending"),
-        ("field-path=state,order=ascending", "field-path=created_at,order=descending"),
+    created = set()
+    for argv in indexes:
+        fields = []
+        for config in flag(argv, "field-config"):
+            path, order = (part.split("=", 1)[1] for part in config.split(","))
+            fields.append(path if order == "ascending" else f"{path} desc")
+        (collection,) = flag(argv, "collection-group")
+        created.add((collection, tuple(fields)))
+    assert created == set(COMPOSITE_INDEXES)
+    unindexed = {
+        (flag(argv, "collection-group")[0], argv[5])
+        for argv in plan.gcloud("firestore", "indexes", "fields", "update")
+        if "--disable-indexes" in argv
     }
-    assert all(flag(argv, "collection-group") == ["objects"] for argv in indexes)
+    declared = {(collection, field) for collection, field, scopes in SINGLE_FIELD if not scopes}
+    assert declared - {("objects", "expire_at")} <= unindexed  # objects TTL: retention only
+    grouped = {
+        argv[5]
+        for argv in plan.gcloud("firestore", "indexes", "fields", "update")
+        if flag(argv, "collection-group") == ["batches"]
+    }
+    assert grouped == {"state", "submission"}
     (ttl,) = plan.gcloud("firestore", "fields", "ttls", "update")  # no retention: objects keep
     assert ttl[5] == "expire_at"
     assert flag(ttl, "collection-group") == ["rejections"]

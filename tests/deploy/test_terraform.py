@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from registration.config import Settings, env_name
+from registration.adapters.firestore.indexes import COMPOSITE_INDEXES, SINGLE_FIELD
 from tests.deploy.tools import (
     TERRAFORM,
     UPCOMING_SETTINGS,
@@ -417,21 +418,33 @@ def test_default_settings_are_the_functions_own_defaults() -> None:
     assert tf.default("image_group_prefixes") == list(fields["image_group_prefixes"].default)
 
 
-def test_firestore_has_indexes_for_pending_objects_in_both_orders() -> None:
-    indexes = terraform().of_type("google_firestore_index")
-    shapes = {
-        (
-            body["collection"],
-            body["query_scope"],
-            tuple((field["field_path"], field["order"]) for field in body["fields"]),
-        )
-        for body in indexes.values()
+def test_terraform_declares_exactly_the_composite_indexes_the_queries_need() -> None:
+    tf = terraform()
+    index = tf.resource("google_firestore_index", "composite")
+    assert index["for_each"] == "${local.composite_indexes}"
+    assert index["query_scope"] == "COLLECTION"
+    assert index["database"] == "${var.firestore_database}"
+    declared = {
+        (body["collection"], tuple(body["fields"]))
+        for body in tf.locals["composite_indexes"].values()
     }
-    assert shapes == {
-        ("objects", "COLLECTION", (("state", "ASCENDING"), ("created_at", "ASCENDING"))),
-        ("objects", "COLLECTION", (("state", "ASCENDING"), ("created_at", "DESCENDING"))),
-    }
-    assert all(body["database"] == "${var.firestore_database}" for body in indexes.values())
+    assert declared == set(COMPOSITE_INDEXES)
+
+
+def test_terraform_sets_every_single_field_index_the_code_declares() -> None:
+    tf = terraform()
+    fields = tf.of_type("google_firestore_field")
+    settings: dict[tuple[str, str], tuple[str, ...]] = {}
+    for body in fields.values():
+        names = [body["field"]]
+        if body.get("for_each"):  # for_each = toset(["a", "b"]), field = each.value
+            names = re.findall(r'"([^"]+)"', body["for_each"])
+        config = body["index_config"][0]
+        scopes = tuple(sorted(index["query_scope"] for index in config.get("indexes", [])))
+        for name in names:
+            settings[(body["collection"], name)] = scopes
+    for collection, field, scopes in SINGLE_FIELD:
+        assert settings.get((collection, field)) == tuple(sorted(scopes)), (collection, field)
 
 
 def test_rejection_records_expire_through_a_ttl_on_an_unindexed_field() -> None:
