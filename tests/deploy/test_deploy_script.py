@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from registration.config import Settings, env_name
 from registration.adapters.firestore.indexes import COMPOSITE_INDEXES, SINGLE_FIELD
+from registration.config import Settings, env_name
 from tests.deploy.tools import DEPLOY_SCRIPT, UPCOMING_SETTINGS, require_tool, terraform
 
 PROJECT = "acme-prod"

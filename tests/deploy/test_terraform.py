@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from registration.config import Settings, env_name
 from registration.adapters.firestore.indexes import COMPOSITE_INDEXES, SINGLE_FIELD
+from registration.config import Settings, env_name
 from tests.deploy.tools import (
     TERRAFORM,
     UPCOMING_SETTINGS,
