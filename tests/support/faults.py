@@ -14,6 +14,13 @@ between two lines of a use case would leave things:
     flush.after_manifest_write     manifests.write
     flush.after_mark_written       batches.mark_written
 
+  and one more on the Encord port, kept apart (SUBMISSION_POINTS) because it fires only
+  when a target is configured:
+
+    encord.after_start             encord.start, once Encord accepted the job and before
+                                   its id is recorded (the exactly-once window; use `kill`:
+                                   submit() treats any exception from start as a failed try)
+
   with the faults `kill` (os._exit, skipping every cleanup, as a killed instance) and
   `raise` (InjectedFaultError: the request dies there).
 
@@ -84,6 +91,12 @@ POINTS: dict[str, tuple[str, str, Callable[[Any], bool]]] = {
     "flush.after_manifest_write": ("manifests", "write", _always),
     "flush.after_mark_written": ("batches", "mark_written", _always),
 }
+# Points that need an Encord target (services/submit.py); not in POINTS, whose every entry
+# the crash-point test reaches without one.
+SUBMISSION_POINTS: dict[str, tuple[str, str, Callable[[Any], bool]]] = {
+    "encord.after_start": ("encord", "start", _always),
+}
+ALL_POINTS = {**POINTS, **SUBMISSION_POINTS}
 
 POINT_FAULTS: tuple[str, ...] = ("raise", "kill")
 METHOD_FAULTS: tuple[str, ...] = (
@@ -105,7 +118,7 @@ def parse(spec: str) -> Plan:
     for part in filter(None, (piece.strip() for piece in spec.split(","))):
         target, _, action = part.partition("=")
         kind, _, probability = action.partition(":")
-        if target in POINTS:
+        if target in ALL_POINTS:
             allowed = POINT_FAULTS
         else:
             port, _, method = target.partition(".")
@@ -144,7 +157,7 @@ class FaultPlan:
         with self._lock:
             for kind, probability in self._plan.get(target, ()):
                 if kind in kinds and self._random.random() < probability:
-                    label = f"{target}={kind}" if target not in POINTS else target
+                    label = f"{target}={kind}" if target not in ALL_POINTS else target
                     self.fired.append(label)
                     self._log(label)
                     return kind
@@ -227,9 +240,12 @@ class _Faulty:
 def with_faults(backends: Backends, plan: FaultPlan) -> Backends:
     """The same backends, each port wrapped so that armed points and method faults fire."""
     by_port: dict[str, dict[str, list[tuple[str, Callable[[Any], bool]]]]] = {}
-    for point, (port, method, reached) in POINTS.items():
+    for point, (port, method, reached) in ALL_POINTS.items():
         by_port.setdefault(port, {}).setdefault(method, []).append((point, reached))
+    # An absent port stays absent: a wrapped None would read as a configured Encord target.
     wrapped = {
-        port: _Faulty(port, getattr(backends, port), by_port.get(port, {}), plan) for port in PORTS
+        port: _Faulty(port, getattr(backends, port), by_port.get(port, {}), plan)
+        for port in PORTS
+        if getattr(backends, port) is not None
     }
     return dataclasses.replace(backends, **wrapped)
