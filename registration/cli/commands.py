@@ -1,4 +1,4 @@
-"""python -m registration: status | flush | backfill | reconcile | trace (the click commands).
+"""python -m registration: status | flush | backfill | reconcile | trace | jobs | resubmit.
 
 Output discipline (registration/cli/output.py): a command's result goes to stdout, the JSON
 log lines to stderr or --log-file. gs:// arguments are parsed by registration/cli/arguments.py.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 
 import click
 from rich.progress import TaskProgressColumn, TextColumn
@@ -22,7 +23,8 @@ from registration.cli.output import (
     routed_logs,
     streams,
 )
-from registration.domain.model import ManifestKey
+from registration.domain.model import BatchRecord, ManifestKey
+from registration.domain.submission import SubmissionState
 from registration.exceptions import ConfigurationError
 from registration.services.backfill import (
     BACKFILL_CHUNK,
@@ -36,8 +38,9 @@ from registration.services.flush import find_buffers, force_flush
 from registration.services.ports import Context
 from registration.services.reconcile import ReconcileReport
 from registration.services.reconcile import reconcile as run_reconcile
-from registration.services.status import StatusView
+from registration.services.status import StatusView, submission_dict
 from registration.services.status import status as status_view
+from registration.services.submit import submit
 from registration.services.trace import trace as run_trace
 from registration.web.status_page import (
     ATTENTION_LABELS,
@@ -464,6 +467,154 @@ def trace(state: CliState, url: str, as_json: bool) -> None:
             f"{relative_age(rejection.recorded_at, now)}: {rejection.detail}",
             markup=False,
         )
+
+
+# -- Encord submissions ----------------------------------------------------------------------
+
+JOBS_LIMIT = 500
+
+
+@cli.command()
+@click.option("--failed", is_flag=True, help="List refused submissions and jobs in ERROR instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the batches as JSON.")
+@click.option("--limit", default=JOBS_LIMIT, show_default=True, help="At most this many.")
+@click.pass_obj
+def jobs(state: CliState, failed: bool, as_json: bool, limit: int) -> None:
+    """Batches whose Encord submission is not finished (pending, submitting, submitted).
+
+    With --failed: those Encord refused, or whose job ended in ERROR, for a person to look
+    at; `resubmit` hands one to Encord again.
+    """
+    io_ = streams()
+    with routed_logs(state, io_.err):
+        ctx = _context()
+        _require_target(ctx)
+        submissions = ctx.backends.submissions
+        batches = (
+            submissions.failed_submissions(limit) if failed else submissions.submissions_due(limit)
+        )
+    batches.sort(key=lambda batch: (batch.manifest_bucket, batch.manifest_path))
+    if as_json:
+        json_out(
+            io_,
+            [
+                {"manifest": _manifest_url(batch), "buffer": batch.buffer.label}
+                | (submission_dict(batch) or {})
+                for batch in batches
+            ],
+        )
+        return
+    now = _now()
+    out = io_.out
+    if not batches:
+        out.print(
+            "No refused submissions and no jobs in ERROR."
+            if failed
+            else "Every written manifest's Encord job has finished."
+        )
+        return
+    table = Table(
+        title="Encord submissions " + ("failed" if failed else "not finished"),
+        title_justify="left",
+    )
+    for column in ("Manifest", "State", "Job", "Attempts", "Next attempt", "Problem"):
+        table.add_column(column, overflow="fold")
+    for batch in batches:
+        submission = batch.submission
+        assert submission is not None
+        next_attempt = "—"
+        if submission.state is SubmissionState.PENDING and submission.next_attempt_at:
+            next_attempt = (
+                "due now"
+                if submission.next_attempt_at <= now
+                else f"in {int((submission.next_attempt_at - now).total_seconds())} s"
+            )
+        table.add_row(
+            _manifest_url(batch),
+            submission.state.value,
+            submission.job_id or "—",
+            str(submission.attempts),
+            next_attempt,
+            submission.problem or "—",
+        )
+    out.print(table)
+    out.print(f"{len(batches)} batch(es).")
+
+
+@cli.command()
+@click.argument("url")
+@click.pass_obj
+def resubmit(state: CliState, url: str) -> None:
+    """Hand one written manifest to Encord again, now: gs://BUCKET/PATH-OF-MANIFEST.
+
+    Whatever its submission's state (refused, ERROR, DONE, or stuck): its job id is
+    forgotten and a new job is started. The manifest's skip_duplicate_urls keeps files
+    Encord already registered from being registered twice.
+    """
+    bucket, path = parse_gs_url(url, need_name=True)
+    io_ = streams()
+    with routed_logs(state, io_.err):
+        ctx = _context()
+        _require_target(ctx)
+        batch = _batch_of_manifest(ctx, bucket, path)
+        if batch is None:
+            raise click.ClickException(
+                f"no written batch has the manifest gs://{bucket}/{path}; "
+                "`python -m registration jobs` lists manifests with their submission"
+            )
+        if not ctx.backends.submissions.resubmit(batch, ctx.clock()):
+            raise click.ClickException(f"gs://{bucket}/{path} is not a written manifest")
+        again = ctx.backends.batches.get(batch.buffer, batch.seq)
+        submitted = again is not None and submit(ctx, again)
+        after = ctx.backends.batches.get(batch.buffer, batch.seq)
+    submission = None if after is None else after.submission
+    if submitted and submission is not None:
+        io_.out.print(f"gs://{bucket}/{path}: submitted, Encord job {submission.job_id}")
+        return
+    problem = "" if submission is None or not submission.problem else f": {submission.problem}"
+    state_text = "unknown" if submission is None else submission.state.value
+    io_.out.print(
+        f"gs://{bucket}/{path}: marked for submission, not submitted now "
+        f"({state_text}{problem}); the sweep retries it",
+        markup=False,
+    )
+    if submission is not None and submission.state is SubmissionState.FAILED:
+        raise click.exceptions.Exit(1)
+
+
+def _require_target(ctx: Context) -> None:
+    if ctx.backends.encord is None:
+        raise click.ClickException(
+            "no Encord target is configured: set REGISTRATION_ENCORD_FOLDER (or "
+            "REGISTRATION_ENCORD_DATASET) and REGISTRATION_ENCORD_INTEGRATION, and ENCORD_SSH_KEY"
+        )
+
+
+def _manifest_url(batch: BatchRecord) -> str:
+    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+
+
+def _batch_of_manifest(ctx: Context, bucket: str, path: str) -> BatchRecord | None:
+    """The batch that wrote gs://bucket/path. A manifest is named
+    {prefix}{folder}/{key}/{seq:06d}-{claim time}-{buffer tag}.{ext}: the key, the number and
+    the first 8 characters of the buffer's id are in the name, so one read of the buffer
+    catalogue and one batch read find it."""
+    name = PurePosixPath(path)
+    seq_text, _, rest = name.stem.partition("-")
+    tag = rest.rpartition("-")[2]
+    try:
+        key = ManifestKey(name.parent.name)
+        seq = int(seq_text)
+    except ValueError:
+        return None
+    for summary in ctx.backends.buffers.all():
+        buffer = summary.buffer
+        if buffer.key is not key or not buffer.ident.startswith(tag):
+            continue
+        batch = ctx.backends.batches.get(buffer, seq)
+        if batch is not None and (batch.manifest_bucket, batch.manifest_path) == (bucket, path):
+            return batch
+    return None
 
 
 def main() -> None:
