@@ -241,7 +241,7 @@ def test_rejected_counts_are_exact_after_concurrent_rejections_and_summaries(
     assert folder_document(bucket, "busy")["rejected"] == {"unknown_type": 120}
 
 
-def test_the_summary_recounts_only_folders_that_changed_and_all_of_them_daily(
+def test_the_summary_recounts_only_folders_that_changed_or_whose_rejections_expired(
     emulators: Stack, bucket: str
 ) -> None:
     clock = FakeClock()
@@ -261,5 +261,11 @@ def test_the_summary_recounts_only_folders_that_changed_and_all_of_them_daily(
     assert loud["counted_at"] == start + timedelta(minutes=20)
     assert loud["rejected"] == {"unknown_type": 2}
     clock.advance(86400)
+    summarize_rejections(svc.ctx)  # a quiet day: nothing to recount
+    assert folder_document(bucket, "quiet")["counted_at"] == start + timedelta(minutes=10)
+    # Once its oldest rejection has expired (the TTL policy removes it), the folder is
+    # recounted: a cost that follows expiries, not the number of folders.
+    assert folder_document(bucket, "quiet")["recount_at"] == start + timedelta(days=90)
+    clock.advance(90 * 86400)
     summarize_rejections(svc.ctx)
     assert folder_document(bucket, "quiet")["counted_at"] == clock.now

@@ -621,11 +621,12 @@ class MemoryStore:
                 for r in self._rejections.values()
                 if moment is None or r.record.recorded_at >= moment
             }
-            touched |= {
-                (buffer.bucket, buffer.folder)
-                for buffer, state in self._buffers.items()
-                if moment is None or state.created_at >= moment
-            }
+            if moment is not None:
+                touched |= {
+                    (buffer.bucket, buffer.folder)
+                    for buffer, state in self._buffers.items()
+                    if state.created_at >= moment
+                }
             return touched
 
     def folders_due_recount(self, moment: datetime) -> set[tuple[str, str]]:

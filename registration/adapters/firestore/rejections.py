@@ -114,9 +114,15 @@ class FirestoreRejectionSummaries:
         )
 
     def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]:
-        """Folders with a rejection recorded, or a buffer created, at or after moment."""
+        """Folders with a rejection recorded at or after moment, and (when moment is set)
+        folders that gained a buffer since, whose new buffer document needs the counts.
+        With no moment (the first summary ever), only folders that hold rejections: a
+        bucket's whole history of buffers is not the summary's business."""
         touched: set[tuple[str, str]] = set()
-        for collection, field in ((REJECTIONS, "recorded_at"), (BUFFERS, "created_at")):
+        sources = [(REJECTIONS, "recorded_at")]
+        if moment is not None:
+            sources.append((BUFFERS, "created_at"))
+        for collection, field in sources:
             query: Any = self._docs.client.collection(collection)
             if moment is not None:
                 query = query.where(filter=FieldFilter(field, ">=", moment))
