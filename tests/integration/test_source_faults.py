@@ -16,7 +16,7 @@ from typing import Any
 
 import google.cloud.storage as storage
 import pytest
-from google.api_core.exceptions import GoogleAPICallError
+from google.api_core.exceptions import DeadlineExceeded, GoogleAPICallError, ServiceUnavailable
 from google.auth.credentials import AnonymousCredentials
 
 from devstack.stack import PROJECT, Stack
@@ -129,18 +129,27 @@ def test_a_reconcile_whose_stats_and_repairs_fail_converges_without_loss_or_doub
     upload(gcs, bucket, new)
     for name in old[:5]:
         gcs.bucket(bucket).blob(name).delete()
-    ctx, plan = faulty_context(RECONCILE_FAULTS, 7)
-    first, failures = until_it_succeeds(lambda: reconcile(ctx, bucket, PREFIX, repair=True))
+    ctx, plan = faulty_context("source.stat=unavailable", 7)
+    with pytest.raises(ServiceUnavailable):  # the stat of a gone object fails: run again
+        reconcile(ctx, bucket, PREFIX, repair=True)
+    plan.configure("bulk.add_pending_many=timeout_after")
+    with pytest.raises(DeadlineExceeded):  # the repair registered the missed ones, then died
+        reconcile(ctx, bucket, PREFIX, repair=True)
+    plan.configure(RECONCILE_FAULTS)
+    first, _ = until_it_succeeds(lambda: reconcile(ctx, bucket, PREFIX, repair=True))
     assert isinstance(first, ReconcileReport)
+    assert first.missed == [], "a rerun after a half-done repair finds nothing missed"
 
     # More missed deletes, now of objects whose records are pending (repaired above, their
     # batch not full): a replayed delete must withdraw them, once, whatever dies half-way.
     gone_pending = new[-10:]
     for name in gone_pending:
         gcs.bucket(bucket).blob(name).delete()
-    _, more = until_it_succeeds(lambda: reconcile(ctx, bucket, PREFIX, repair=True))
-    assert failures + more >= 3, plan.counts()
-    assert {name.split("=")[0] for name in plan.fired} >= {"source.stat"}
+    plan.configure("records.withdraw=timeout_after")
+    with pytest.raises(DeadlineExceeded):  # the first replayed delete applied, then died
+        reconcile(ctx, bucket, PREFIX, repair=True)
+    plan.configure(RECONCILE_FAULTS)
+    until_it_succeeds(lambda: reconcile(ctx, bucket, PREFIX, repair=True))
 
     plan.configure("")
     final = reconcile(ctx, bucket, PREFIX, repair=True)
