@@ -4,26 +4,124 @@ Starts the Firestore emulator, gcp-storage-emulator and functions-framework (one
 entry point), uploads a generated drop, posts one binary CloudEvent per object from 16
 threads, then prints the manifests written and the buffers still pending. Finally it waits
 past a short REGISTRATION_MAX_AGE_SECONDS and calls sweep, to show partial batches flushing.
+
+Submission to Encord is on: a local Encord stub (tests/support/encord_stub.py, in this
+process) stands in for Encord's API, and the functions reach it through the real `encord`
+SDK with a key generated for the run. One file's URL is refused by a stub rule. Each manifest
+is submitted as a job when it is written; the demo calls sweep until every job is DONE, and
+prints each job with the latency from the drop (the file's finalize event) to job DONE.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import google.cloud.storage as storage
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from google.auth.credentials import AnonymousCredentials
 
 from devstack import cloudevents
 from devstack.samples import Sample, demo_drop
 from devstack.stack import PROJECT, local_stack
+from registration.manifest.urls import object_url, parse_object_url
+from tests.support.encord_stub import EncordStub
 
 BUCKET = "demo-bucket"
 MAX_AGE_SECONDS = 20
+# The one file Encord is told to refuse (a stub rule on its URL).
+REFUSED = "site-a/cam 1/frame_00007.png"
+REFUSED_ERROR = "Failed to read the file: 403 Forbidden (the integration cannot read it)"
+# Sweeps run until every job is finished, at most this long.
+FOLLOW_SECONDS = 60
+
+
+@dataclass
+class Encord:
+    """The local Encord: the stub, its folder and integration, and the function's settings."""
+
+    stub: EncordStub
+    folder: str
+    env: dict[str, str]
+    done_at: dict[str, float] = field(default_factory=dict)  # manifest path -> time DONE
+
+
+def start_encord(stub: EncordStub) -> Encord:
+    key = Ed25519PrivateKey.generate()
+    stub.add_public_key(key.public_key())
+    integration = stub.add_integration(f"gcs {BUCKET}")
+    folder = stub.add_folder(name="demo drop")
+    stub.set_polls_until_done(1)  # each job answers PENDING once, then its end
+    stub.fail_urls_matching(re.escape(object_url(BUCKET, REFUSED)) + "$", REFUSED_ERROR)
+    private = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
+    env = {
+        "REGISTRATION_ENCORD_FOLDER": folder,
+        "REGISTRATION_ENCORD_INTEGRATION": integration,
+        "REGISTRATION_ENCORD_DOMAIN": stub.url,
+        "ENCORD_SSH_KEY": private,
+    }
+    return Encord(stub, folder, env)
+
+
+def follow_jobs(sweep_url: str, encord: Encord) -> int:
+    """POST sweep until no submission is unfinished; returns how many sweeps it took."""
+    deadline = time.monotonic() + FOLLOW_SECONDS
+    sweeps = 0
+    while time.monotonic() < deadline:
+        summary = requests.post(sweep_url, timeout=300).json()
+        sweeps += 1
+        now = time.time()
+        for path in summary.get("jobs_finished", []):
+            encord.done_at.setdefault(path, now)
+        jobs = encord.stub.jobs(encord.folder)
+        if jobs and all(job.status != "PENDING" for job in jobs) and not summary["submitted"]:
+            return sweeps
+        time.sleep(0.2)
+    return sweeps
+
+
+def print_jobs(encord: Encord, posted_at: dict[str, float], status: dict[str, Any]) -> None:
+    """One line per manifest's job: how long after the batch's last file was dropped (its
+    finalize event) Encord had the job, and had it DONE (seen by a sweep's poll)."""
+    started: list[float] = []
+    done: list[float] = []
+    print(f"  {'manifest':<52} {'job':<8} {'status':<6} {'done':>5} {'refused':>7}  drop -> job")
+    for job in encord.stub.jobs(encord.folder):
+        path = next((p for p in encord.done_at if p.endswith("/" + (job.file_name or ""))), None)
+        names = [parse_object_url(url)[1] for unit in job.units for url in unit.urls]
+        dropped = max((posted_at[name] for name in names if name in posted_at), default=None)
+        latency = "-"
+        if path is not None and dropped is not None:
+            started.append(job.created_at - dropped)
+            done.append(encord.done_at[path] - dropped)
+            latency = f"started {started[-1]:.1f} s, DONE {done[-1]:.1f} s"
+        counts = job.counts()
+        shown = (path or job.file_name or "?").removeprefix("encord-manifests/")
+        print(
+            f"  {shown[-52:]:<52} {job.id[:8]:<8} {job.status:<6} "
+            f"{counts['done']:>5} {counts['error']:>7}  {latency}"
+        )
+    if done:
+        print(
+            f"  Latency from the drop of a batch's last file: job started in median "
+            f"{statistics.median(started):.1f} s (max {max(started):.1f} s), job DONE in median "
+            f"{statistics.median(done):.1f} s (max {max(done):.1f} s) over {len(done)} jobs"
+        )
+    registered = encord.stub.registered_urls(encord.folder)
+    print(
+        f"  Encord registered {len(registered)} URLs, each "
+        f"{'once' if set(registered.values()) == {1} else 'MORE THAN ONCE'}; "
+        f"submissions unfinished: {status['totals'].get('submissions_by_state') or 'none'}"
+    )
 
 
 def upload(client: storage.Client, samples: list[Sample]) -> list[dict[str, object]]:
@@ -68,20 +166,24 @@ def print_buffers(status_url: str) -> None:
         )
     print(f"  rejected: {len(report['rejected'])}")
     for item in report["rejected"]:
-        print(f"    {item['name'][:60]!r}: {item['reason']}")
+        detail = f" ({item['detail'][:90]})" if item["reason"] == "encord_refused" else ""
+        print(f"    {item['name'][:60]!r}: {item['reason']}{detail}")
 
 
 def main() -> int:
     log_dir = Path(".cache/demo-logs")
-    print("Starting Firestore emulator, Storage emulator and functions-framework ...")
-    with local_stack(log_dir) as stack:
+    print("Starting Firestore emulator, Storage emulator, the Encord stub and functions-framework")
+    with local_stack(log_dir) as stack, EncordStub() as stub:
+        encord = start_encord(stub)
         env = {
             "REGISTRATION_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS),
             "REGISTRATION_GROUP_QUIET_SECONDS": str(MAX_AGE_SECONDS),
+            **encord.env,
         }
         on_event = stack.serve("on_storage_event", env)
         sweep = stack.serve("sweep", env)
         status = stack.serve("status", env)
+        print(f"  Encord stub at {stub.url}: folder {encord.folder}; refuses {REFUSED!r}")
         client = storage.Client(
             project=PROJECT,
             credentials=AnonymousCredentials(),
@@ -92,16 +194,15 @@ def main() -> int:
         print(f"Uploading {len(samples)} sample objects to gs://{BUCKET} ...")
         events = upload(client, samples)
         print(f"Posting {len(events)} finalize CloudEvents from 16 threads ...")
+        posted_at: dict[str, float] = {}
+
+        def post(data: dict[str, object], session: requests.Session) -> int:
+            posted_at[str(data["name"])] = time.time()
+            return cloudevents.finalize(on_event.url, data, session=session).status_code
+
         started = time.perf_counter()
         with requests.Session() as session, ThreadPoolExecutor(16) as pool:
-            codes = list(
-                pool.map(
-                    lambda data: (
-                        cloudevents.finalize(on_event.url, data, session=session).status_code
-                    ),
-                    events,
-                )
-            )
+            codes = list(pool.map(lambda data: post(data, session), events))
         elapsed = time.perf_counter() - started
         failed = [code for code in codes if code >= 300]
         print(
@@ -109,8 +210,11 @@ def main() -> int:
             f"{len(failed)} not acknowledged"
         )
         seen: set[str] = set()
-        print("\nManifests written at threshold:")
+        print("\nManifests written at threshold (each submitted to Encord in the same event):")
         print_manifests(client, seen)
+        print(f"  Encord jobs started: {len(stub.jobs(encord.folder))}")
+        print("\nPOST sweep until their Encord jobs are finished (it also flushes old buffers) ...")
+        print(f"  {follow_jobs(sweep.url, encord)} sweeps")
         print("\nBuffers (GET status):")
         print_buffers(status.url)
         print(f"\nWaiting {MAX_AGE_SECONDS} s (REGISTRATION_MAX_AGE_SECONDS), then POST sweep ...")
@@ -118,14 +222,21 @@ def main() -> int:
         summary = requests.post(sweep.url, timeout=300).json()
         print(
             f"  sweep: {summary['buffers_flushed']} buffers flushed, "
-            f"{len(summary['manifests_written'])} manifests, errors: {summary['errors']}"
+            f"{len(summary['manifests_written'])} manifests, errors: {summary['errors']}; "
+            f"Encord jobs started so far: {len(stub.jobs(encord.folder))}"
         )
         print("\nManifests written by the sweep:")
         print_manifests(client, seen)
-        print("\nBuffers after the sweep:")
+        print("\nPOST sweep until every Encord job is finished ...")
+        print(f"  {follow_jobs(sweep.url, encord)} sweeps")
+        report = requests.get(status.url, timeout=60).json()
+        print("\nEncord jobs (one per manifest):")
+        print_jobs(encord, posted_at, report)
+        print("\nBuffers after the sweep (the refused file is among the rejections):")
         print_buffers(status.url)
         print(f"\nLogs of every process: {log_dir}/")
-        return 1 if failed else 0
+        unfinished = [job for job in stub.jobs(encord.folder) if job.status == "PENDING"]
+        return 1 if failed or unfinished else 0
 
 
 if __name__ == "__main__":
