@@ -177,3 +177,29 @@ def test_sixteen_concurrent_creates_in_one_buffer_all_land(store: Backends) -> N
         )
     assert actions == [FinalizeAction.BUFFER] * 64
     assert store.records.count_pending(BUFFER) == 64
+
+
+def test_custom_metadata_keys_firestore_refuses_as_field_names_round_trip(store: Backends) -> None:
+    # `__origin__` is a name Firestore reserves; Cloud Storage accepts it as a metadata key.
+    metadata = {"__origin__": "cam 3", "a.b": "1", "`x`": "2", "": "empty key", "ü": "3"}
+    obj = StorageObject("bkt", "site-a/cam 1/meta.jpg", 1, custom_metadata=metadata)
+    assert store.records.add_pending(BUFFER, obj, NOW) is FinalizeAction.BUFFER
+    store.batches.acquire_lease(BUFFER, 1, 60)
+    claimed = claim(store, 1, limit=10)
+    assert claimed is not None
+    [member] = store.batches.members(BUFFER, 1)
+    assert dict(member.custom_metadata) == metadata
+
+
+def test_a_name_has_one_record_whatever_buffer_its_generations_landed_in(
+    store: Backends,
+) -> None:
+    text = BufferRef("bkt", "r", ManifestKey.TEXT)
+    pdfs = BufferRef("bkt", "r", ManifestKey.PDFS)
+    store.records.add_pending(text, StorageObject("bkt", "r/latest", 1), NOW)
+    assert store.records.add_pending(pdfs, StorageObject("bkt", "r/latest", 2), NOW) is (
+        FinalizeAction.BUFFER
+    )
+    assert (store.records.count_pending(text), store.records.count_pending(pdfs)) == (0, 1)
+    [record] = store.bulk.object_records([("bkt", "r/latest")])
+    assert record is not None and record.buffer == pdfs and record.obj.generation == 2

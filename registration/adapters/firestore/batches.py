@@ -131,7 +131,9 @@ class FirestoreBatches:
         client = self._docs.client
         buffer_ref = self._docs.buffer(buffer)
         batch_ref = self._docs.batch(buffer, seq)
-        query = self._docs.pending(buffer).order_by("created_at").limit(limit)
+        query = _members_only(
+            buffer, self._docs.pending(buffer).order_by("created_at").limit(limit)
+        )
         for _ in range(CLAIM_ATTEMPTS):
             snapshots = {s.reference.path: s for s in client.get_all([buffer_ref, batch_ref])}
             buffer_snapshot = snapshots[buffer_ref.path]
@@ -206,7 +208,7 @@ class FirestoreBatches:
         query = self._docs.objects().where(
             filter=FieldFilter("batch_key", "==", batch_key(buffer, seq))
         )
-        docs = query.stream()
+        docs = _members_only(buffer, query).stream()
         return [
             storage_object(fields_of(doc))
             for doc in docs
@@ -421,6 +423,18 @@ def buffer_from_batch(fields: dict[str, Any]) -> BufferRef:
         ManifestKey(fields["key"]),
         bool(fields.get("create_video")),
     )
+
+
+# What a group's manifest needs of each member: a group of 20,000 members with heavy
+# custom metadata would otherwise be loaded whole (metadata never goes into a group item).
+GROUP_MEMBER_FIELDS = (
+    "bucket", "name", "generation", "state", "size", "content_type", "time_created",
+    "series_uid", "instance_number",
+)  # fmt: skip
+
+
+def _members_only(buffer: BufferRef, query: Any) -> Any:
+    return query.select(list(GROUP_MEMBER_FIELDS)) if buffer.grouped else query
 
 
 def _records_of(query: Any) -> list[BatchRecord]:
