@@ -21,6 +21,7 @@ from registration import bootstrap, logs
 from registration.domain.events import DELETED, FINALIZED, parse_storage_object
 from registration.exceptions import MalformedEventError
 from registration.services import intake
+from registration.services.reconcile import reconcile_recent
 from registration.services.status import buffer_detail
 from registration.services.status import status as status_view
 from registration.services.sweep import sweep as run_sweep
@@ -124,3 +125,13 @@ def _html(page: str, status: int = 200) -> flask.Response:
     response.headers.update(status_page.SECURITY_HEADERS)
     response.headers["Vary"] = "Accept"
     return response
+
+
+@functions_framework.http
+def reconcile(request: flask.Request) -> flask.Response:
+    """Scheduled repair of what events missed under the recent prefixes (Eventarc drops an
+    event after 24 hours of retries): docs/operations.md, "After the platform gives up"."""
+    if request.method != "POST":
+        return _json({"error": "reconcile takes POST"}, 405)
+    result = reconcile_recent(bootstrap.context())
+    return _json(result.as_dict(), 500 if result.errors else 200)

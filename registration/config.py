@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     # Encord supports 32,767 frames per image sequence; longer ones are split into parts.
     max_sequence_frames: Annotated[int, Field(ge=1, le=MAX_SEQUENCE_FRAMES)] = MAX_SEQUENCE_FRAMES
 
+    # A scheduled reconcile (the `reconcile` function, run daily by Cloud Scheduler) repairs
+    # what events missed under these prefixes of this bucket; `{date}` in a prefix stands for
+    # each of the last reconcile_days days (YYYY-MM-DD). No bucket: nothing is scheduled.
+    reconcile_bucket: str | None = None
+    reconcile_prefixes: Annotated[tuple[str, ...], NoDecode] = ("",)
+    reconcile_days: Annotated[int, Field(ge=1, le=31)] = 2
+
     # Submission to Encord (opt-in: with no target, manifests are only written). The key the
     # SDK signs with is the SDK's own ENCORD_SSH_KEY, mounted from Secret Manager.
     encord_folder: str | None = None
@@ -76,7 +83,9 @@ class Settings(BaseSettings):
     # An Encord job still pending this long after it was submitted needs a person.
     encord_job_attention_seconds: Annotated[int, Field(ge=60)] = 3600
 
-    @field_validator("image_group_prefixes", "image_sequence_prefixes", mode="before")
+    @field_validator(
+        "image_group_prefixes", "image_sequence_prefixes", "reconcile_prefixes", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -95,7 +104,12 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @field_validator(
-        "manifest_bucket", "encord_folder", "encord_dataset", "encord_integration", mode="before"
+        "manifest_bucket",
+        "encord_folder",
+        "encord_dataset",
+        "encord_integration",
+        "reconcile_bucket",
+        mode="before",
     )
     @classmethod
     def _blank_bucket_means_event_bucket(cls, value: object) -> object:

@@ -254,3 +254,21 @@ variable "rejection_alert_per_hour" {
   type        = number
   default     = 1000
 }
+
+variable "reconcile_prefixes" {
+  description = "Prefixes of the source bucket that a daily reconcile repairs; {date} stands for each of the last reconcile_days days (YYYY-MM-DD), e.g. [\"drops/{date}/\"]. Empty: no scheduled reconcile."
+  type        = list(string)
+  default     = []
+}
+
+variable "reconcile_days" {
+  description = "How many days back {date} in reconcile_prefixes reaches (2 covers Eventarc's 24-hour retry window with margin)."
+  type        = number
+  default     = 2
+}
+
+variable "reconcile_schedule" {
+  description = "Cron schedule (UTC) of the reconcile over the recent prefixes."
+  type        = string
+  default     = "30 3 * * *"
+}

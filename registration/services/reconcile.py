@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from registration import logs
@@ -190,3 +191,60 @@ def _repair(ctx: Context, report: ReconcileReport) -> None:
         for record in report.registered_gone
     ]
     reject_many(ctx, gone)
+
+
+def recent_prefixes(patterns: Sequence[str], days: int, today: date) -> list[str]:
+    """The prefixes a scheduled reconcile covers: each pattern with `{date}` filled in for
+    today and the days before it (YYYY-MM-DD), and patterns without it as they are."""
+    prefixes: list[str] = []
+    for pattern in patterns:
+        if "{date}" not in pattern:
+            prefixes.append(pattern)
+            continue
+        for back in range(days):
+            day = today - timedelta(days=back)
+            prefixes.append(pattern.replace("{date}", day.isoformat()))
+    return list(dict.fromkeys(prefixes))
+
+
+@dataclass
+class ScheduledReconcile:
+    """What one scheduled run over the recent prefixes found and repaired."""
+
+    reports: list[ReconcileReport] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "prefixes": [
+                {
+                    "bucket": report.bucket,
+                    "prefix": report.prefix,
+                    "listed": report.listed,
+                    "missed": len(report.missed),
+                    "pending_gone": len(report.pending_gone),
+                    "registered_gone": len(report.registered_gone),
+                    "repaired": 0 if report.repair is None else report.repair.listed,
+                }
+                for report in self.reports
+            ],
+            "errors": self.errors,
+        }
+
+
+def reconcile_recent(ctx: Context) -> ScheduledReconcile:
+    """Reconcile and repair REGISTRATION_RECONCILE_PREFIXES of REGISTRATION_RECONCILE_BUCKET
+    over the last REGISTRATION_RECONCILE_DAYS: what catches objects whose events Eventarc
+    dropped after 24 hours of retries, at a cost that follows the recent prefixes only."""
+    settings = ctx.settings
+    result = ScheduledReconcile()
+    if settings.reconcile_bucket is None:
+        return result
+    today = ctx.clock().date()
+    for prefix in recent_prefixes(settings.reconcile_prefixes, settings.reconcile_days, today):
+        try:
+            result.reports.append(reconcile(ctx, settings.reconcile_bucket, prefix, repair=True))
+        except Exception as error:  # one failing prefix must not stop the others
+            logs.error("reconcile failed for prefix", prefix=prefix, problem=repr(error))
+            result.errors.append({"prefix": prefix, "error": repr(error)})
+    return result

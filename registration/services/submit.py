@@ -129,9 +129,12 @@ def follow(ctx: Context, batch: BatchRecord) -> EncordJobResult | None:
             retry_at=None,
         )
         return None
+    if result.finished:
+        # Before the end is recorded: a finished job is never polled again, so an instance
+        # that died in between would lose the rejections (recording them twice is harmless).
+        _reject_refused_files(ctx, batch, result)
     ctx.backends.submissions.record_job(batch, result, ctx.clock())
     if result.finished:
-        _reject_refused_files(ctx, batch, result)
         log = logs.info if result.status == "DONE" and not result.units_error else logs.warning
         log(
             "encord job finished",

@@ -13,6 +13,7 @@ from registration.domain.model import (
     Classification,
     Ignored,
     Rejected,
+    RejectionReason,
     RejectionRecord,
     StorageObject,
     StoredObject,
@@ -140,6 +141,13 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
     if newest is not None:
         record, batch = newest.record, newest.batch
         generation = record.obj.generation
+        refused = [
+            item
+            for item in result.rejections
+            if item.reason == RejectionReason.ENCORD_REFUSED.value and item.generation == generation
+        ]
+        if refused:
+            return f"refused by Encord: {refused[-1].detail}"
         if record.state == ObjectState.CLAIMED.value and batch is not None:
             if batch.state is BatchState.WRITTEN:
                 return (

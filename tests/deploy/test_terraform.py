@@ -92,7 +92,7 @@ def test_sweep_and_status_are_http_functions_with_their_own_entry_points() -> No
 
 
 def test_flushing_functions_run_as_the_runtime_account_and_status_as_its_own() -> None:
-    assert set(functions()) == {"on_storage_event", "sweep", "status"}
+    assert set(functions()) == {"on_storage_event", "sweep", "status", "reconcile"}
     accounts = {}
     for name, function in functions().items():
         assert single(function["build_config"])["runtime"] == "python311", name
@@ -101,6 +101,7 @@ def test_flushing_functions_run_as_the_runtime_account_and_status_as_its_own() -
         "on_storage_event": "${google_service_account.runtime.email}",
         "sweep": "${google_service_account.runtime.email}",
         "status": "${google_service_account.status.email}",
+        "reconcile": "${google_service_account.runtime.email}",
     }
 
 
@@ -113,6 +114,7 @@ def test_only_the_status_page_accepts_traffic_from_outside_google() -> None:
         "on_storage_event": "ALLOW_INTERNAL_ONLY",
         "sweep": "ALLOW_INTERNAL_ONLY",
         "status": "ALLOW_ALL",
+        "reconcile": "ALLOW_INTERNAL_ONLY",
     }
 
 
@@ -321,7 +323,12 @@ def test_every_function_gets_the_complete_settings() -> None:
     assert env["REGISTRATION_MANIFEST_BUCKET"] == "${local.manifest_bucket}"
     assert env["REGISTRATION_LEASE_SECONDS"] == "${tostring(local.lease_seconds)}"
     assert env["REGISTRATION_RECORD_RETENTION_DAYS"] == "${tostring(var.record_retention_days)}"
-    expected = {"on_storage_event": "flush_env", "sweep": "flush_env", "status": "function_env"}
+    expected = {
+        "on_storage_event": "flush_env",
+        "sweep": "flush_env",
+        "status": "function_env",
+        "reconcile": "reconcile_env",
+    }
     for name, function in functions().items():
         assert single(function["service_config"])["environment_variables"] == (
             "${local." + expected[name] + "}"
@@ -505,3 +512,23 @@ def test_terraform_files_are_formatted() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+def test_a_daily_reconcile_of_the_recent_prefixes_exists_only_when_prefixes_are_set() -> None:
+    tf = terraform()
+    assert tf.default("reconcile_prefixes") == []
+    assert tf.locals["reconcile_enabled"] == "${length(var.reconcile_prefixes) > 0}"
+    for type_, name in (
+        (FUNCTION, "reconcile"),
+        ("google_cloud_scheduler_job", "reconcile"),
+        ("google_cloud_run_v2_service_iam_member", "scheduler_invokes_reconcile"),
+    ):
+        assert tf.resource(type_, name)["count"] == "${local.reconcile_enabled ? 1 : 0}", name
+    function = tf.resource(FUNCTION, "reconcile")
+    assert single(function["build_config"])["entry_point"] == "reconcile"
+    env = tf.locals["reconcile_env"]
+    assert "REGISTRATION_RECONCILE_PREFIXES" in env and "REGISTRATION_RECONCILE_BUCKET" in env
+    invoker = tf.resource("google_cloud_run_v2_service_iam_member", "scheduler_invokes_reconcile")
+    assert invoker["member"] == "serviceAccount:${google_service_account.scheduler.email}"
+    # Its lease-relevant timeout is the flushing functions' (it may flush and submit).
+    assert single(function["service_config"])["timeout_seconds"] == "${local.flush_timeout_seconds}"
