@@ -75,3 +75,13 @@ class EncordRefusedError(RegistrationError):
         self.subject = subject
         self.problem = problem
         super().__init__(f"{subject}: refused by Encord: {problem}")
+
+
+class RecordRefusedError(RegistrationError):
+    """Firestore refused an object's record as invalid (not a transient failure): retrying
+    the same object can never succeed, so it is rejected with this reason instead."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        self.problem = problem
+        super().__init__(f"record of {name!r} refused by Firestore: {problem}")

@@ -29,6 +29,7 @@ class FinalizeAction(enum.StrEnum):
     STALE = "stale"  # an older generation: a newer one was seen, so this one is dead
     ALREADY_DELETED = "already_deleted"  # its delete arrived first: never register it
     OVERWRITES_REGISTERED = "overwrites_registered"  # URL already in a manifest: tell ops
+    REFUSED = "refused"  # the store refused the record as invalid: rejected, never retried
 
 
 class DeleteAction(enum.StrEnum):

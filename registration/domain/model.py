@@ -50,6 +50,8 @@ class RejectionReason(enum.StrEnum):
     MANIFEST_INVALID = "manifest_invalid"
     # Encord refused the file in its upload job (its error text is in the detail).
     ENCORD_REFUSED = "encord_refused"
+    # Firestore refused the object's record as invalid (a value it cannot store).
+    RECORD_REFUSED = "record_refused"
     OVERWRITTEN_AFTER_REGISTRATION = "overwritten_after_registration"
     DELETED_AFTER_REGISTRATION = "deleted_after_registration"
 

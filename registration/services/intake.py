@@ -27,6 +27,7 @@ from registration.domain.model import (
     StorageObject,
     object_log_fields,
 )
+from registration.exceptions import RecordRefusedError
 from registration.services.flush import flush_if_full
 from registration.services.ports import Context
 from registration.services.rejecting import reject, reject_many
@@ -80,7 +81,12 @@ def register(ctx: Context, obj: StorageObject, gate: ThresholdGate) -> FinalizeA
     buffer = verdict.buffer_in(obj.bucket)
     now = ctx.clock()
     ctx.backends.buffers.ensure(buffer, now)
-    action = ctx.backends.records.add_pending(buffer, obj, now)
+    try:
+        action = ctx.backends.records.add_pending(buffer, obj, now)
+    except RecordRefusedError as error:
+        # Retrying the same bytes can never succeed: say so once, never answer 5xx forever.
+        reject(ctx, obj, RejectionReason.RECORD_REFUSED, str(error))
+        return FinalizeAction.REFUSED
     logs.info(
         f"finalize: {action.value}",
         action=action.value,
@@ -174,6 +180,9 @@ def register_many(ctx: Context, objects: Sequence[StorageObject], tally: IntakeT
         if action is FinalizeAction.OVERWRITES_REGISTERED:
             reason = RejectionReason.OVERWRITTEN_AFTER_REGISTRATION
             rejected.append((obj, reason, overwrite_detail(obj)))
+        elif action is FinalizeAction.REFUSED:
+            detail = f"record of {obj.name!r} refused by Firestore; the rest of its page went on"
+            rejected.append((obj, RejectionReason.RECORD_REFUSED, detail))
         if action in MAY_FILL:
             touched[buffer] = None
     reject_many(ctx, rejected, tally.rejected)

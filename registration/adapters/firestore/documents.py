@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import AlreadyExists, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -148,6 +148,8 @@ class Documents:
                     batch.create(*docs[index])
                 try:
                     batch.commit()
+                except InvalidArgument:
+                    break  # one document the store refuses: settle the chunk one by one
                 except AlreadyExists:
                     known = self.existing([docs[index][0] for index in chunk])
                     unknown = []

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists
+from google.api_core.exceptions import AlreadyExists, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
@@ -34,6 +34,7 @@ from registration.domain.lifecycle import (
     on_finalize,
 )
 from registration.domain.model import BufferRef, PendingBuffer, StorageObject, StoredObject
+from registration.exceptions import RecordRefusedError
 
 
 class FirestoreObjectRecords:
@@ -49,6 +50,8 @@ class FirestoreObjectRecords:
             return FinalizeAction.BUFFER
         except AlreadyExists:
             pass
+        except InvalidArgument as error:
+            raise RecordRefusedError(obj.name, str(error.message)) from error
         # The name is known: a duplicate, an overwrite, or a finalize after its delete.
 
         @firestore.transactional
@@ -147,11 +150,18 @@ class FirestoreObjectRecords:
             )
             for buffer, obj in items
         ]
+
+        def one_by_one(index: int) -> FinalizeAction:
+            try:
+                return self.add_pending(*items[index], now)
+            except RecordRefusedError:
+                return FinalizeAction.REFUSED  # this object only: the page carries on
+
         return self._docs.create_many(
             docs,
             created=FinalizeAction.BUFFER,
             settle_known=settle_known,
-            one_by_one=lambda index: self.add_pending(*items[index], now),
+            one_by_one=one_by_one,
         )
 
     def object_records(self, items: Sequence[tuple[str, str]]) -> list[StoredObject | None]:
