@@ -20,6 +20,7 @@ from registration.adapters.firestore.documents import (
     Documents,
     batch_key,
     batch_record,
+    buffer_ref_of,
     fields_of,
     storage_object,
 )
@@ -30,7 +31,6 @@ from registration.domain.model import (
     BufferRef,
     ClaimedBatch,
     LeaseOutcome,
-    ManifestKey,
     StorageObject,
 )
 from registration.domain.submission import EncordJobResult, SubmissionState
@@ -367,62 +367,34 @@ class FirestoreBatches:
     def _update(self, batch: BatchRecord, fields: dict[str, Any]) -> None:
         self._docs.batch(batch.buffer, batch.seq).update(fields)
 
-    def submissions_due(self, limit: int) -> list[BatchRecord]:
-        """Batches whose submission is not finished, of every buffer (collection group)."""
+    def _anywhere(self, field: str, values: list[str], limit: int) -> list[BatchRecord]:
+        """Batches of every buffer whose field holds one of values (a collection-group
+        query): the cost follows the batches found, never the buffers."""
         query = (
             self._docs.client.collection_group(BATCHES)
-            .where(
-                filter=FieldFilter(
-                    "submission",
-                    "in",
-                    [
-                        SubmissionState.PENDING.value,
-                        SubmissionState.SUBMITTING.value,
-                        SubmissionState.SUBMITTED.value,
-                    ],
-                )
-            )
+            .where(filter=FieldFilter(field, "in", values))
             .limit(limit)
         )
         return _records_of(query)
 
-    def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]:
-        """Batches of every buffer in one state (collection group): cost follows them."""
-        query = (
-            self._docs.client.collection_group(BATCHES)
-            .where(filter=FieldFilter("state", "==", state.value))
-            .limit(limit)
-        )
-        return _records_of(query)
+    def submissions_due(self, limit: int) -> list[BatchRecord]:
+        """Batches whose Encord submission is not finished."""
+        unfinished = [state.value for state in SubmissionState if state.unfinished]
+        return self._anywhere("submission", unfinished, limit)
 
     def failed_submissions(self, limit: int) -> list[BatchRecord]:
-        query = (
-            self._docs.client.collection_group(BATCHES)
-            .where(
-                filter=FieldFilter(
-                    "submission",
-                    "in",
-                    [SubmissionState.FAILED.value, SubmissionState.ERROR.value],
-                )
-            )
-            .limit(limit)
-        )
-        return _records_of(query)
+        """Batches Encord refused, or whose job ended in ERROR."""
+        failed = [SubmissionState.FAILED.value, SubmissionState.ERROR.value]
+        return self._anywhere("submission", failed, limit)
+
+    def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]:
+        return self._anywhere("state", [state.value], limit)
 
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
         query = self._docs.batches(buffer).where(
             filter=FieldFilter("state", "in", [BatchState.CLAIMING.value, BatchState.CLAIMED.value])
         )
         return [_with_idle(batch_record(buffer, snapshot), snapshot) for snapshot in query.stream()]
-
-
-def buffer_from_batch(fields: dict[str, Any]) -> BufferRef:
-    return BufferRef(
-        fields["bucket"],
-        fields["folder"],
-        ManifestKey(fields["key"]),
-        bool(fields.get("create_video")),
-    )
 
 
 # What a group's manifest needs of each member: a group of 20,000 members with heavy
@@ -440,7 +412,7 @@ def _members_only(buffer: BufferRef, query: Any) -> Any:
 def _records_of(query: Any) -> list[BatchRecord]:
     """The batches a collection-group query found, each with its buffer and idle time."""
     return [
-        _with_idle(batch_record(buffer_from_batch(fields_of(snapshot)), snapshot), snapshot)
+        _with_idle(batch_record(buffer_ref_of(fields_of(snapshot)), snapshot), snapshot)
         for snapshot in query.stream()
     ]
 

@@ -12,8 +12,8 @@ from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from registration.adapters.firestore.documents import BUFFERS, Documents, fields_of
-from registration.domain.model import BufferRef, BufferSummary, ManifestKey
+from registration.adapters.firestore.documents import BUFFERS, Documents, buffer_ref_of, fields_of
+from registration.domain.model import BufferRef, BufferSummary
 
 
 class FirestoreBuffers:
@@ -96,12 +96,7 @@ class FirestoreBuffers:
 def _summary(snapshot: Any) -> BufferSummary:
     fields = fields_of(snapshot)
     return BufferSummary(
-        buffer=BufferRef(
-            fields["bucket"],
-            fields["folder"],
-            ManifestKey(fields["key"]),
-            bool(fields.get("create_video")),
-        ),
+        buffer=buffer_ref_of(fields),
         pending=fields.get("pending"),
         oldest_pending_at=fields.get("oldest_pending_at"),
         last_flush_at=fields.get("last_flush_at"),

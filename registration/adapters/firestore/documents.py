@@ -235,6 +235,16 @@ def storage_object(fields: dict[str, Any]) -> StorageObject:
     )
 
 
+def buffer_ref_of(fields: dict[str, Any]) -> BufferRef:
+    """The buffer a buffer or batch document names by its identity fields."""
+    return BufferRef(
+        fields["bucket"],
+        fields["folder"],
+        ManifestKey(fields["key"]),
+        bool(fields.get("create_video")),
+    )
+
+
 def buffer_of(fields: dict[str, Any]) -> BufferRef:
     """The buffer an object record names (a group's folder is the object's folder)."""
     return BufferRef(
