@@ -1,12 +1,13 @@
-"""`make bench`: throughput, latency, Firestore cost, manifest scale and backfill speed.
+"""`make bench`: throughput, latency, Firestore cost, manifest scale, backfill speed and
+housekeeping at scale.
 
 Everything runs against the local stack (devstack/stack.py: the Firestore emulator,
 gcp-storage-emulator and functions-framework servers on 127.0.0.1). The report is printed
 as it goes; the last line is one JSON object with every figure (BENCHMARKS.md explains each
 one and records the results).
 
-    .venv/bin/python -m bench                    # everything (about 5-8 minutes)
-    .venv/bin/python -m bench --runs 1 --skip-manifest --skip-backfill
+    .venv/bin/python -m bench                    # everything (about 8-10 minutes)
+    .venv/bin/python -m bench --runs 1 --skip-manifest --skip-backfill --skip-housekeeping
 
 Method, in short:
 1. Events. main.py's on_storage_event and the floor (bench/floor_main.py: one idempotent
@@ -24,9 +25,13 @@ Method, in short:
    events and of the sweep are added up and divided by the objects found in manifests.
    The floor is counted the same way, as a check of the counter (it must be exactly 1).
 3. The 500,000-item manifest: bench/manifest_scale.py (fresh process per run, median of 3).
-4. Backfill: 5,000 objects seeded into their own storage emulator (tests/bulk_storage.py),
-   registered by `python -m registration backfill`, timed from the command's start to its
-   exit, then counted for Firestore operations in a second run on a wiped Firestore.
+4. Backfill: 5,000 objects seeded into their own storage emulator
+   (tests/support/bulk_storage.py), registered by `python -m registration backfill`, timed
+   from the command's start to its exit, then counted for Firestore operations in a second
+   run on a wiped Firestore.
+5. Housekeeping (bench/housekeeping.py, in a child process on the same emulators): the sweep
+   and the status page over 20 and 10,000 idle buffers, the due-work sweep among 1,000 idle
+   buffers, and the peak memory of flushing the largest image group allowed.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from google.auth.credentials import AnonymousCredentials
 
 from bench import launcher, load
 from bench.cpu import CpuMeter, own_seconds, tree_seconds
+from bench.housekeeping import flat as flat_housekeeping
 from bench.manifest_scale import run_samples, summarise
 from devstack.stack import PROJECT, ROOT, Process, Stack, local_stack
 
@@ -178,10 +184,17 @@ def timed(label: str, action: Callable[[], Any]) -> Any:
 def cpu_meter(stack: Stack, server: Process) -> CpuMeter:
     """Where the cores go during one load: emulators, the server under test, the senders."""
     bench_pid = os.getpid()
+    raw_storage = stack.storage_emulator or stack.storage
     return CpuMeter(
         {
             "firestore_emulator": lambda: tree_seconds(stack.firestore.popen.pid),
-            "storage_emulator": lambda: tree_seconds(stack.storage.popen.pid),
+            # stack.storage is the name-limits proxy in front of the raw emulator.
+            "storage_emulator": lambda: tree_seconds(raw_storage.popen.pid),
+            **(
+                {"storage_proxy": lambda: tree_seconds(stack.storage.popen.pid)}
+                if stack.storage_emulator is not None
+                else {}
+            ),
             "server": lambda: tree_seconds(server.popen.pid),
             "senders": lambda: own_seconds(bench_pid),
         }
@@ -385,12 +398,13 @@ def describe_ops(ops: dict[str, Any]) -> str:
 
 
 def backfill_available() -> bool:
-    cli = ROOT / "registration" / "cli.py"
+    """Whether `python -m registration backfill` exists (the CLI is a package now)."""
+    cli = ROOT / "registration" / "cli" / "commands.py"
     return (
         (ROOT / "registration" / "__main__.py").exists()
         and cli.exists()
         and "def backfill" in cli.read_text()
-        and (ROOT / "tests" / "bulk_storage.py").exists()
+        and (ROOT / "tests" / "support" / "bulk_storage.py").exists()
     )
 
 
@@ -445,6 +459,30 @@ def backfill_run(stack: Stack) -> dict[str, Any]:
     return result
 
 
+# -- 5. housekeeping ---------------------------------------------------------------------------
+
+
+def housekeeping_run(stack: Stack) -> dict[str, Any]:
+    """bench/housekeeping.py in a child process on this stack's emulators (it wipes them).
+
+    A child, because its operation counter must be installed before its first Firestore
+    client exists, and its group flush needs a fresh process of its own anyway.
+    """
+    argv = [sys.executable, "-m", "bench.housekeeping", "--firestore-host", stack.firestore_host]
+    argv += ["--storage-url", stack.storage.url]
+    done = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.housekeeping exited {done.returncode}")
+    detail: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"housekeeping": detail, **flat_housekeeping(detail)}
+
+
 # -- the report -------------------------------------------------------------------------------
 
 
@@ -468,6 +506,27 @@ def verdicts(figures: dict[str, Any]) -> list[str]:
     peak = figures.get("manifest_500k_peak_mb")
     if peak is not None:
         check("manifest_500k_peak_mb", peak, peak <= TARGETS["manifest_mb"], "<= 512")
+    housekeeping = figures.get("housekeeping") or {}
+    sweep_idle = housekeeping.get("sweep_idle_buffers")
+    if sweep_idle:
+        steady = sweep_idle["large"]["steady"]
+        ratio = sweep_idle["ratio_large_to_small"]["steady"]["seconds"]
+        check("sweep_idle_steady_time_ratio", ratio, ratio <= 2, "<= 2x the 20-buffer sweep")
+        check("sweep_idle_steady_reads", steady["reads"], steady["reads"] <= 50, "<= 50")
+    due = housekeeping.get("due_work_sweep")
+    if due:
+        ratio = due["ratio_among_idle_to_alone"]
+        for key in ("reads", "writes", "seconds"):
+            check(f"due_work_ratio_{key}", ratio[key], due["met"], "close to 1")
+    for failed in figures.get("group_flush_failed") or []:
+        lines.append(f"  FAIL group flush of {failed['members']} members: {failed['problem']}")
+    if figures.get("group_flush_peak_mb") is not None:
+        lines.append(
+            f"  INFO group_flush_peak_mb = {figures['group_flush_peak_mb']:g} for "
+            f"{figures.get('group_flush_members')} members (no target)"
+        )
+    if figures.get("housekeeping_error"):
+        lines.append("  FAIL the housekeeping bench did not run: see housekeeping_error")
     for run, count in enumerate(figures.get("registered_per_run") or [], start=1):
         if count != load.EVENTS:
             lines.append(f"  FAIL run {run}: {count} of {load.EVENTS} objects in manifests")
@@ -489,6 +548,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-ops", action="store_true")
     parser.add_argument("--skip-manifest", action="store_true")
     parser.add_argument("--skip-backfill", action="store_true")
+    parser.add_argument("--skip-housekeeping", action="store_true")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -507,7 +567,7 @@ def main(argv: list[str]) -> int:
     say()
 
     shutil.rmtree(LOG_DIR, ignore_errors=True)
-    if not (args.skip_events and args.skip_ops and args.skip_backfill):
+    if not (args.skip_events and args.skip_ops and args.skip_backfill and args.skip_housekeeping):
         with local_stack(LOG_DIR) as stack:
             client = storage_client(stack)
             if not args.skip_events:
@@ -530,6 +590,13 @@ def main(argv: list[str]) -> int:
                 figures["backfill_objects_per_s"] = None
                 figures["backfill_note"] = "python -m registration backfill does not exist yet"
                 say("Backfill: `python -m registration backfill` not found; reported as null")
+                say()
+            if not args.skip_housekeeping:
+                try:
+                    figures.update(timed("housekeeping", lambda: housekeeping_run(stack)))
+                except Exception as error:  # report it; the other figures still stand
+                    figures["housekeeping_error"] = repr(error)[:500]
+                    say(f"Housekeeping FAILED: {error!r}")
                 say()
     if not args.skip_manifest:
         say("Manifest of 500,000 images (build + validate + serialise; 3 fresh processes):")

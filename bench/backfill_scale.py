@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.backfill_scale            # 20,000 objects
     .venv/bin/python -m bench.backfill_scale 2000       # another size
 
-Method. tests/bulk_storage.py seeds a disk-backed Storage emulator with N tiny JPEGs spread
+Method. tests/support/bulk_storage.py seeds a disk-backed Storage emulator with N tiny JPEGs spread
 over 8 folders (so 8 image buffers at the default batch of 1,000), and devstack.stack starts
 the Firestore emulator. bench/firestore_ops.py counts billed operations on the wire. The
 backfill runs in this process through services.backfill.backfill (exactly what `python -m
