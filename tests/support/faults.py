@@ -140,6 +140,11 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._plan = parse(spec)
         self._random = random.Random(seed)
+        if seed is None:
+            # gunicorn forks its workers after the import that built this plan: without a
+            # new seed each replacement of a killed worker would replay the same draws and
+            # die at the same call again, forever.
+            os.register_at_fork(after_in_child=self._random.seed)
         self._log_path = None if log_path is None else str(log_path)
         self.fired: list[str] = []
 
