@@ -35,10 +35,11 @@ from registration.services.units import units_of
 
 # Bounds one flush call, so one request never drains an enormous backlog alone.
 MAX_BATCHES_PER_FLUSH = 50
-# A sealed group is claimed whole (it is never split across manifests), in one commit of
-# about 350 bytes per member: 20,000 members stay well inside Firestore's 10 MiB request
-# (docs/limits.md). A longer group continues in the folder's next batch, titled so.
-MAX_GROUP_MEMBERS = 20_000
+# A sealed group is claimed in one commit of about 250 bytes per member: 15,000 members
+# (the top of Encord's recommended sequence length) make a 3.8 MB request, inside both
+# Firestore's 10 MiB and the emulator's 4 MiB gRPC limit (docs/limits.md). A longer group
+# continues in the folder's next batch, titled "(batch N)".
+MAX_GROUP_MEMBERS = 15_000
 # Names per "manifest written" log line, and the bytes of names one line may carry: Cloud
 # Logging refuses entries over 256 KB, and 1,000 names of 1 KB would make a 1 MB line.
 LOGGED_NAMES_PER_LINE = 1000
