@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,13 @@ from registration.bootstrap import build_backends
 from registration.clock import utc_now
 from registration.config import Settings
 from registration.domain.events import DELETED, FINALIZED
+from registration.manifest.urls import parse_object_url
 from registration.services.backfill import backfill
 from registration.services.ports import Context
 from registration.services.reconcile import reconcile
 from tests.e2e.conftest import Serve, read_manifests, registered_names
+from tests.support.encord_stub import EncordStub
+from tests.support.encord_target import EncordTarget
 from tests.support.faults import ENV_VAR as FAULTS_VAR
 from tests.support.faults import KILL_EXIT_CODE, LOG_ENV_VAR, FaultPlan, with_faults
 from tests.support.tcp_proxy import TcpProxy
@@ -357,12 +361,20 @@ def fault_counts(log: Path) -> Counter[str]:
     return Counter(line for line in log.read_text().splitlines() if line)
 
 
+@pytest.fixture
+def encord() -> Iterator[EncordTarget]:
+    # Submission is on for the whole run: every manifest is also an upload job on the stub.
+    with EncordStub(polls_until_done=1) as stub:
+        yield EncordTarget.on(stub)
+
+
 @pytest.mark.stress
 def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_deletes_and_kills(
     emulators: Stack,
     bucket: str,
     serve: Serve,
     gcs: storage.Client,
+    encord: EncordTarget,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
@@ -372,7 +384,8 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
     assert len(scenario.events) >= 2000
     fault_log = tmp_path / "faults.log"
     monkeypatch.setenv(LOG_ENV_VAR, str(fault_log))  # every server of this run counts there
-    extra = {FAULTS_VAR: ",".join(filter(None, [KILL_FAULTS, plan]))}
+    monkeypatch.setenv("ENCORD_SSH_KEY", encord.private_key)  # every server signs with it
+    extra = {FAULTS_VAR: ",".join(filter(None, [KILL_FAULTS, plan])), **encord.env()}
     proxy = None
     if "firestore_outage" in kinds:
         host, _, port = emulators.firestore_host.rpartition(":")
@@ -410,6 +423,7 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
         batch_videos=1000,
         max_age_seconds=1,
         lease_seconds=1,
+        **encord.setting_values(),
     )
     time.sleep(1.5)
     with requests.Session() as session:
@@ -439,6 +453,16 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
             results.append(final)
             if final["errors"] == [] == final["manifests_written"] == final["batches_completed"]:
                 break
+        # Then until Encord has every job's end: the sweep submits what an outage or a kill
+        # left unsubmitted (after a lease), and polls each job to DONE.
+        for _ in range(MAX_SWEEPS):
+            if encord.jobs() and all(job.status == "DONE" for job in encord.jobs()):
+                unfinished = session.post(sweeper.url, timeout=300).json()
+                results.append(unfinished)
+                if unfinished["submitted"] == [] == unfinished["errors"]:
+                    break
+            time.sleep(1.5)
+            results.append(session.post(sweeper.url, timeout=300).json())
     problems = [error["error"] for result in results for error in result["errors"]]
     assert all(any(mark in problem for mark in TRANSIENT) for problem in problems), problems
     last = results[-1]
@@ -462,6 +486,16 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
     )
     assert doubled == set(), "registered twice"
     assert lost == set(), f"lost objects: {sorted(lost)[:20]}"
+    # Encord's own records: every registered object is registered there exactly once, and
+    # nothing else is (a resubmitted manifest registers nothing new).
+    in_encord = encord.stub.registered_urls(encord.target)
+    print(
+        f"seed {SEED} encord: {len(encord.jobs())} jobs for {len(manifests)} manifests, "
+        f"{len(in_encord)} URLs registered, max {max(in_encord.values(), default=0)} times"
+    )
+    assert {parse_object_url(url)[1] for url in in_encord} == set(counts)
+    assert set(in_encord.values()) == {1}
+    assert all(job.status == "DONE" for job in encord.jobs())
     assert scenario.must_never_appear & set(counts) == set(), "deleted objects registered"
     assert set(counts) <= scenario.must_appear_once | scenario.may_appear_once
     for body in manifests.values():
