@@ -97,7 +97,7 @@ def _spawn(
         log.close()
 
 
-def _wait_until_up(process: Process, probe_url: str, timeout: float) -> None:
+def _wait_until_up(process: Process, probe_url: str, timeout: float, method: str = "GET") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.popen.poll() is not None:
@@ -106,7 +106,7 @@ def _wait_until_up(process: Process, probe_url: str, timeout: float) -> None:
                 f"ready. Log:\n{process.log_tail()}"
             )
         try:
-            requests.get(probe_url, timeout=1)
+            requests.request(method, probe_url, timeout=1)
             return
         except requests.RequestException:
             time.sleep(0.2)
@@ -175,7 +175,10 @@ def start_function(
         log_dir / f"function-{target}.log",
         url,
     )
-    _wait_until_up(process, url, timeout=60)
+    # OPTIONS: any answer proves the server and the function's module are up, and none of
+    # the entry points does work for it (a GET of status over a big database could take
+    # longer than the probe waits, and a POST would run a sweep).
+    _wait_until_up(process, url, timeout=60, method="OPTIONS")
     return process
 
 
