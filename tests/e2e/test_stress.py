@@ -51,7 +51,6 @@ from devstack import cloudevents
 from devstack.stack import Process, Stack, StackError, free_port, start_function
 from registration.bootstrap import build_backends
 from registration.clock import utc_now
-from registration.config import Settings
 from registration.domain.events import DELETED, FINALIZED
 from registration.manifest.urls import parse_object_url
 from registration.services.backfill import backfill
@@ -304,18 +303,21 @@ def until_it_succeeds(run: Any, failures: Counter[str], label: str) -> Any:
     raise AssertionError(f"{label} still failing after {MAX_RUNS} runs")
 
 
-def listing_phase(bucket: str, gcs: storage.Client, scenario: Scenario) -> Counter[str]:
+def listing_phase(
+    bucket: str, gcs: storage.Client, scenario: Scenario, encord: EncordTarget
+) -> Counter[str]:
     """Objects whose events never came: backfilled, then some deleted and some added unseen
-    and reconciled with repair, all through failing listings, stats and commits."""
+    and reconciled with repair, all through failing listings, stats and commits. The ops
+    commands run with the deployment's settings, Encord target included."""
     names = [f"stress/missed/img_{index:04d}.jpg" for index in range(MISSED_NAMES)]
     late = [f"stress/missed/late_{index:04d}.jpg" for index in range(LATE_NAMES)]
     deleted = random.Random(SEED).sample(names, MISSED_DELETES)
     source = gcs.bucket(bucket)
     for name in names:
         source.blob(name).upload_from_string(b"\xff\xd8", content_type="image/jpeg")
-    settings = Settings(batch_images=BATCH_IMAGES, batch_videos=1000, lease_seconds=3)
+    settings = encord.settings(batch_images=BATCH_IMAGES, batch_videos=1000, lease_seconds=3)
     plan = FaultPlan(LISTING_FAULTS, seed=SEED)
-    ctx = Context(settings, with_faults(build_backends(), plan), utc_now)
+    ctx = Context(settings, with_faults(build_backends(settings), plan), utc_now)
     failures: Counter[str] = Counter()
     report = until_it_succeeds(
         lambda: backfill(ctx, bucket, "stress/missed/", chunk_size=20), failures, "backfill runs"
@@ -413,7 +415,7 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
     )
     assert crashes >= TIMED_KILLS
 
-    listing = listing_phase(bucket, gcs, scenario) if "listing" in kinds else Counter()
+    listing = listing_phase(bucket, gcs, scenario, encord) if "listing" in kinds else Counter()
 
     # The sweep runs with the same backend faults (not the kills): it must converge anyway.
     sweeper = serve(
