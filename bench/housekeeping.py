@@ -13,7 +13,7 @@ operations are counted on the wire (snapshots of firestore_ops.COUNTER around ea
 Each scenario starts from a wiped Firestore. Idle buffers are written straight into
 Firestore, as a bucket's history looks: a buffer document, one written batch and one
 claimed object record each, flushed 30 days ago (the idea of
-tests/integration/test_due_work_sweep.py's seed_idle_buffers, copied here).
+tests/support/seeding.py, shared with tests/integration/test_due_work_sweep.py).
 
 1. sweep_idle_buffers: sweep(ctx) over 20 and over 10,000 idle buffers (20 again after
    the 10,000, so the small figure is taken on both sides of the large one). The first
@@ -39,7 +39,6 @@ import argparse
 import contextlib
 import functools
 import hashlib
-import itertools
 import json
 import os
 import statistics
@@ -47,10 +46,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+
+from tests.support.seeding import seed_idle_buffers
 
 ROOT = Path(__file__).resolve().parent.parent
 IDLE_SMALL = 20
@@ -70,72 +71,12 @@ GROUP_FOLDER = "groups/shoot-1"
 GOALS = {"steady_time_ratio": 2.0, "steady_reads": 50, "due_ratio": 1.5}
 OPS_KEYS = ("reads", "writes", "deletes", "failed_writes", "queries", "aggregations")
 
-Write = tuple[Any, dict[str, object]]
-
 
 def say(text: str = "") -> None:
     print(text, file=sys.stderr, flush=True)
 
 
 # -- seeding ------------------------------------------------------------------------------------
-
-
-def seed_idle_buffers(client: Any, bucket: str, count: int, start: int = 0) -> None:
-    """count buffers whose every object is in a written manifest, flushed 30 days ago."""
-    from registration.adapters.firestore.documents import batch_key, object_id
-    from registration.domain.model import BufferRef, ManifestKey
-
-    moment = datetime.now(UTC) - timedelta(days=30)
-    writes: list[Write] = []
-    for index in range(start, start + count):
-        buffer = BufferRef(bucket, f"history/day-{index:05d}", ManifestKey.IMAGES)
-        name = f"{buffer.folder}/frame.jpg"
-        path = f"encord-manifests/{buffer.folder}/images/000001.json"
-        buffer_ref = client.collection("buffers").document(buffer.ident)
-        writes.append(
-            (
-                buffer_ref,
-                {
-                    "bucket": bucket, "folder": buffer.folder, "key": "images",
-                    "create_video": False, "created_at": moment, "next_seq": 2,
-                    "batches_written": 1, "objects_registered": 1, "last_flush_at": moment,
-                    "last_manifest_path": f"gs://{bucket}/{path}", "pending": 0,
-                    "oldest_pending_at": None,
-                },
-            )
-        )  # fmt: skip
-        writes.append(
-            (
-                buffer_ref.collection("batches").document("000001"),
-                {
-                    "seq": 1, "state": "written", "bucket": bucket, "folder": buffer.folder,
-                    "key": "images", "create_video": False, "manifest_bucket": bucket,
-                    "manifest_path": path, "item_count": 1, "claimed_at": moment,
-                    "written_at": moment,
-                },
-            )
-        )  # fmt: skip
-        writes.append(
-            (
-                client.collection("objects").document(object_id(bucket, name)),
-                {
-                    "bucket": bucket, "name": name, "generation": 1, "state": "claimed",
-                    "created_at": moment, "batch": 1, "batch_key": batch_key(buffer, 1),
-                    "buffer": buffer.ident, "key": "images", "create_video": False,
-                },
-            )
-        )  # fmt: skip
-    for chunk in _chunks(writes, 500):
-        batch = client.batch()
-        for ref, fields in chunk:
-            batch.set(ref, fields)
-        batch.commit()
-
-
-def _chunks(items: list[Write], size: int) -> Iterator[list[Write]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def seed_overdue(ctx: Any, bucket: str, round_: int, count: int) -> None:

@@ -266,7 +266,25 @@ def _gs(batch: BatchRecord) -> str:
     return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
 
 
-def _batch_attention(ctx: Context) -> list[Attention]:
+@dataclass(frozen=True)
+class _Submissions:
+    """The view's one read of the batches whose submission is unfinished or failed."""
+
+    due: list[BatchRecord]
+    failed: list[BatchRecord]
+
+
+def _submissions(ctx: Context) -> _Submissions:
+    if ctx.backends.encord is None:
+        return _Submissions([], [])
+    submissions = ctx.backends.submissions
+    return _Submissions(
+        submissions.submissions_due(ATTENTION_LIMIT),
+        submissions.failed_submissions(ATTENTION_LIMIT),
+    )
+
+
+def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
     """Invalid manifests and Encord submissions a person must look at (collection-group
     queries: the cost follows these batches, never the buffers)."""
     backends = ctx.backends
@@ -281,11 +299,9 @@ def _batch_attention(ctx: Context) -> list[Attention]:
         )
         for batch in backends.batches.in_state(BatchState.INVALID, ATTENTION_LIMIT)
     ]
-    if backends.encord is None:
-        return items
     now = ctx.clock()
     waited = timedelta(seconds=ctx.settings.encord_job_attention_seconds)
-    for batch in backends.submissions.failed_submissions(ATTENTION_LIMIT):
+    for batch in submitted.failed:
         submission = batch.submission
         assert submission is not None
         if submission.state is SubmissionState.FAILED:
@@ -297,7 +313,7 @@ def _batch_attention(ctx: Context) -> list[Attention]:
             kind = AttentionKind.JOB_ERRORS
             detail = f"Encord job {submission.job_id} ended in ERROR"
         items.append(Attention(kind, batch.buffer, detail, submission.finished_at, _gs(batch)))
-    for batch in backends.submissions.submissions_due(ATTENTION_LIMIT):
+    for batch in submitted.due:
         submission = batch.submission
         assert submission is not None
         started = submission.submitted_at or batch.written_at
@@ -317,23 +333,19 @@ def _batch_attention(ctx: Context) -> list[Attention]:
     return items
 
 
-def _submissions_by_state(ctx: Context) -> dict[str, int]:
-    if ctx.backends.encord is None:
-        return {}
+def _submissions_by_state(submitted: _Submissions) -> dict[str, int]:
     counts: dict[str, int] = {}
-    submissions = ctx.backends.submissions
-    for batch in [
-        *submissions.submissions_due(ATTENTION_LIMIT),
-        *submissions.failed_submissions(ATTENTION_LIMIT),
-    ]:
+    for batch in [*submitted.due, *submitted.failed]:
         assert batch.submission is not None
         state = batch.submission.state.value
         counts[state] = counts.get(state, 0) + 1
     return counts
 
 
-def _attention(ctx: Context, views: list[BufferView], stuck: list[BatchRecord]) -> list[Attention]:
-    items = _batch_attention(ctx)
+def _attention(
+    ctx: Context, views: list[BufferView], stuck: list[BatchRecord], submitted: _Submissions
+) -> list[Attention]:
+    items = _batch_attention(ctx, submitted)
     items += [
         Attention(
             AttentionKind.STUCK_BATCH,
@@ -377,6 +389,7 @@ def status(
     backends = ctx.backends
     now = ctx.clock()
     stuck = _stuck_batches(ctx)
+    submitted = _submissions(ctx)
     stuck_idents = {batch.buffer.ident for batch in stuck}
     oldest: dict[str, datetime] = {}
     next_cursor = None
@@ -426,14 +439,14 @@ def status(
     return StatusView(
         generated_at=now,
         max_age_seconds=ctx.settings.max_age_seconds,
-        attention=_attention(ctx, views, stuck),
+        attention=_attention(ctx, views, stuck, submitted),
         buffers=views,
         totals=Totals(
             buffers=backends.buffers.count(),
             buffers_shown=len(views),
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
-            submissions_by_state=_submissions_by_state(ctx),
+            submissions_by_state=_submissions_by_state(submitted),
         ),
         rejected=backends.rejections.recent(recent_rejections),
         rejected_counts=sorted(counts.values(), key=lambda item: (item.bucket, item.folder)),

@@ -169,9 +169,15 @@ def _sweep_buffer(ctx: Context, item: PendingBuffer, report: SweepReport) -> Non
             flushed = flush(ctx, buffer, full_only=False)
     elif _older_than(ctx, item.oldest_pending_at, settings.max_age_seconds):
         flushed = flush(ctx, buffer, full_only=False)
-    elif records.count_pending(buffer) >= settings.batch_size(buffer.key):
-        # Catch a threshold whose event never checked it.
-        flushed = flush(ctx, buffer, full_only=True)
+    else:
+        pending = records.count_pending(buffer)
+        if pending >= settings.batch_size(buffer.key):
+            # Catch a threshold whose event never checked it.
+            flushed = flush(ctx, buffer, full_only=True)
+        else:
+            # Nothing flushed: the count and the scan's oldest are the summary already.
+            ctx.backends.buffers.save_pending_summary(buffer, pending, item.oldest_pending_at)
+            return
     if flushed is not None:
         for invalid in flushed.invalid:
             _invalid(report, invalid["buffer"], invalid["manifest"])

@@ -11,9 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
-from datetime import timedelta
-from typing import Any
 
 import google.cloud.storage as storage
 import pytest
@@ -21,85 +18,19 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
 from devstack.stack import PROJECT, Stack
-from registration.adapters.firestore.documents import batch_key, object_id
 from registration.config import Settings
 from registration.domain.model import BufferRef, ManifestKey, StorageObject
 from registration.manifest.urls import parse_object_url
 from registration.services.sweep import sweep
 from tests.support.app import App, app_on_emulators
 from tests.support.clock import FakeClock
+from tests.support.seeding import seed_idle_buffers
 
 IDLE_BUFFERS = 2_000
 BATCH = 5
 MAX_AGE = 600
 QUIET = 300
 LEASE_SECONDS = 1
-
-
-def seed_idle_buffers(bucket: str, count: int) -> None:
-    """count buffers whose every object is in a written manifest: the bucket's history."""
-    client = firestore.Client(project=PROJECT)
-    moment = FakeClock().now - timedelta(days=30)
-    writes: list[Write] = []
-    for index in range(count):
-        buffer = BufferRef(bucket, f"history/day-{index:05d}", ManifestKey.IMAGES)
-        name = f"{buffer.folder}/frame.jpg"
-        path = f"encord-manifests/{buffer.folder}/images/000001.json"
-        writes.append(
-            (
-                client.collection("buffers").document(buffer.ident),
-                {
-                    "bucket": bucket,
-                    "folder": buffer.folder,
-                    "key": "images",
-                    "create_video": False,
-                    "created_at": moment,
-                    "next_seq": 2,
-                    "batches_written": 1,
-                    "objects_registered": 1,
-                    "last_flush_at": moment,
-                    "last_manifest_path": f"gs://{bucket}/{path}",
-                    "pending": 0,
-                    "oldest_pending_at": None,
-                },
-            )
-        )
-        writes.append(
-            (
-                client.collection("buffers").document(buffer.ident).collection("batches")
-                .document("000001"),
-                {
-                    "seq": 1, "state": "written", "bucket": bucket, "folder": buffer.folder,
-                    "key": "images", "create_video": False, "manifest_bucket": bucket,
-                    "manifest_path": path, "item_count": 1, "claimed_at": moment,
-                    "written_at": moment,
-                },
-            )
-        )  # fmt: skip
-        writes.append(
-            (
-                client.collection("objects").document(object_id(bucket, name)),
-                {
-                    "bucket": bucket, "name": name, "generation": 1, "state": "claimed",
-                    "created_at": moment, "batch": 1, "batch_key": batch_key(buffer, 1),
-                    "buffer": buffer.ident, "key": "images", "create_video": False,
-                },
-            )
-        )  # fmt: skip
-    for chunk in _chunks(writes, 500):
-        batch = client.batch()
-        for ref, fields in chunk:
-            batch.set(ref, fields)
-        batch.commit()
-
-
-Write = tuple[Any, dict[str, object]]
-
-
-def _chunks(items: list[Write], size: int) -> Iterator[list[Write]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def manifest_names(bucket: str) -> dict[str, list[str]]:
@@ -120,7 +51,7 @@ def manifest_names(bucket: str) -> dict[str, list[str]]:
 
 @pytest.fixture
 def app(emulators: Stack, bucket: str) -> App:
-    seed_idle_buffers(bucket, IDLE_BUFFERS)
+    seed_idle_buffers(firestore.Client(project=PROJECT), bucket, IDLE_BUFFERS)
     settings = Settings(
         batch_images=BATCH,
         max_age_seconds=MAX_AGE,
