@@ -166,6 +166,8 @@ def _print_status(io_: Io, view: StatusView, filters: Filters) -> None:
         if item.manifest:
             out.print(f"    {item.manifest}", markup=False)
     out.print(f"  Rejected objects by reason: {_counts(view.totals.rejected_by_reason)}")
+    if view.totals.malformed_events_by_day:
+        out.print(f"  Malformed events by day: {_counts(view.totals.malformed_events_by_day)}")
     if view.totals.submissions_by_state:
         out.print(f"  Encord submissions: {_counts(view.totals.submissions_by_state)}")
     rows = select_rows(view.buffers, filters)

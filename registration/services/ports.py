@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from registration.clock import Clock
@@ -163,6 +163,12 @@ class Rejections(Protocol):
     def of_folder(self, bucket: str, folder: str, limit: int) -> list[RejectionRecord]: ...
 
     def of_object(self, bucket: str, name: str) -> list[RejectionRecord]: ...
+
+    def count_malformed_event(self, now: datetime) -> None:
+        """One more malformed event on now's day (UTC), whether or not it names an object."""
+
+    def malformed_events_since(self, day: date) -> dict[date, int]:
+        """Malformed events per day (UTC), from day on; days without any are left out."""
 
 
 class RejectionSummaries(Protocol):

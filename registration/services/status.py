@@ -31,6 +31,8 @@ DEFAULT_PAGE_SIZE = 100
 # Claimed batches read per view, to find the stuck ones; and batches of each other kind
 # that need attention (invalid, Encord trouble).
 STUCK_LIMIT = 200
+# Days of malformed-event counts the view shows.
+MALFORMED_DAYS = 7
 ATTENTION_LIMIT = 100
 
 
@@ -114,6 +116,9 @@ class Totals:
     pending_shown: int
     rejected_by_reason: dict[str, int]
     submissions_by_state: dict[str, int] = field(default_factory=dict)
+    # Events Cloud Storage could not have sent, per UTC day (ISO date) over the last
+    # MALFORMED_DAYS; those that named an object are in rejected_by_reason too.
+    malformed_events_by_day: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +127,7 @@ class Totals:
             "pending_shown": self.pending_shown,
             "rejected_by_reason": self.rejected_by_reason,
             "submissions_by_state": self.submissions_by_state,
+            "malformed_events_by_day": self.malformed_events_by_day,
         }
 
 
@@ -447,11 +453,18 @@ def status(
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
             submissions_by_state=_submissions_by_state(submitted),
+            malformed_events_by_day=_malformed_by_day(ctx, now),
         ),
         rejected=backends.rejections.recent(recent_rejections),
         rejected_counts=sorted(counts.values(), key=lambda item: (item.bucket, item.folder)),
         next_cursor=next_cursor,
     )
+
+
+def _malformed_by_day(ctx: Context, now: datetime) -> dict[str, int]:
+    since = (now - timedelta(days=MALFORMED_DAYS - 1)).astimezone(UTC).date()
+    counts = ctx.backends.rejections.malformed_events_since(since)
+    return {day.isoformat(): counts[day] for day in sorted(counts)}
 
 
 def buffer_detail(ctx: Context, ident: str, batches: int = 20) -> BufferDetail | None:
