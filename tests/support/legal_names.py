@@ -11,6 +11,7 @@ Shared by the unit table, the end-to-end table, the property test and the stress
 
 from __future__ import annotations
 
+import random
 import string
 from dataclasses import dataclass
 
@@ -144,3 +145,19 @@ def legal_names(draw: st.DrawFn) -> str:
     if name in (".", "..") or name.startswith(".well-known/acme-challenge/"):
         name = "n" + name
     return name
+
+
+# One or more characters of each class the table covers, for names drawn without hypothesis.
+AWKWARD_CHARACTERS = (
+    _c0_without_line_breaks()
+    + "\x7f"
+    + "".join(map(chr, range(0x80, 0xA0)))
+    + "\ufffe\uffff\u200e\u202e\u2066\u2069\u200b\u200d\ufeff\u0301\u20dd"
+    + "\U0001f600\U0001f9d1 #?%+&<>'\"é漢"
+)
+
+
+def awkward_file_stem(rng: random.Random, length: int = 6) -> str:
+    """A registrable file-name stem of awkward legal characters (it starts with a letter, so
+    it is never hidden)."""
+    return "i" + "".join(rng.choice(AWKWARD_CHARACTERS) for _ in range(length))
