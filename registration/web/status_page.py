@@ -36,6 +36,7 @@ from registration.services.status import (
     BufferView,
     StatusView,
 )
+from registration.visible import visible
 
 MISSING = "—"
 
@@ -56,11 +57,6 @@ ASSETS: Mapping[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
-
-# Characters that reorder the text around them (a name "gpj.exe" shown as "exe.jpg").
-BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
 
 SEQUENCE_TYPE = "image_sequences"
 TYPES = (*(key.value for key in ManifestKey), SEQUENCE_TYPE)
@@ -181,15 +177,13 @@ def age_class(moment: datetime | None, now: datetime, max_age_seconds: int) -> s
 
 
 def visible_text(value: object) -> str:
-    """The text with bidirectional controls shown as ⟨U+202E⟩ instead of obeyed."""
-    text = MISSING if value is None or value == "" else str(value)
-    if not BIDI_CONTROLS.intersection(text):
-        return text
-    return "".join(f"⟨U+{ord(char):04X}⟩" if char in BIDI_CONTROLS else char for char in text)
+    """The text with controls, bidi and zero-width characters shown as ⟨U+202E⟩ instead of
+    obeyed or hidden (registration/visible.py)."""
+    return visible(MISSING if value is None or value == "" else str(value))
 
 
 def user_text(value: object) -> Markup:
-    """User data for the page: escaped, isolated in <bdi>, bidi controls made visible."""
+    """User data for the page: escaped, isolated in <bdi>, invisible characters shown."""
     return Markup("<bdi>{}</bdi>").format(visible_text(value))
 
 
