@@ -43,3 +43,10 @@ MAX_INT64 = 2**63 - 1
 # The manifest prefix for which every manifest path fits MAX_OBJECT_NAME_BYTES: the path
 # adds at most 18 bytes of shortened folder and about 60 of key, batch id and extension.
 MAX_MANIFEST_PREFIX_BYTES = 900
+
+# Pub/Sub: one message's data and attributes together are at most 10 MB; an attribute value is
+# at most 1,024 bytes (cloud.google.com/pubsub/quotas). A job notification leaves headroom
+# below the message limit for its attributes and the request's own framing.
+MAX_PUBSUB_MESSAGE_BYTES = 10_000_000
+MAX_NOTIFICATION_DATA_BYTES = 9_000_000
+MAX_PUBSUB_ATTRIBUTE_VALUE_BYTES = 1024
