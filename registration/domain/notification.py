@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from registration.domain.encord_items import EncordItem, ExpectedUnit
 from registration.domain.limits import (
     MAX_NOTIFICATION_DATA_BYTES,
     MAX_PUBSUB_ATTRIBUTE_VALUE_BYTES,
@@ -40,6 +41,13 @@ class JobNotification:
     def payload(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.data)
         return value
+
+
+def registered_urls(
+    matched: Sequence[tuple[ExpectedUnit, EncordItem]],
+) -> tuple[RegisteredUrl, ...]:
+    """Each URL of each matched unit with its item (a group's frames share the group's)."""
+    return tuple(RegisteredUrl(url, item.item_uuid) for unit, item in matched for url in unit.urls)
 
 
 def job_finished(

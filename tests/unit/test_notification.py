@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from registration.domain.encord_items import EncordItem, ExpectedUnit, match_items
 from registration.domain.limits import MAX_NOTIFICATION_DATA_BYTES
 from registration.domain.notification import (
     SCHEMA,
     JobNotification,
     RegisteredUrl,
     job_finished,
+    registered_urls,
 )
 from registration.domain.submission import EncordJobResult, EncordUnitError
 
@@ -161,3 +163,14 @@ def test_the_finish_time_is_written_with_its_offset() -> None:
         finished_at=later,
     )
     assert datetime.fromisoformat(note.payload()["finished_at"]) == FINISHED_AT
+
+
+def test_the_registered_list_comes_from_the_matched_units_frames_included() -> None:
+    single = ExpectedUnit("a.jpg", ("gs://site/cam/a.jpg",))
+    group = ExpectedUnit("seq", ("gs://site/seq/0.jpg", "gs://site/seq/1.jpg"))
+    match = match_items([single, group], [EncordItem("i-a", "a.jpg"), EncordItem("i-g", "seq")])
+    assert registered_urls(match.matched) == (
+        RegisteredUrl("gs://site/cam/a.jpg", "i-a"),
+        RegisteredUrl("gs://site/seq/0.jpg", "i-g"),
+        RegisteredUrl("gs://site/seq/1.jpg", "i-g"),
+    )
