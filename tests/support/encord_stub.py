@@ -38,7 +38,8 @@ In-process (the main use)::
         assert stub.registered_urls(folder)[url] == 1
 
 Standalone: `python -m tests.support.encord_stub --port 8099 --public-key HEX --auto-create`
-prints the URL and serves until SIGTERM (a read-only view: `GET /_stub/jobs`).
+prints the URL and serves until SIGTERM (read-only views: `GET /_stub/jobs`,
+`/_stub/registered/{target}`, `/_stub/items/{target}`, `/_stub/links/{dataset}`).
 """
 
 from __future__ import annotations
@@ -1285,6 +1286,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, [j.summary() for j in stub.jobs()])
         elif path.startswith("/_stub/registered/"):
             self._send(HTTPStatus.OK, dict(stub.registered_urls(path.rsplit("/", 1)[1])))
+        elif path.startswith("/_stub/items/"):
+            items = stub.items(path.rsplit("/", 1)[1])
+            self._send(
+                HTTPStatus.OK, [{"uuid": i.uuid, "name": i.name, "urls": i.urls} for i in items]
+            )
+        elif path.startswith("/_stub/links/"):
+            self._send(HTTPStatus.OK, stub.linked_items(path.rsplit("/", 1)[1]))
         else:
             self._send(HTTPStatus.NOT_FOUND, {"message": "unknown stub view"})
 
