@@ -311,6 +311,9 @@ class EncordStub:
         self._init_state()
 
     def _init_state(self) -> None:
+        self._items: dict[str, StubItem] = {}  # live items by UUID
+        self._links: dict[str, list[str]] = {}  # dataset hash -> linked item UUIDs, in order
+        self._deletions: list[StubDeletion] = []
         self.polls_until_done = self._default_polls_until_done
         self._integrations: dict[str, str] = {}  # uuid -> title
         self._folders: dict[str, str] = {}  # uuid -> name
@@ -320,9 +323,6 @@ class EncordStub:
         self._fail_rules: list[tuple[re.Pattern[str], str]] = []
         self._faults: dict[Operation, list[_Fault]] = {"start": [], "poll": []}
         self._requests: list[StubRequest] = []
-        self._items: dict[str, StubItem] = {}  # live items by UUID
-        self._links: dict[str, list[str]] = {}  # dataset hash -> linked item UUIDs, in order
-        self._deletions: list[StubDeletion] = []
 
     # -- lifecycle
 
