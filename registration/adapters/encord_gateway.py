@@ -328,7 +328,8 @@ class EncordGateway:
             linked: list[str] = []
             for chunk in _chunks(uuids, ITEM_BATCH):
                 rows = dataset.link_items(chunk, DataLinkDuplicatesBehavior.SKIP)
-                linked.extend(str(row.backing_item_uuid) for row in rows)
+                # A linked storage item always backs its new row; a row without one is not ours.
+                linked.extend(str(r.backing_item_uuid) for r in rows if r.backing_item_uuid)
         except RegistrationError:
             raise
         except Exception as error:
