@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from registration.domain.encord_items import (
     EncordItem,
     ExpectedUnit,
@@ -90,3 +93,39 @@ def test_a_job_has_finished_only_in_a_final_status() -> None:
 def test_a_link_outcome_names_the_items_skipped_as_already_linked() -> None:
     outcome = LinkOutcome("ds", requested=("a", "b", "c"), linked=("b",))
     assert outcome.skipped == ("a", "c")
+
+
+# -- properties: whatever the job reports, a match is never wrong
+
+
+@given(
+    st.lists(st.sampled_from("abcdefgh"), min_size=1, max_size=8, unique=True),
+    st.data(),
+)
+def test_every_match_is_the_units_own_item_and_ambiguity_is_never_resolved_by_guessing(
+    titles: list[str], data: st.DataObject
+) -> None:
+    units = [unit(f"{t}.jpg") for t in titles]
+    truth = {u.title: f"item-{u.title}" for u in units}
+    # The job registered a subset (the rest were refused or skipped as duplicates), may or may
+    # not carry URLs, and may report names that clash.
+    registered = data.draw(st.lists(st.sampled_from(units), unique=True), label="registered")
+    items = [
+        EncordItem(truth[u.title], u.title, u.urls[0] if data.draw(st.booleans()) else None)
+        for u in registered
+    ]
+    clash = data.draw(st.booleans(), label="clash")
+    if clash and items:
+        items.append(EncordItem("item-clash", items[0].name))
+
+    match = match_items(units, items)
+
+    for u, item in match.matched:
+        assert item.item_uuid == truth[u.title]
+    matched_uuids = [i.item_uuid for _, i in match.matched]
+    assert len(matched_uuids) == len(set(matched_uuids))
+    assert len(match.matched) + len(match.unmatched_units) == len(units)
+    assert len(match.matched) + len(match.unmatched_items) == len(items)
+    if not clash:
+        # Unique names and titles: every registered unit is found.
+        assert {u.title for u, _ in match.matched} == {u.title for u in registered}

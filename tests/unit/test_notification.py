@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registration.domain.encord_items import EncordItem, ExpectedUnit, match_items
 from registration.domain.limits import MAX_NOTIFICATION_DATA_BYTES
@@ -174,3 +176,38 @@ def test_the_registered_list_comes_from_the_matched_units_frames_included() -> N
         RegisteredUrl("gs://site/seq/0.jpg", "i-g"),
         RegisteredUrl("gs://site/seq/1.jpg", "i-g"),
     )
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=300), max_size=300),
+    st.lists(st.integers(min_value=0, max_value=300), max_size=100),
+    st.integers(min_value=2_000, max_value=40_000),
+)
+def test_a_truncated_message_fits_keeps_its_counts_and_a_prefix_of_each_list(
+    registered_lengths: list[int], refused_lengths: list[int], limit: int
+) -> None:
+    registered = [
+        RegisteredUrl(f"gs://b/{n}-{'r' * k}", f"i{n}") for n, k in enumerate(registered_lengths)
+    ]
+    errors = tuple(
+        EncordUnitError((f"gs://b/x{n}",), "e" * k) for n, k in enumerate(refused_lengths)
+    )
+    result = EncordJobResult("DONE", 0, len(registered), len(errors), 0, errors)
+
+    note = message(result, registered, max_data_bytes=limit)
+    payload = note.payload()
+
+    assert len(note.data) <= limit
+    assert payload["counts"]["urls_registered"] == len(registered)
+    assert payload["counts"]["urls_refused"] == len(errors)
+    expected_registered = [{"url": r.url, "item_uuid": r.item_uuid} for r in registered]
+    expected_refused = [{"url": e.object_urls[0], "error": e.error} for e in errors]
+    assert payload["registered"] == expected_registered[: len(payload["registered"])]
+    assert payload["refused"] == expected_refused[: len(payload["refused"])]
+    kept_all = (
+        payload["registered"] == expected_registered and payload["refused"] == expected_refused
+    )
+    assert payload["truncated"] is not kept_all
+    # Refusals are dropped only once every registered entry is gone.
+    if payload["refused"] != expected_refused:
+        assert payload["registered"] == []
