@@ -126,6 +126,7 @@ def _encord(config: Settings) -> EncordJobs | None:
         dataset=config.encord_dataset,
         domain=config.encord_domain,
         ignore_errors=config.encord_ignore_errors,
+        request_timeout_seconds=config.encord_timeout_seconds,
     )
 
 

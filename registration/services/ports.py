@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from registration.clock import Clock
 from registration.config import Settings
@@ -123,6 +123,22 @@ class EncordJobs(Protocol):
     def start(self, manifest: Mapping[str, Any], file_name: str) -> str: ...
 
     def poll(self, job_id: str) -> EncordJobResult: ...
+
+
+@runtime_checkable
+class EncordSessions(Protocol):
+    """An Encord gateway that bounds one invocation's calls: `session` gives the calls of
+    one invocation a shared budget and a circuit breaker (services/invocation.py)."""
+
+    def session(self, budget_seconds: float | None = None) -> EncordJobs: ...
+
+
+@runtime_checkable
+class EncordBreaker(Protocol):
+    """An invocation's Encord calls that know whether Encord already failed in it."""
+
+    @property
+    def deferring(self) -> bool: ...
 
 
 class BufferCatalog(Protocol):
