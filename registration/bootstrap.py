@@ -16,7 +16,7 @@ from collections.abc import Callable
 from registration.clock import utc_now
 from registration.config import Settings, load_settings
 from registration.exceptions import ConfigurationError
-from registration.services.ports import Backends, Context, EncordJobs
+from registration.services.ports import Backends, Context, EncordJobs, LegacyLayout
 from registration.services.threshold import ThresholdGate
 
 LOCAL_PROJECT = "local-project"
@@ -108,6 +108,16 @@ def build_backends(config: Settings | None = None) -> Backends:
         manifests=bucket,
         encord=_encord(config),
     )
+
+
+def build_legacy_layout() -> LegacyLayout:
+    """The documents of the layout before the redesign (`python -m registration migrate`)."""
+    from google.cloud import firestore
+
+    from registration.adapters.firestore.documents import Documents
+    from registration.adapters.firestore.legacy import FirestoreLegacyLayout
+
+    return FirestoreLegacyLayout(Documents(firestore.Client(project=_project())))
 
 
 def _encord(config: Settings) -> EncordJobs | None:

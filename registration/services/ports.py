@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from registration.clock import Clock
 from registration.config import Settings
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
+from registration.domain.migration import BufferMigration
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -209,6 +210,16 @@ class Checkpoints(Protocol):
     def load(self, job: str) -> dict[str, Any] | None: ...
 
     def save(self, job: str, fields: dict[str, Any]) -> None: ...
+
+
+class LegacyLayout(Protocol):
+    """Documents written in the layout before the redesign (services/migrate.py)."""
+
+    def count_buffers(self) -> int: ...
+
+    def buffers_after(self, after: str | None, limit: int) -> list[str]: ...
+
+    def migrate_buffer(self, ident: str, now: datetime) -> BufferMigration: ...
 
 
 class SourceBucket(Protocol):

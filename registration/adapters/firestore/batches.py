@@ -26,6 +26,7 @@ from registration.adapters.firestore.documents import (
     storage_object,
 )
 from registration.domain.lifecycle import ObjectState
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -76,6 +77,7 @@ class FirestoreBatches:
                     "folder": buffer.folder,
                     "key": buffer.key.value,
                     "create_video": buffer.create_video,
+                    "schema": SCHEMA_VERSION,
                 }
             )
             return LeaseOutcome.ACQUIRED

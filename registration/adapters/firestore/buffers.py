@@ -22,6 +22,7 @@ from registration.adapters.firestore.documents import (
     unreadable,
 )
 from registration.domain.found import Found
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import BufferRef, BufferSummary
 
 
@@ -56,6 +57,7 @@ class FirestoreBuffers:
                     "pending": 0,
                     "oldest_pending_at": None,
                     "summary_at": None,
+                    "schema": SCHEMA_VERSION,
                 }
             )
         with self._known_lock:

@@ -24,6 +24,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.domain.found import Found, Unreadable
 from registration.domain.lifecycle import ObjectRecord, ObjectState
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -227,6 +228,7 @@ def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict
         "batch": None,
         "batch_key": None,
         **buffer_fields(buffer),
+        "schema": SCHEMA_VERSION,
     }
 
 
@@ -241,6 +243,7 @@ def tombstone_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> di
         "batch": None,
         "batch_key": None,
         **buffer_fields(buffer),
+        "schema": SCHEMA_VERSION,
     }
 
 
@@ -343,6 +346,7 @@ def rejection_fields(
         "detail": detail,
         "recorded_at": now,
         "expire_at": now + REJECTION_RETENTION,
+        "schema": SCHEMA_VERSION,
     }
 
 

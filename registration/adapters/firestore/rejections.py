@@ -22,6 +22,7 @@ from registration.adapters.firestore.documents import (
     rejection_fields,
     rejection_record,
 )
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
     RejectionCounts,
     RejectionReason,
@@ -184,6 +185,7 @@ class FirestoreRejectionSummaries:
                 "rejected_total": total,
                 "counted_at": now,
                 "recount_at": recount_at,
+                "schema": SCHEMA_VERSION,
             },
         )
         buffers = (
