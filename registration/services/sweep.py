@@ -138,6 +138,10 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
             _sweep_buffer(ctx, item, report)
         except Exception as error:  # one broken buffer must not stop the others
             report.failed(item.buffer.label, error)
+    encord = ctx.backends.encord
+    if isinstance(encord, EncordBreaker) and encord.deferring:
+        # Manifests were written, and their submissions (or polls) wait for the next run.
+        report.stop("submissions", "Encord failed in this run")
     counted = summarize_rejections(ctx)
     if counted.problem is not None:
         report.errors.append({"buffer": "(rejection summary)", "error": counted.problem})
