@@ -20,7 +20,7 @@ from cloudevents.http import CloudEvent
 from registration import bootstrap, logs
 from registration.domain.events import DELETED, FINALIZED, named_object, parse_storage_object
 from registration.exceptions import MalformedEventError
-from registration.services import intake
+from registration.services import intake, invocation
 from registration.services.malformed import drop_malformed
 from registration.services.reconcile import reconcile_recent
 from registration.services.status import buffer_detail
@@ -46,10 +46,12 @@ def on_storage_event(event: CloudEvent) -> None:
     except MalformedEventError as error:
         drop_malformed(bootstrap.context(), error, named_object(event.get_data()))
         return
+    # This event's own hold on Encord: it waits out one request timeout at most.
+    ctx = invocation.begin(bootstrap.context())
     if event_type == FINALIZED:
-        intake.register(bootstrap.context(), obj, bootstrap.gate())
+        intake.register(ctx, obj, bootstrap.gate())
     else:
-        intake.withdraw(bootstrap.context(), obj)
+        intake.withdraw(ctx, obj)
 
 
 @functions_framework.errorhandler(cloud_exceptions.DataUnmarshallerError)  # type: ignore[untyped-decorator]
@@ -133,5 +135,5 @@ def reconcile(request: flask.Request) -> flask.Response:
     event after 24 hours of retries): docs/operations.md, "After the platform gives up"."""
     if request.method != "POST":
         return _json({"error": "reconcile takes POST"}, 405)
-    result = reconcile_recent(bootstrap.context())
+    result = reconcile_recent(invocation.begin(bootstrap.context()))
     return _json(result.as_dict(), 500 if result.errors else 200)

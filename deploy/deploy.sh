@@ -65,6 +65,7 @@ readonly KNOWN_SETTINGS=(
   REGISTRATION_GROUP_QUIET_SECONDS REGISTRATION_URL_STYLE REGISTRATION_MANIFEST_FORMAT
   REGISTRATION_LEASE_SECONDS REGISTRATION_MAX_SEQUENCE_FRAMES REGISTRATION_SWEEP_GRACE_SECONDS
   REGISTRATION_SWEEP_BUDGET_SECONDS REGISTRATION_ENCORD_JOB_ATTENTION_SECONDS
+  REGISTRATION_ENCORD_TIMEOUT_SECONDS
   REGISTRATION_RECONCILE_BUCKET REGISTRATION_RECONCILE_PREFIXES REGISTRATION_RECONCILE_DAYS
   REGISTRATION_RECORD_RETENTION_DAYS
   REGISTRATION_ENCORD_FOLDER REGISTRATION_ENCORD_DATASET REGISTRATION_ENCORD_INTEGRATION
@@ -287,6 +288,21 @@ for index in "${COMPOSITE_INDEXES[@]}"; do
   done
   run_once gcloud firestore indexes composite create "${DB[@]}" "${P[@]}" --async \
     --collection-group="$collection" --query-scope=COLLECTION "${config[@]}"
+done
+# Composites over every buffer's subcollection (collection-group queries), the same way.
+COLLECTION_GROUP_INDEXES=(
+  "batches submission next_attempt_at"
+)
+for index in "${COLLECTION_GROUP_INDEXES[@]}"; do
+  read -r collection fields <<<"$index"
+  config=()
+  for field in $fields; do
+    order=ascending
+    [[ $field == *:descending ]] && order=descending
+    config+=("--field-config=field-path=${field%%:*},order=$order")
+  done
+  run_once gcloud firestore indexes composite create "${DB[@]}" "${P[@]}" --async \
+    --collection-group="$collection" --query-scope=COLLECTION_GROUP "${config[@]}"
 done
 # objects.created_at only grows (one hot range for every writer), and objects.metadata is
 # up to 8 KiB that nothing queries: neither gets a single-field index.

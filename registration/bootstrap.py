@@ -16,7 +16,7 @@ from collections.abc import Callable
 from registration.clock import utc_now
 from registration.config import Settings, load_settings
 from registration.exceptions import ConfigurationError
-from registration.services.ports import Backends, Context, EncordJobs
+from registration.services.ports import Backends, Context, EncordJobs, LegacyLayout
 from registration.services.threshold import ThresholdGate
 
 LOCAL_PROJECT = "local-project"
@@ -110,6 +110,16 @@ def build_backends(config: Settings | None = None) -> Backends:
     )
 
 
+def build_legacy_layout() -> LegacyLayout:
+    """The documents of the layout before the redesign (`python -m registration migrate`)."""
+    from google.cloud import firestore
+
+    from registration.adapters.firestore.documents import Documents
+    from registration.adapters.firestore.legacy import FirestoreLegacyLayout
+
+    return FirestoreLegacyLayout(Documents(firestore.Client(project=_project())))
+
+
 def _encord(config: Settings) -> EncordJobs | None:
     """The Encord gateway when a target is configured. The SDK reads its key from
     ENCORD_SSH_KEY (a Secret Manager secret in production); a missing key stops the cold
@@ -126,6 +136,7 @@ def _encord(config: Settings) -> EncordJobs | None:
         dataset=config.encord_dataset,
         domain=config.encord_domain,
         ignore_errors=config.encord_ignore_errors,
+        request_timeout_seconds=config.encord_timeout_seconds,
     )
 
 

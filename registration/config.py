@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     encord_ignore_errors: bool = True
     # An Encord job still pending this long after it was submitted needs a person.
     encord_job_attention_seconds: Annotated[int, Field(ge=60)] = 3600
+    # One Encord request's timeout. An event waits this long at most when Encord hangs (its
+    # first failure defers the rest of the invocation's Encord calls: docs/encord.md).
+    encord_timeout_seconds: Annotated[int, Field(ge=2, le=120)] = 30
 
     # After registration (issue 20). Each finished job's new items are linked to these
     # datasets; a registered object deleted from the bucket, or overwritten by a new

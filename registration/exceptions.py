@@ -67,6 +67,20 @@ class EncordUnavailableError(RegistrationError):
         super().__init__(f"{subject}: Encord unavailable ({cause!r}){maybe}")
 
 
+class EncordDeferredError(EncordUnavailableError):
+    """Encord was not called: it already timed out, failed or rate-limited this invocation,
+    or the invocation's time is spent. Transient like its base class (the batch stays
+    pending and a later invocation tries again); Encord never saw the request."""
+
+    def __init__(self, subject: str, reason: str) -> None:
+        self.reason = reason
+        super().__init__(subject, None, job_may_exist=False)
+        self.args = (f"{subject}: Encord call deferred ({reason})",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class EncordRefusedError(RegistrationError):
     """Encord refused the request for a reason that retrying cannot fix (bad key, no access,
     unknown folder, dataset, integration or job, payload too large, invalid manifest)."""

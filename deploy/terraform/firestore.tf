@@ -34,6 +34,33 @@ locals {
   }
 }
 
+# Composites over every buffer's subcollection (collection-group queries).
+locals {
+  collection_group_indexes = {
+    # The sweep's unfinished Encord submissions, in order of their next attempt.
+    batches_submissions_by_next_attempt = { collection = "batches", fields = ["submission", "next_attempt_at"] }
+  }
+}
+
+resource "google_firestore_index" "collection_group" {
+  for_each = local.collection_group_indexes
+
+  project     = var.project_id
+  database    = var.firestore_database
+  collection  = each.value.collection
+  query_scope = "COLLECTION_GROUP"
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = split(" ", fields.value)[0]
+      order      = endswith(fields.value, " desc") ? "DESCENDING" : "ASCENDING"
+    }
+  }
+
+  depends_on = [google_firestore_database.default, google_project_service.required]
+}
+
 resource "google_firestore_index" "composite" {
   for_each = local.composite_indexes
 

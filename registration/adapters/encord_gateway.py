@@ -3,17 +3,27 @@ that imports `encord`.
 
 Facts of encord 0.1.211 this module is built around (read from its source):
 
-- `RequestsSettings` is per client and its `read_timeout` applies to every request. The start
-  call is sent with no retry on a read error or an HTTP status (only connection failures are
-  retried), so with `request_timeout_seconds` a start whose answer is lost surfaces as
-  `EncordUnavailableError(job_may_exist=True)` after that many seconds instead of 180.
-- Polls always pass a short `timeout_seconds` (`poll_wait_seconds`, 0 by default: one request,
-  one answer). The SDK's default is 7 days, sent to the server as the long-poll duration.
-  When a poll loses its connection, the SDK's own loop still sleeps 10 s between its 3 tries.
+- `RequestsSettings` is per client; every request reads its timeouts from the client's
+  config (`user_config.config`) when it is sent. So each call here sets them to what is left
+  of its deadline: min(the request timeout, the invocation's budget left).
+- The plain policy: no urllib3 retries at all (`max_retries=0`, `connection_retries=0`), so
+  nothing sleeps between tries and no `Retry-After` is slept inside a call (urllib3 sleeps it
+  only before a retry). A 429 surfaces at once as `EncordRateLimitedError(retry_after)`, and
+  the caller sets the next attempt from it.
+- The SDK's polling loops (`add_private_data_to_*_get_result`) retry a failed request 3 times
+  with 10 s sleeps, whatever the settings: a hung Encord made one poll take 32 s at a 2 s
+  timeout. Polls here send the loop's one request themselves, through the SDK's own signed
+  clients (`ApiClient` for folders, `Querier` for legacy datasets): one request, one answer.
+- The start call is sent with no retry on a read error or an HTTP status, so a start whose
+  answer is lost surfaces as `EncordUnavailableError(job_may_exist=True)` after its timeout.
 - A dict manifest is sent without a file name; a `Path` is read back and sends its name. So
   `start` writes the manifest to a temporary file named `file_name` and passes that path.
 - The SDK only loads OpenSSH-format Ed25519 keys, and its error for a wrong key quotes the key.
   PKCS#8 PEM keys are converted here, and key errors never repeat the SDK's message.
+
+One invocation (a storage event, a sweep) takes a `session`: its calls share one budget, and
+after the first timeout, 5xx, lost connection or 429 the rest of its calls are deferred
+(`EncordDeferredError`, transient) instead of each waiting out its own timeout.
 """
 
 from __future__ import annotations
@@ -22,8 +32,9 @@ import json
 import os
 import tempfile
 import threading
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
@@ -36,13 +47,18 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+from encord.constants.string_constants import TYPE_DATASET
 from encord.dataset import Dataset
 from encord.http.constants import RequestsSettings
-from encord.orm.dataset import DataLinkDuplicatesBehavior
+from encord.http.querier import Querier
+from encord.http.v2.api_client import ApiClient
+from encord.orm.dataset import DataLinkDuplicatesBehavior, DatasetDataLongPolling
+from encord.orm.storage import GetUploadJobParams, UploadLongPollingState
 from encord.storage import StorageFolder
 from encord.user_client import EncordUserClient
 from urllib3.exceptions import NewConnectionError
 
+from registration import logs
 from registration.domain.encord_items import EncordItem, JobItems, LinkOutcome
 from registration.domain.submission import (
     EncordJobResult,
@@ -51,6 +67,7 @@ from registration.domain.submission import (
 )
 from registration.exceptions import (
     ConfigurationError,
+    EncordDeferredError,
     EncordRateLimitedError,
     EncordRefusedError,
     EncordUnavailableError,
@@ -58,6 +75,9 @@ from registration.exceptions import (
 )
 
 DEFAULT_DOMAIN = "https://api.encord.com"
+# A call with less than this left of its invocation's budget is deferred rather than sent
+# with a timeout too short to be answered.
+MIN_CALL_SECONDS = 1.0
 
 # Errors retrying cannot fix: the key, access rights, a missing target or job, the request itself.
 _REFUSALS: tuple[type[Exception], ...] = (
@@ -84,6 +104,9 @@ class EncordGateway:
     on first use, and must match exactly one integration. `ssh_private_key` is an Ed25519 key
     (OpenSSH or PKCS#8 PEM); None reads `ENCORD_SSH_KEY` (or the SDK's `ENCORD_SSH_KEY_FILE`).
     Creating a gateway makes no network call; `check()` resolves everything up front.
+
+    `start` and `poll` called on the gateway itself are bounded by `request_timeout_seconds`
+    alone (the CLI's use); an invocation calls them through `session(...)`.
     """
 
     def __init__(
@@ -95,8 +118,9 @@ class EncordGateway:
         ssh_private_key: str | None = None,
         domain: str = DEFAULT_DOMAIN,
         ignore_errors: bool = True,
-        request_timeout_seconds: int = 30,
+        request_timeout_seconds: float = 30,
         poll_wait_seconds: int = 0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if bool(folder) == bool(dataset):
             raise ConfigurationError(
@@ -117,8 +141,21 @@ class EncordGateway:
         self._integration_ref = integration.strip()
         self._ignore_errors = ignore_errors
         self._poll_wait_seconds = poll_wait_seconds
-        self._client = _create_client(ssh_private_key, domain, request_timeout_seconds)
-        self._lock = threading.Lock()
+        self._timeout = float(request_timeout_seconds)
+        self._monotonic = monotonic
+        self._client = _create_client(ssh_private_key, domain, self._timeout)
+        # Every request the SDK sends reads its timeouts from this config object when it is
+        # sent; a call sets them to its own deadline while it holds the lock.
+        self._config = self._client.user_config.config
+        self._api = ApiClient(self._config)
+        self._dataset_querier = (
+            Querier(self._config, resource_type=TYPE_DATASET, resource_id=dataset)
+            if dataset
+            else None
+        )
+        # One Encord call at a time per instance: the timeouts live on the shared config.
+        # The deployed functions serve one request per instance, so it never waits there.
+        self._lock = threading.RLock()
         self._integration_id: str | None = None
         self._folder: StorageFolder | None = None
         self._dataset: Dataset | None = None
@@ -130,11 +167,22 @@ class EncordGateway:
             return f"folder {self._folder_uuid}"
         return f"dataset {self._dataset_hash}"
 
+    @property
+    def request_timeout_seconds(self) -> float:
+        return self._timeout
+
+    def session(self, budget_seconds: float | None = None) -> EncordSession:
+        """The calls of one invocation: bounded by `budget_seconds` from now (None: each
+        call by the request timeout alone), deferred after Encord's first failure."""
+        return EncordSession(self, budget_seconds, self._monotonic)
+
     def check(self) -> None:
         """Resolve the integration and fetch the target now, so bad settings fail at start-up."""
         subject = f"{self.target} with integration {self._integration_ref!r}"
-        self._resolve_integration(subject)
-        self._resolve_target(subject)
+        deadline = self._monotonic() + self._timeout
+        with self._lock:
+            self._resolve_integration(subject, deadline)
+            self._resolve_target(subject, deadline)
 
     def start(self, manifest: Mapping[str, Any], file_name: str) -> str:
         """Submit one manifest as one upload job; returns the job id.
@@ -142,46 +190,65 @@ class EncordGateway:
         Raises EncordRateLimitedError (nothing created), EncordUnavailableError (check
         `job_may_exist`) or EncordRefusedError (never retry as is).
         """
-        subject = f"manifest {file_name} for {self.target}"
-        integration_id = self._resolve_integration(subject)
-        target = self._resolve_target(subject)
-        with tempfile.TemporaryDirectory(prefix="encord-manifest-") as tmp:
-            path = Path(tmp) / (PurePosixPath(file_name).name or "manifest.json")
-            path.write_text(json.dumps(manifest), encoding="utf-8")
-            job: uuid.UUID | str
-            try:
-                if isinstance(target, StorageFolder):
-                    job = target.add_private_data_to_folder_start(
-                        integration_id, path, ignore_errors=self._ignore_errors
-                    )
-                else:
-                    job = target.add_private_data_to_dataset_start(
-                        integration_id, path, ignore_errors=self._ignore_errors
-                    )
-            except Exception as error:
-                raise _translate(error, subject, starting=True) from error
-        return str(job)
+        return self.start_until(manifest, file_name, self._monotonic() + self._timeout)
 
     def poll(self, job_id: str) -> EncordJobResult:
-        """One short look at a job (never the SDK's 7-day long poll)."""
+        """One short look at a job (never the SDK's 7-day long poll, nor its retry loop)."""
+        return self.poll_until(job_id, self._monotonic() + self._timeout)
+
+    def start_until(self, manifest: Mapping[str, Any], file_name: str, deadline: float) -> str:
+        """`start`, with every request it sends answered by `deadline` (monotonic seconds)."""
+        subject = f"manifest {file_name} for {self.target}"
+        with self._lock:
+            integration_id = self._resolve_integration(subject, deadline)
+            target = self._resolve_target(subject, deadline)
+            with tempfile.TemporaryDirectory(prefix="encord-manifest-") as tmp:
+                path = Path(tmp) / (PurePosixPath(file_name).name or "manifest.json")
+                path.write_text(json.dumps(manifest), encoding="utf-8")
+                self._bound(subject, deadline)
+                job: uuid.UUID | str
+                try:
+                    if isinstance(target, StorageFolder):
+                        job = target.add_private_data_to_folder_start(
+                            integration_id, path, ignore_errors=self._ignore_errors
+                        )
+                    else:
+                        job = target.add_private_data_to_dataset_start(
+                            integration_id, path, ignore_errors=self._ignore_errors
+                        )
+                except Exception as error:
+                    raise _translate(error, subject, starting=True) from error
+        return str(job)
+
+    def poll_until(self, job_id: str, deadline: float) -> EncordJobResult:
+        """`poll`, answered by `deadline` (monotonic seconds): one request, no retry."""
         subject = f"job {job_id} in {self.target}"
-        target = self._resolve_target(subject)
-        try:
-            if isinstance(target, StorageFolder):
-                state = target.add_private_data_to_folder_get_result(
-                    _job_uuid(job_id, subject), timeout_seconds=self._poll_wait_seconds
-                )
-                errors = state.unit_errors
-            else:
-                legacy = target.add_private_data_to_dataset_get_result(
-                    job_id, timeout_seconds=self._poll_wait_seconds
-                )
-                errors = legacy.data_unit_errors
-        except RegistrationError:
-            raise
-        except Exception as error:
-            raise _translate(error, subject, starting=False) from error
-        counts = state if isinstance(target, StorageFolder) else legacy
+        wait = self._poll_wait_seconds
+        with self._lock:
+            self._bound(subject, deadline, wait)
+            try:
+                if self._folder_uuid:
+                    state = self._api.get(
+                        f"storage/folders/{self._folder_uuid}/data-upload-jobs/"
+                        f"{_job_uuid(job_id, subject)}",
+                        params=GetUploadJobParams(timeout_seconds=wait),
+                        result_type=UploadLongPollingState,
+                    )
+                    errors = state.unit_errors
+                else:
+                    assert self._dataset_querier is not None
+                    legacy = self._dataset_querier.basic_getter(
+                        DatasetDataLongPolling,
+                        self._dataset_hash,
+                        payload={"process_hash": job_id, "timeout_seconds": wait},
+                        retryable=False,
+                    )
+                    errors = legacy.data_unit_errors
+            except RegistrationError:
+                raise
+            except Exception as error:
+                raise _translate(error, subject, starting=False) from error
+        counts = state if self._folder_uuid else legacy
         return EncordJobResult(
             status=counts.status.value,
             units_pending=counts.units_pending_count,
@@ -194,32 +261,46 @@ class EncordGateway:
     def cancel(self, job_id: str) -> int:
         """Cancel a folder job; returns how many units were cancelled."""
         subject = f"job {job_id} in {self.target}"
-        target = self._resolve_target(subject)
-        if not isinstance(target, StorageFolder):
-            raise EncordRefusedError(subject, "the SDK has no cancel call for legacy datasets")
-        try:
-            return target.add_data_to_folder_job_cancel(
-                _job_uuid(job_id, subject)
-            ).units_cancelled_count
-        except RegistrationError:
-            raise
-        except Exception as error:
-            raise _translate(error, subject, starting=False) from error
-
-    # -- resolved once per instance
-
-    def _resolve_integration(self, subject: str) -> str:
+        deadline = self._monotonic() + self._timeout
         with self._lock:
-            if self._integration_id is None:
-                self._integration_id = self._look_up_integration(subject)
-            return self._integration_id
+            target = self._resolve_target(subject, deadline)
+            if not isinstance(target, StorageFolder):
+                raise EncordRefusedError(subject, "the SDK has no cancel call for legacy datasets")
+            self._bound(subject, deadline)
+            try:
+                return target.add_data_to_folder_job_cancel(
+                    _job_uuid(job_id, subject)
+                ).units_cancelled_count
+            except RegistrationError:
+                raise
+            except Exception as error:
+                raise _translate(error, subject, starting=False) from error
 
-    def _look_up_integration(self, subject: str) -> str:
+    def _bound(self, subject: str, deadline: float, server_wait: float = 0) -> None:
+        """Give the next request what is left until deadline (the lock is held)."""
+        left = min(self._timeout, deadline - self._monotonic())
+        if left < MIN_CALL_SECONDS:
+            raise EncordDeferredError(subject, "the invocation's time for Encord is spent")
+        # A long poll is answered after server_wait: the read may take that much longer.
+        read = left if server_wait <= 0 else max(left, server_wait + MIN_CALL_SECONDS)
+        self._config.connect_timeout = min(10, left)  # type: ignore[assignment]
+        self._config.read_timeout = read  # type: ignore[assignment]
+        self._config.write_timeout = left  # type: ignore[assignment]
+
+    # -- resolved once per instance (the lock is held)
+
+    def _resolve_integration(self, subject: str, deadline: float) -> str:
+        if self._integration_id is None:
+            self._integration_id = self._look_up_integration(subject, deadline)
+        return self._integration_id
+
+    def _look_up_integration(self, subject: str, deadline: float) -> str:
         ref = self._integration_ref
         try:
             return str(uuid.UUID(ref))
         except ValueError:
             pass
+        self._bound(subject, deadline)
         try:
             found = self._client.get_cloud_integrations(filter_integration_titles=[ref])
         except Exception as error:
@@ -237,21 +318,21 @@ class EncordGateway:
             f"{problem}; give the integration's UUID or a unique title",
         )
 
-    def _resolve_target(self, subject: str) -> StorageFolder | Dataset:
-        with self._lock:
-            try:
-                if self._folder_uuid:
-                    if self._folder is None:
-                        self._folder = self._client.get_storage_folder(self._folder_uuid)
-                    return self._folder
-                if self._dataset is None:
-                    assert self._dataset_hash is not None
-                    self._dataset = self._client.get_dataset(
-                        self._dataset_hash, include_data_rows=False
-                    )
-                return self._dataset
-            except Exception as error:
-                raise _translate(error, f"{subject} (looking up the target)", False) from error
+    def _resolve_target(self, subject: str, deadline: float) -> StorageFolder | Dataset:
+        if self._folder_uuid and self._folder is not None:
+            return self._folder
+        if not self._folder_uuid and self._dataset is not None:
+            return self._dataset
+        self._bound(subject, deadline)
+        try:
+            if self._folder_uuid:
+                self._folder = self._client.get_storage_folder(self._folder_uuid)
+                return self._folder
+            assert self._dataset_hash is not None
+            self._dataset = self._client.get_dataset(self._dataset_hash, include_data_rows=False)
+            return self._dataset
+        except Exception as error:
+            raise _translate(error, f"{subject} (looking up the target)", False) from error
 
     # -- After registration (issue 20): a finished job's items, deleting items, dataset links.
     # Kept apart from start/poll and the client's construction, which change separately; these
@@ -268,24 +349,37 @@ class EncordGateway:
         ITEM_BATCH items): a file's item then carries its objectUrl, a group's or series' None.
         """
         subject = f"items of job {job_id} in {self.target}"
-        target = self._resolve_target(subject)
+        deadline = self._monotonic() + self._timeout
         try:
             items: list[EncordItem]
-            if isinstance(target, StorageFolder):
-                state = target.add_private_data_to_folder_get_result(
-                    _job_uuid(job_id, subject), timeout_seconds=0
-                )
-                status = state.status.value
-                items = [EncordItem(str(i.item_uuid), i.name) for i in state.items_with_names]
-            else:
-                legacy = target.add_private_data_to_dataset_get_result(job_id, timeout_seconds=0)
-                status = legacy.status.value
-                items = [
-                    EncordItem(str(d.backing_item_uuid), d.title, data_hash=d.data_hash)
-                    for d in legacy.data_hashes_with_titles
-                ]
+            # One request, as poll_until sends it: never the SDK's get_result loop, which
+            # retries with sleeps whatever the client's settings.
+            with self._lock:
+                self._bound(subject, deadline)
+                if self._folder_uuid:
+                    state = self._api.get(
+                        f"storage/folders/{self._folder_uuid}/data-upload-jobs/"
+                        f"{_job_uuid(job_id, subject)}",
+                        params=GetUploadJobParams(timeout_seconds=0),
+                        result_type=UploadLongPollingState,
+                    )
+                    status = state.status.value
+                    items = [EncordItem(str(i.item_uuid), i.name) for i in state.items_with_names]
+                else:
+                    assert self._dataset_querier is not None
+                    legacy = self._dataset_querier.basic_getter(
+                        DatasetDataLongPolling,
+                        self._dataset_hash,
+                        payload={"process_hash": job_id, "timeout_seconds": 0},
+                        retryable=False,
+                    )
+                    status = legacy.status.value
+                    items = [
+                        EncordItem(str(d.backing_item_uuid), d.title, data_hash=d.data_hash)
+                        for d in legacy.data_hashes_with_titles
+                    ]
             if with_urls and items:
-                urls = self._item_urls([item.item_uuid for item in items])
+                urls = self._item_urls([item.item_uuid for item in items], deadline)
                 items = [
                     EncordItem(i.item_uuid, i.name, urls.get(i.item_uuid), i.data_hash)
                     for i in items
@@ -308,12 +402,17 @@ class EncordGateway:
         uuids = [_item_uuid(u, subject) for u in item_uuids]
         if not uuids:
             return
-        target = self._resolve_target(subject)
-        if not isinstance(target, StorageFolder):
-            raise EncordRefusedError(subject, "items are deleted through a storage folder target")
+        deadline = self._monotonic() + self._timeout
         try:
-            for chunk in _chunks(uuids, ITEM_BATCH):
-                target.delete_storage_items(chunk, remove_unused_frames=True)
+            with self._lock:
+                target = self._resolve_target(subject, deadline)
+                if not isinstance(target, StorageFolder):
+                    raise EncordRefusedError(
+                        subject, "items are deleted through a storage folder target"
+                    )
+                for chunk in _chunks(uuids, ITEM_BATCH):
+                    self._bound(subject, deadline)
+                    target.delete_storage_items(chunk, remove_unused_frames=True)
         except RegistrationError:
             raise
         except Exception as error:
@@ -323,35 +422,99 @@ class EncordGateway:
         """Link items to a dataset; items already linked are skipped, so a retry is harmless."""
         subject = f"linking {len(item_uuids)} item(s) to dataset {dataset_hash}"
         uuids = [_item_uuid(u, subject) for u in item_uuids]
+        deadline = self._monotonic() + self._timeout
         try:
-            dataset = self._dataset_to_link(dataset_hash)
-            linked: list[str] = []
-            for chunk in _chunks(uuids, ITEM_BATCH):
-                rows = dataset.link_items(chunk, DataLinkDuplicatesBehavior.SKIP)
-                # A linked storage item always backs its new row; a row without one is not ours.
-                linked.extend(str(r.backing_item_uuid) for r in rows if r.backing_item_uuid)
+            with self._lock:
+                dataset = self._dataset_to_link(dataset_hash, subject, deadline)
+                linked: list[str] = []
+                for chunk in _chunks(uuids, ITEM_BATCH):
+                    self._bound(subject, deadline)
+                    rows = dataset.link_items(chunk, DataLinkDuplicatesBehavior.SKIP)
+                    # A linked storage item always backs its new row; one without is not ours.
+                    linked.extend(str(r.backing_item_uuid) for r in rows if r.backing_item_uuid)
         except RegistrationError:
             raise
         except Exception as error:
             raise _translate(error, subject, starting=False) from error
         return LinkOutcome(dataset_hash, tuple(str(u) for u in uuids), tuple(linked))
 
-    def _dataset_to_link(self, dataset_hash: str) -> Dataset:
-        with self._lock:
-            if self._link_datasets is None:
-                self._link_datasets = {}
-            found = self._link_datasets.get(dataset_hash)
-            if found is None:
-                found = self._client.get_dataset(dataset_hash, include_data_rows=False)
-                self._link_datasets[dataset_hash] = found
-            return found
+    def _dataset_to_link(self, dataset_hash: str, subject: str, deadline: float) -> Dataset:
+        """The dataset, looked up once per instance (the lock is held)."""
+        if self._link_datasets is None:
+            self._link_datasets = {}
+        found = self._link_datasets.get(dataset_hash)
+        if found is None:
+            self._bound(subject, deadline)
+            found = self._client.get_dataset(dataset_hash, include_data_rows=False)
+            self._link_datasets[dataset_hash] = found
+        return found
 
-    def _item_urls(self, item_uuids: Sequence[str]) -> dict[str, str | None]:
+    def _item_urls(self, item_uuids: Sequence[str], deadline: float) -> dict[str, str | None]:
         urls: dict[str, str | None] = {}
-        for chunk in _chunks([uuid.UUID(u) for u in item_uuids], ITEM_BATCH):
-            for item in self._client.get_storage_items(chunk):
-                urls[str(item.uuid)] = item.url
+        with self._lock:
+            for chunk in _chunks([uuid.UUID(u) for u in item_uuids], ITEM_BATCH):
+                self._bound("looking up item URLs", deadline)
+                for item in self._client.get_storage_items(chunk):
+                    urls[str(item.uuid)] = item.url
         return urls
+
+
+class EncordSession:
+    """One invocation's Encord calls (implements services.ports.EncordJobs).
+
+    Each call gets min(the request timeout, the budget left) as its deadline. After the
+    first timeout, 5xx, lost connection or 429, every later call of this invocation raises
+    EncordDeferredError at once: with Encord hanging, a sweep still writes every manifest
+    that is due and an event waits out one timeout at most. Created per invocation, never
+    shared between requests.
+    """
+
+    def __init__(
+        self, gateway: EncordGateway, budget_seconds: float | None, monotonic: Callable[[], float]
+    ) -> None:
+        self._gateway = gateway
+        self._monotonic = monotonic
+        self._deadline = None if budget_seconds is None else monotonic() + budget_seconds
+        self._tripped: str | None = None
+
+    @property
+    def deferring(self) -> bool:
+        """True once Encord failed in this invocation: its later calls are not sent."""
+        return self._tripped is not None
+
+    def start(self, manifest: Mapping[str, Any], file_name: str) -> str:
+        subject = f"manifest {file_name} for {self._gateway.target}"
+        deadline = self._call_deadline(subject)
+        try:
+            return self._gateway.start_until(manifest, file_name, deadline)
+        except (EncordUnavailableError, EncordRateLimitedError) as error:
+            self._trip(error)
+            raise
+
+    def poll(self, job_id: str) -> EncordJobResult:
+        subject = f"job {job_id} in {self._gateway.target}"
+        deadline = self._call_deadline(subject)
+        try:
+            return self._gateway.poll_until(job_id, deadline)
+        except (EncordUnavailableError, EncordRateLimitedError) as error:
+            self._trip(error)
+            raise
+
+    def _call_deadline(self, subject: str) -> float:
+        if self._tripped is not None:
+            raise EncordDeferredError(subject, self._tripped)
+        own = self._monotonic() + self._gateway.request_timeout_seconds
+        return own if self._deadline is None else min(own, self._deadline)
+
+    def _trip(self, error: RegistrationError) -> None:
+        if self._tripped is not None or isinstance(error, EncordDeferredError):
+            return
+        self._tripped = f"Encord failed earlier in this invocation: {error}"
+        logs.warning(
+            "encord calls deferred for the rest of this invocation",
+            target=self._gateway.target,
+            problem=str(error),
+        )
 
 
 # The SDK's own bulk size for storage items (STORAGE_BUNDLE_CREATE_LIMIT); Encord documents no
@@ -371,16 +534,19 @@ def _item_uuid(item_uuid: str, subject: str) -> uuid.UUID:
 
 
 def _create_client(
-    ssh_private_key: str | None, domain: str, request_timeout_seconds: int
+    ssh_private_key: str | None, domain: str, request_timeout_seconds: float
 ) -> EncordUserClient:
     raw = ssh_private_key if ssh_private_key is not None else os.environ.get("ENCORD_SSH_KEY")
+    # The plain policy: no retry, so no sleep between tries and no Retry-After slept inside
+    # a call. A failed call is tried again by the next invocation, at a time the caller sets.
+    timeout = max(1, int(request_timeout_seconds))
     settings = RequestsSettings(
-        max_retries=1,  # polls only: the SDK never retries a start on a status or a read error
-        backoff_factor=0.5,
-        connection_retries=2,
-        connect_timeout=min(10, request_timeout_seconds),
-        read_timeout=request_timeout_seconds,
-        write_timeout=request_timeout_seconds,
+        max_retries=0,
+        backoff_factor=0,
+        connection_retries=0,
+        connect_timeout=min(10, timeout),
+        read_timeout=timeout,
+        write_timeout=timeout,
     )
     try:
         return EncordUserClient.create_with_ssh_private_key(

@@ -621,3 +621,8 @@ def _batch_of_manifest(ctx: Context, bucket: str, path: str) -> BatchRecord | No
 
 def main() -> None:
     cli(prog_name="python -m registration")
+
+
+from registration.cli.migrate import migrate  # noqa: E402 (one module per command)
+
+cli.add_command(migrate)

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from registration.clock import Clock
 from registration.config import Settings
 from registration.domain.encord_items import JobItems, LinkOutcome
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
+from registration.domain.migration import BufferMigration
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -127,6 +128,22 @@ class EncordJobs(Protocol):
     def poll(self, job_id: str) -> EncordJobResult: ...
 
 
+@runtime_checkable
+class EncordSessions(Protocol):
+    """An Encord gateway that bounds one invocation's calls: `session` gives the calls of
+    one invocation a shared budget and a circuit breaker (services/invocation.py)."""
+
+    def session(self, budget_seconds: float | None = None) -> EncordJobs: ...
+
+
+@runtime_checkable
+class EncordBreaker(Protocol):
+    """An invocation's Encord calls that know whether Encord already failed in it."""
+
+    @property
+    def deferring(self) -> bool: ...
+
+
 class BufferCatalog(Protocol):
     """The buffer documents: created on first use, summarised for dashboards."""
 
@@ -201,6 +218,16 @@ class Checkpoints(Protocol):
     def load(self, job: str) -> dict[str, Any] | None: ...
 
     def save(self, job: str, fields: dict[str, Any]) -> None: ...
+
+
+class LegacyLayout(Protocol):
+    """Documents written in the layout before the redesign (services/migrate.py)."""
+
+    def count_buffers(self) -> int: ...
+
+    def buffers_after(self, after: str | None, limit: int) -> list[str]: ...
+
+    def migrate_buffer(self, ident: str, now: datetime) -> BufferMigration: ...
 
 
 class SourceBucket(Protocol):

@@ -10,10 +10,12 @@ the sweep's per-folder summary (docs/firestore-schema.md).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from registration.domain.found import unreadable_in
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -141,6 +143,8 @@ class StatusView:
     rejected: list[RejectionRecord]
     rejected_counts: list[RejectionCounts]
     next_cursor: str | None = None
+    # Documents the reads skipped because they could not be parsed (their paths).
+    unreadable: tuple[str, ...] = ()
 
     @property
     def pending_total(self) -> int:
@@ -155,6 +159,8 @@ class StatusView:
             "buffers": [view.as_dict() for view in self.buffers],
             "totals": self.totals.as_dict(),
             "next_cursor": self.next_cursor,
+            "unreadable": list(self.unreadable),
+            "unreadable_count": len(self.unreadable),
             "rejected": [_rejection_dict(record) for record in self.rejected],
             "rejected_counts": [
                 {
@@ -263,8 +269,9 @@ def _view(
     )
 
 
-def _stuck_batches(ctx: Context) -> list[BatchRecord]:
+def _stuck_batches(ctx: Context, reads: list[Sequence[object]]) -> list[BatchRecord]:
     claimed = ctx.backends.batches.in_state(BatchState.CLAIMED, STUCK_LIMIT)
+    reads.append(claimed)
     return [batch for batch in claimed if batch.abandoned(ctx.settings.lease_seconds)]
 
 
@@ -394,8 +401,10 @@ def status(
     """
     backends = ctx.backends
     now = ctx.clock()
-    stuck = _stuck_batches(ctx)
+    reads: list[Sequence[object]] = []  # what each read skipped is reported (unreadable)
+    stuck = _stuck_batches(ctx, reads)
     submitted = _submissions(ctx)
+    reads += [submitted.due, submitted.failed]
     stuck_idents = {batch.buffer.ident for batch in stuck}
     oldest: dict[str, datetime] = {}
     next_cursor = None
@@ -410,10 +419,13 @@ def status(
         if start + page_size < len(summaries):
             next_cursor = page[-1].buffer.ident
         chosen = {item.buffer.ident: item.buffer for item in page}
-        for item in backends.records.pending_buffers(None, len(summaries) + 1):
+        every_pending = backends.records.pending_buffers(None, len(summaries) + 1)
+        reads.append(every_pending)
+        for item in every_pending:
             oldest[item.buffer.ident] = item.oldest_pending_at
     else:
         pending = backends.records.pending_buffers(cursor, page_size + 1)
+        reads.append(pending)
         if len(pending) > page_size:
             pending = pending[:page_size]
             next_cursor = pending[-1].buffer.ident
@@ -422,13 +434,17 @@ def status(
         if cursor is None:
             for batch in stuck:
                 chosen.setdefault(batch.buffer.ident, batch.buffer)
-            for flushed in backends.buffers.recently_flushed(now - RECENT_FLUSH, page_size):
+            recent = backends.buffers.recently_flushed(now - RECENT_FLUSH, page_size)
+            reads.append(recent)
+            for flushed in recent:
                 chosen.setdefault(flushed.buffer.ident, flushed.buffer)
     buffers = list(chosen.values())
     folders = sorted({_folder(buffer) for buffer in buffers})
     counts = {(item.bucket, item.folder): item for item in backends.summaries.counts_of(folders)}
     views = []
-    for buffer, summary in zip(buffers, backends.buffers.get_many(buffers), strict=True):
+    summaries_read = backends.buffers.get_many(buffers)
+    reads.append(summaries_read)
+    for buffer, summary in zip(buffers, summaries_read, strict=True):
         if summary is None:  # a record names a buffer whose document is not created yet
             continue
         folder_counts = counts.get(_folder(buffer))
@@ -458,6 +474,7 @@ def status(
         rejected=backends.rejections.recent(recent_rejections),
         rejected_counts=sorted(counts.values(), key=lambda item: (item.bucket, item.folder)),
         next_cursor=next_cursor,
+        unreadable=tuple(item.path for item in unreadable_in(*reads)),
     )
 
 

@@ -2,28 +2,38 @@
 
 It never visits every buffer. It asks the records which buffers hold a pending object (a
 skip scan: one single-document query per such buffer) and the batches which are claimed
-(a collection-group query), so 10,000 idle buffers cost what 20 do. Then, oldest pending
-first and within a time budget below the function's timeout:
+or await Encord (collection-group queries), so 10,000 idle buffers cost what 20 do. Then,
+within a time budget below the function's timeout, each kind of work in its turn:
 - finishes batches whose writer died (claimed, untouched for longer than a lease);
-- flushes buffers whose oldest pending object is older than the max age;
-- seals groups whose folder has gone quiet;
-- flushes full buffers whose event never checked the threshold.
-A run cut short by its budget says work_remaining, and the next picks up where it stopped
-(the scan's cursor is kept in Firestore). Idempotent; safe beside events and beside itself.
+- submits written manifests whose next attempt is due, and polls unfinished Encord jobs,
+  in order of their next attempt, before the scan and within their own share of the budget
+  (so a long scan never starves them, and they never starve the flushes);
+- then, oldest pending first: flushes buffers whose oldest pending object is older than the
+  max age, seals groups whose folder has gone quiet, flushes full buffers whose event never
+  checked the threshold.
+Encord's calls share one invocation (services/invocation.py): after Encord's first timeout
+or 5xx the rest are deferred, so a hung Encord costs one timeout and every due manifest is
+still written. A run cut short says work_remaining and which kinds of work it left
+(cut_short, and a log line); the next picks up where it stopped (the scan's cursor is kept
+in Firestore). A document that cannot be read is skipped and reported (unreadable), never
+allowed to stop the run. Idempotent; safe beside events and beside itself.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from registration import logs
-from registration.domain.model import BatchState, PendingBuffer
+from registration.domain.found import unreadable_in
+from registration.domain.model import BatchRecord, BatchState, PendingBuffer
+from registration.domain.submission import SubmissionState
+from registration.services import invocation
 from registration.services.flush import FlushReport, WriteOutcome, finish, flush, save_summary
-from registration.services.ports import Context
+from registration.services.ports import Context, EncordBreaker
 from registration.services.rejection_summary import summarize_rejections
 from registration.services.submit import submit_or_follow
 
@@ -31,7 +41,9 @@ from registration.services.submit import submit_or_follow
 SCAN_PAGE = 100
 CLAIMED_PAGE = 500
 SUBMISSIONS_PAGE = 500
-# The scan may use this share of the budget; the rest is for acting on what it found.
+# Encord submissions and polls run before the scan, and stop after this share of the budget.
+SUBMISSION_SHARE = 0.25
+# The scan may run until this share of the budget is spent; the rest is for acting on it.
 SCAN_SHARE = 0.5
 SWEEP_CHECKPOINT = "sweep"
 
@@ -51,6 +63,30 @@ class SweepReport:
     # Manifests handed to Encord by this run, and jobs whose end it recorded.
     submitted: list[str] = field(default_factory=list)
     jobs_finished: list[str] = field(default_factory=list)
+    # The kinds of work the budget (or an Encord outage) cut short: "abandoned",
+    # "submissions", "scan", "buffers". Never empty when work_remaining is True.
+    cut_short: list[str] = field(default_factory=list)
+    # Documents skipped because they could not be read (their ids; docs/upgrade.md).
+    unreadable: list[str] = field(default_factory=list)
+
+    def stop(self, kind: str, reason: str) -> None:
+        """This kind of work was left for the next run."""
+        self.work_remaining = True
+        if kind not in self.cut_short:
+            self.cut_short.append(kind)
+            logs.warning("sweep cut short", kind=kind, reason=reason)
+
+    def skipped(self, result: Sequence[object]) -> None:
+        """Note the documents a read skipped as unreadable (each logged once)."""
+        for item in unreadable_in(result):
+            if item.path not in self.unreadable:
+                self.unreadable.append(item.path)
+                logs.error("unreadable document skipped", document=item.path, problem=item.problem)
+
+    def failed(self, buffer: str, error: Exception, **where: str) -> None:
+        """One unit of work failed: report it and carry on with the others."""
+        logs.error("sweep failed for buffer", problem=repr(error), buffer=buffer, **where)
+        self.errors.append({"buffer": buffer, "error": repr(error), **where})
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +100,9 @@ class SweepReport:
             "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
             "submitted": self.submitted,
             "jobs_finished": self.jobs_finished,
+            "cut_short": self.cut_short,
+            "unreadable": self.unreadable,
+            "unreadable_count": len(self.unreadable),
         }
 
 
@@ -75,11 +114,15 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
     report = SweepReport()
     started = monotonic()
     budget = ctx.settings.sweep_budget_seconds
+    # This run's own hold on Encord: its calls end with the budget, and defer after a failure.
+    ctx = invocation.begin(ctx, budget)
 
     def out_of_time(share: float = 1.0) -> bool:
         return monotonic() - started >= budget * share
 
     _finish_abandoned(ctx, report, out_of_time)
+    submissions_end = monotonic() - started + budget * SUBMISSION_SHARE
+    _follow_submissions(ctx, report, lambda: out_of_time(submissions_end / budget))
     found = _scan_pending(ctx, lambda: out_of_time(SCAN_SHARE), report)
     now = ctx.clock()
     ages = [(now - item.oldest_pending_at).total_seconds() for item in found]
@@ -88,15 +131,17 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
     # Oldest pending first, so that a run cut short never starves the most overdue work.
     for item in sorted(found, key=lambda item: item.oldest_pending_at):
         if out_of_time():
-            report.work_remaining = True
+            report.stop("buffers", "budget spent")
             break
         report.buffers_checked += 1
         try:
             _sweep_buffer(ctx, item, report)
         except Exception as error:  # one broken buffer must not stop the others
-            logs.error("sweep failed for buffer", problem=repr(error), buffer=item.buffer.label)
-            report.errors.append({"buffer": item.buffer.label, "error": repr(error)})
-    _follow_submissions(ctx, report, out_of_time)
+            report.failed(item.buffer.label, error)
+    encord = ctx.backends.encord
+    if isinstance(encord, EncordBreaker) and encord.deferring:
+        # Manifests were written, and their submissions (or polls) wait for the next run.
+        report.stop("submissions", "Encord failed in this run")
     counted = summarize_rejections(ctx)
     if counted.problem is not None:
         report.errors.append({"buffer": "(rejection summary)", "error": counted.problem})
@@ -107,9 +152,11 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
 
 def _finish_abandoned(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
     """Claimed batches of any buffer whose writer died: rewrite their manifests."""
-    for batch in ctx.backends.batches.in_state(BatchState.CLAIMED, CLAIMED_PAGE):
+    claimed = ctx.backends.batches.in_state(BatchState.CLAIMED, CLAIMED_PAGE)
+    report.skipped(claimed)
+    for batch in claimed:
         if out_of_time():
-            report.work_remaining = True
+            report.stop("abandoned", "budget spent")
             return
         if not batch.abandoned(ctx.settings.lease_seconds):
             continue
@@ -120,8 +167,7 @@ def _finish_abandoned(ctx: Context, report: SweepReport, out_of_time: Callable[[
             elif outcome is WriteOutcome.INVALID:
                 _invalid(report, batch.buffer.label, batch.manifest_path)
         except Exception as error:
-            logs.error("sweep failed for buffer", problem=repr(error), buffer=batch.buffer.label)
-            report.errors.append({"buffer": batch.buffer.label, "error": repr(error)})
+            report.failed(batch.buffer.label, error, manifest=batch.manifest_path)
 
 
 def _scan_pending(
@@ -136,6 +182,7 @@ def _scan_pending(
     wrapped = False
     while True:
         page = ctx.backends.records.pending_buffers(cursor, SCAN_PAGE)
+        report.skipped(page)
         found.extend(item for item in page if not (wrapped and _passed(item, start)))
         if len(page) < SCAN_PAGE:
             if start is None or wrapped:
@@ -148,7 +195,7 @@ def _scan_pending(
             cursor = None
             break
         if out_of_time():
-            report.work_remaining = True
+            report.stop("scan", "its share of the budget is spent")
             break
     if cursor != saved.get("cursor"):
         checkpoints.save(SWEEP_CHECKPOINT, {"cursor": cursor})
@@ -201,21 +248,38 @@ def _invalid(report: SweepReport, buffer: str, manifest: str) -> None:
 
 
 def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
-    """Submit written batches whose next attempt is due, poll jobs not yet finished: a
-    cost that follows unfinished submissions (a collection-group query)."""
-    if ctx.backends.encord is None:
+    """Submit written batches whose next attempt is due and poll jobs not yet finished, in
+    order of their next attempt: a cost that follows unfinished submissions (a
+    collection-group query), within this step's own share of the budget."""
+    encord = ctx.backends.encord
+    if encord is None:
         return
-    for batch in ctx.backends.submissions.submissions_due(SUBMISSIONS_PAGE):
+    now = ctx.clock()
+    unfinished = ctx.backends.submissions.submissions_due(SUBMISSIONS_PAGE)
+    report.skipped(unfinished)
+    for batch in unfinished:
+        if not _due(batch, now):
+            continue  # costs nothing: begin_submission would refuse it in a transaction
         if out_of_time():
-            report.work_remaining = True
+            report.stop("submissions", "their share of the budget is spent")
+            return
+        if isinstance(encord, EncordBreaker) and encord.deferring:
+            # Encord failed in this run: the rest wait for the next, untouched.
+            report.stop("submissions", "Encord failed in this run")
             return
         try:
             done = submit_or_follow(ctx, batch)
         except Exception as error:  # Firestore trouble: report it, carry on
-            logs.error("sweep failed for buffer", problem=repr(error), buffer=batch.buffer.label)
-            report.errors.append({"buffer": batch.buffer.label, "error": repr(error)})
+            report.failed(batch.buffer.label, error, manifest=batch.manifest_path)
             continue
         if done == "submitted":
             report.submitted.append(batch.manifest_path)
         elif done is not None and not done.endswith("PENDING"):
             report.jobs_finished.append(batch.manifest_path)
+
+
+def _due(batch: BatchRecord, now: datetime) -> bool:
+    submission = batch.submission
+    if submission is None or submission.state is not SubmissionState.PENDING:
+        return True  # a job to poll, or an intent whose holder may have died
+    return submission.next_attempt_at is None or submission.next_attempt_at <= now

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from registration.adapters.firestore.indexes import COMPOSITE_INDEXES, SINGLE_FIELD
+from registration.adapters.firestore.indexes import (
+    COLLECTION_GROUP_INDEXES,
+    COMPOSITE_INDEXES,
+    SINGLE_FIELD,
+)
 from registration.config import Settings, env_name
 from tests.deploy.tools import DEPLOY_SCRIPT, UPCOMING_SETTINGS, require_tool, terraform
 
@@ -471,15 +475,17 @@ def test_scheduler_posts_to_sweep_with_an_oidc_token(plan: DryRun) -> None:
 
 def test_firestore_gets_the_declared_indexes_and_the_rejections_ttl(plan: DryRun) -> None:
     indexes = plan.gcloud("firestore", "indexes", "composite", "create")
-    created = set()
+    created: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
     for argv in indexes:
         fields = []
         for config in flag(argv, "field-config"):
             path, order = (part.split("=", 1)[1] for part in config.split(","))
             fields.append(path if order == "ascending" else f"{path} desc")
         (collection,) = flag(argv, "collection-group")
-        created.add((collection, tuple(fields)))
-    assert created == set(COMPOSITE_INDEXES)
+        (scope,) = flag(argv, "query-scope")
+        created.setdefault(scope, set()).add((collection, tuple(fields)))
+    assert created["COLLECTION"] == set(COMPOSITE_INDEXES)
+    assert created["COLLECTION_GROUP"] == set(COLLECTION_GROUP_INDEXES)
     unindexed = {
         (flag(argv, "collection-group")[0], argv[5])
         for argv in plan.gcloud("firestore", "indexes", "fields", "update")

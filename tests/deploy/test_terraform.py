@@ -9,7 +9,11 @@ import subprocess
 
 import pytest
 
-from registration.adapters.firestore.indexes import COMPOSITE_INDEXES, SINGLE_FIELD
+from registration.adapters.firestore.indexes import (
+    COLLECTION_GROUP_INDEXES,
+    COMPOSITE_INDEXES,
+    SINGLE_FIELD,
+)
 from registration.config import Settings, env_name
 from tests.deploy.tools import (
     TERRAFORM,
@@ -526,6 +530,18 @@ def test_terraform_declares_exactly_the_composite_indexes_the_queries_need() -> 
         for body in tf.locals["composite_indexes"].values()
     }
     assert declared == set(COMPOSITE_INDEXES)
+
+
+def test_terraform_declares_exactly_the_collection_group_composites_the_queries_need() -> None:
+    tf = terraform()
+    index = tf.resource("google_firestore_index", "collection_group")
+    assert index["for_each"] == "${local.collection_group_indexes}"
+    assert index["query_scope"] == "COLLECTION_GROUP"
+    declared = {
+        (body["collection"], tuple(body["fields"]))
+        for body in tf.locals["collection_group_indexes"].values()
+    }
+    assert declared == set(COLLECTION_GROUP_INDEXES)
 
 
 def test_terraform_sets_every_single_field_index_the_code_declares() -> None:

@@ -31,6 +31,7 @@ from registration.adapters.encord_gateway import EncordGateway
 from registration.domain.submission import EncordJobResult, EncordUnitError
 from registration.exceptions import (
     ConfigurationError,
+    EncordDeferredError,
     EncordRateLimitedError,
     EncordRefusedError,
     EncordUnavailableError,
@@ -377,10 +378,12 @@ def test_a_closed_port_is_unavailable_and_no_job_can_exist(key):
     assert raised.value.job_may_exist is False
 
 
-def test_a_poll_that_keeps_hitting_503_raises_unavailable(stub, key, integration, folder):
+def test_a_poll_answered_503_raises_unavailable_at_once_without_a_retry(
+    stub, key, integration, folder
+):
     gw = gateway(stub, key, integration, folder=folder)
     job_id = gw.start(IMAGES, "batch.json")
-    stub.inject_unavailable(times=2, on="poll")  # the SDK retries a poll once (max_retries=1)
+    stub.inject_unavailable(times=1, on="poll")  # the plain policy: one request, no retry
 
     with pytest.raises(EncordUnavailableError, match=f"job {job_id}"):
         gw.poll(job_id)
@@ -391,7 +394,7 @@ def test_a_poll_that_keeps_hitting_503_raises_unavailable(stub, key, integration
 def test_a_rate_limited_poll_raises_encord_rate_limited_error(stub, key, integration, folder):
     gw = gateway(stub, key, integration, folder=folder)
     job_id = gw.start(IMAGES, "batch.json")
-    stub.inject_rate_limit(retry_after=0, times=2, on="poll")
+    stub.inject_rate_limit(retry_after=0, times=1, on="poll")
 
     with pytest.raises(EncordRateLimitedError, match=f"job {job_id}"):
         gw.poll(job_id)
@@ -439,3 +442,93 @@ def test_the_stub_runs_as_a_process_until_sigterm(key):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+# -- bounded by the invocation (issue 19, finding 5) ----------------------------------------
+
+
+def test_a_poll_of_a_hung_encord_gives_up_after_one_request_timeout_not_the_sdks_retry_sleeps(
+    stub, key, integration, folder
+):
+    gw = gateway(stub, key, integration, folder=folder)
+    job_id = gw.start(IMAGES, "batch.json")
+    stub.hang_every_call()
+
+    began = time.monotonic()
+    with pytest.raises(EncordUnavailableError):
+        gw.poll(job_id)
+
+    # The SDK's polling loop alone would take 3 tries and two 10 s sleeps (32 s at 2 s).
+    assert time.monotonic() - began < TIMEOUT + 1.5
+    assert stub.hung_requests == 1
+
+
+def test_a_rate_limited_poll_surfaces_retry_after_instead_of_sleeping_it(
+    stub, key, integration, folder
+):
+    gw = gateway(stub, key, integration, folder=folder)
+    job_id = gw.start(IMAGES, "batch.json")
+    stub.inject_rate_limit(retry_after=30, times=1, on="poll")
+
+    began = time.monotonic()
+    with pytest.raises(EncordRateLimitedError) as raised:
+        gw.poll(job_id)
+
+    assert raised.value.retry_after_seconds == 30  # the caller sets the next attempt from it
+    assert time.monotonic() - began < TIMEOUT
+
+
+@pytest.mark.parametrize("first", ["hang", "503", "429"])
+def test_after_encord_fails_once_the_rest_of_the_invocation_defers_its_calls_without_sending_them(
+    stub, key, integration, folder, first
+):
+    gw = gateway(stub, key, integration, folder=folder)
+    job_id = gw.start(IMAGES, "batch.json")
+    invocation = gw.session()
+    if first == "hang":
+        stub.hang_every_call()
+    elif first == "503":
+        stub.inject_unavailable(times=1, on="poll")
+    else:
+        stub.inject_rate_limit(retry_after=5, times=1, on="poll")
+    with pytest.raises((EncordUnavailableError, EncordRateLimitedError)):
+        invocation.poll(job_id)
+    sent = len(stub.requests()) + stub.hung_requests
+
+    began = time.monotonic()
+    with pytest.raises(EncordDeferredError):
+        invocation.start(IMAGES, "second.json")
+    with pytest.raises(EncordDeferredError):
+        invocation.poll(job_id)
+
+    assert time.monotonic() - began < 0.5
+    assert len(stub.requests()) + stub.hung_requests == sent  # nothing more reached Encord
+    assert isinstance(EncordDeferredError("x", "y"), EncordUnavailableError)  # "retry later"
+    stub.stop_hanging()
+    assert gw.session().poll(job_id).status in ("PENDING", "DONE")  # a new invocation calls
+
+
+def test_each_call_of_an_invocation_is_bounded_by_the_budget_it_has_left(
+    stub, key, integration, folder
+):
+    gw = gateway(stub, key, integration, folder=folder, request_timeout_seconds=20)
+    job_id = gw.start(IMAGES, "batch.json")
+    stub.hang_every_call()
+    invocation = gw.session(budget_seconds=2.5)
+
+    began = time.monotonic()
+    with pytest.raises(EncordUnavailableError):
+        invocation.poll(job_id)
+
+    assert 2.0 < time.monotonic() - began < 4.0  # the budget left, not the 20 s timeout
+
+
+def test_an_invocation_whose_budget_is_spent_sends_nothing(stub, key, integration, folder):
+    gw = gateway(stub, key, integration, folder=folder)
+    job_id = gw.start(IMAGES, "batch.json")
+    sent = len(stub.requests())
+
+    with pytest.raises(EncordDeferredError, match="spent"):
+        gw.session(budget_seconds=0.5).poll(job_id)
+
+    assert len(stub.requests()) == sent

@@ -20,7 +20,8 @@ Only requests signed by a registered Ed25519 key are served. Each upload job is 
 it is created (as if Encord processed it at once): every unit (one item, or one group with its
 `objectUrl_N`) is registered, skipped as a duplicate, or failed by a rule the test set. The job
 still reports PENDING for `polls_until_done` polls before its final status. Tests inject faults
-(429, 503, accept-then-timeout) into the next start or poll calls.
+(429, 503, accept-then-timeout) into the next start or poll calls, or make every call hang
+(`hang_every_call`: held, then dropped unanswered).
 
 The stub keeps its own records of what Encord would hold, for tests to assert on: every item a
 job created (`items`, `items_for_url`), each dataset's linked items (`linked_items`), and each
@@ -323,6 +324,9 @@ class EncordStub:
         self._fail_rules: list[tuple[re.Pattern[str], str]] = []
         self._faults: dict[Operation, list[_Fault]] = {"start": [], "poll": []}
         self._requests: list[StubRequest] = []
+        self._hang_seconds: float | None = None
+        self._unhang = threading.Event()
+        self.hung_requests = 0
 
     # -- lifecycle
 
@@ -344,6 +348,7 @@ class EncordStub:
 
     def stop(self) -> None:
         self._stopping.set()  # wakes handlers that are holding back an answer
+        self._unhang.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -437,6 +442,28 @@ class EncordStub:
         fault = _Fault("accept_then_timeout", times, mode=mode, delay_seconds=delay_seconds)
         self._add_fault(on, fault)
 
+    def hang_every_call(self, seconds: float = 600.0) -> None:
+        """Encord hanging: every API request (v1 and v2, any route) is held for `seconds`,
+        or until `stop_hanging()` or `stop()`, then dropped unanswered and never acted on."""
+        with self._lock:
+            self._unhang.clear()
+            self._hang_seconds = seconds
+
+    def stop_hanging(self) -> None:
+        with self._lock:
+            self._hang_seconds = None
+        self._unhang.set()
+
+    def _hang(self) -> bool:
+        """Hold this request if Encord is hanging; True when it must then be dropped."""
+        with self._lock:
+            seconds = self._hang_seconds
+            if seconds is None:
+                return False
+            self.hung_requests += 1
+        self._unhang.wait(seconds)
+        return True
+
     def _add_fault(self, on: Operation, fault: _Fault) -> None:
         if on not in ("start", "poll"):
             raise ValueError(f"faults apply to 'start' or 'poll', not {on!r}")
@@ -446,6 +473,7 @@ class EncordStub:
     def reset(self) -> None:
         """Forget all but the registered keys: integrations, targets, jobs, rules, faults."""
         with self._lock:
+            self._unhang.set()  # requests held by a hang are let go first
             self._init_state()
 
     # -- inspection by tests
@@ -1041,6 +1069,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if split.path.startswith("/_stub/"):
             self._stub_view(split.path)
+        elif self.stub._hang():
+            self._drop()
         elif split.path.startswith("/v2/public/"):
             self._v2(split.path, parse_qs(split.query), body)
         elif split.path in ("/public", "/public/user"):

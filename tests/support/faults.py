@@ -227,6 +227,13 @@ class _Faulty:
         target = f"{self._port}.{name}"
         checks = self._points.get(name, [])
         plan = self._plan
+        if name == "session":
+            # An invocation's Encord session (services/invocation.py) is the same port: its
+            # calls keep their faults.
+            def session(*args: Any, **kwargs: Any) -> _Faulty:
+                return _Faulty(self._port, attribute(*args, **kwargs), self._points, plan)
+
+            return session
 
         def call(*args: Any, **kwargs: Any) -> Any:
             if target in ITERATING:

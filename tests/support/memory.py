@@ -49,6 +49,8 @@ from registration.domain.submission import EncordJobResult, SubmissionState
 from registration.services.ports import Backends, EncordJobs
 
 REJECTION_RETENTION = timedelta(days=90)
+# Sorts before every real time (a batch with no next attempt is due at once).
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -561,6 +563,8 @@ class MemoryStore:
                 for buffer, batch in self._every_batch()
                 if batch.submission is not None and batch.submission.state.unfinished
             ]
+        # In order of next attempt, as the Firestore query (no attempt time sorts first).
+        due.sort(key=lambda b: (b.submission and b.submission.next_attempt_at) or _EARLIEST)
         return due[:limit]
 
     def failed_submissions(self, limit: int) -> list[BatchRecord]:

@@ -22,9 +22,11 @@ from registration.adapters.firestore.documents import (
     batch_record,
     buffer_ref_of,
     fields_of,
+    parse_each,
     storage_object,
 )
 from registration.domain.lifecycle import ObjectState
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -75,6 +77,7 @@ class FirestoreBatches:
                     "folder": buffer.folder,
                     "key": buffer.key.value,
                     "create_video": buffer.create_video,
+                    "schema": SCHEMA_VERSION,
                 }
             )
             return LeaseOutcome.ACQUIRED
@@ -378,9 +381,16 @@ class FirestoreBatches:
         return _records_of(query)
 
     def submissions_due(self, limit: int) -> list[BatchRecord]:
-        """Batches whose Encord submission is not finished."""
+        """Batches whose Encord submission is not finished, in order of their next attempt
+        (a composite collection-group index: adapters/firestore/indexes.py)."""
         unfinished = [state.value for state in SubmissionState if state.unfinished]
-        return self._anywhere("submission", unfinished, limit)
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(filter=FieldFilter("submission", "in", unfinished))
+            .order_by("next_attempt_at")
+            .limit(limit)
+        )
+        return _records_of(query)
 
     def failed_submissions(self, limit: int) -> list[BatchRecord]:
         """Batches Encord refused, or whose job ended in ERROR."""
@@ -410,11 +420,14 @@ def _members_only(buffer: BufferRef, query: Any) -> Any:
 
 
 def _records_of(query: Any) -> list[BatchRecord]:
-    """The batches a collection-group query found, each with its buffer and idle time."""
-    return [
-        _with_idle(batch_record(buffer_ref_of(fields_of(snapshot)), snapshot), snapshot)
-        for snapshot in query.stream()
-    ]
+    """The batches a collection-group query found, each with its buffer and idle time; a
+    batch document that cannot be read is skipped and named in the result (a Found)."""
+    return parse_each(
+        query.stream(),
+        lambda snapshot: _with_idle(
+            batch_record(buffer_ref_of(fields_of(snapshot)), snapshot), snapshot
+        ),
+    )
 
 
 def _with_idle(record: BatchRecord, snapshot: Any) -> BatchRecord:

@@ -12,7 +12,17 @@ from google.api_core.exceptions import AlreadyExists
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from registration.adapters.firestore.documents import BUFFERS, Documents, buffer_ref_of, fields_of
+from registration.adapters.firestore.documents import (
+    BUFFERS,
+    PARSE_ERRORS,
+    Documents,
+    buffer_ref_of,
+    fields_of,
+    parse_each,
+    unreadable,
+)
+from registration.domain.found import Found
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import BufferRef, BufferSummary
 
 
@@ -47,20 +57,36 @@ class FirestoreBuffers:
                     "pending": 0,
                     "oldest_pending_at": None,
                     "summary_at": None,
+                    "schema": SCHEMA_VERSION,
                 }
             )
         with self._known_lock:
             self._known.add(ident)
 
     def all(self) -> Iterator[BufferSummary]:
-        """Every buffer ever created (ops commands only: never the sweep or status)."""
+        """Every buffer ever created (ops commands only: never the sweep or status); a
+        document that cannot be read is left out."""
         for snapshot in self._docs.client.collection(BUFFERS).stream():
-            yield _summary(snapshot)
+            try:
+                summary = _summary(snapshot)
+            except PARSE_ERRORS:
+                continue
+            yield summary
 
     def get_many(self, buffers: Sequence[BufferRef]) -> list[BufferSummary | None]:
+        """Their summaries, None for a buffer whose document does not exist or cannot be
+        read (those are named in the result: a Found)."""
         refs = [self._docs.buffer(buffer) for buffer in buffers]
         known = self._docs.existing(refs)
-        return [_summary(known[ref.path]) if ref.path in known else None for ref in refs]
+        found: Found[BufferSummary | None] = Found()
+        for ref in refs:
+            snapshot = known.get(ref.path)
+            try:
+                found.append(None if snapshot is None else _summary(snapshot))
+            except PARSE_ERRORS as error:
+                found.append(None)
+                found.unreadable += (unreadable(snapshot, error),)
+        return found
 
     def by_ident(self, ident: str) -> BufferSummary | None:
         snapshot = self._docs.client.collection(BUFFERS).document(ident).get()
@@ -79,7 +105,7 @@ class FirestoreBuffers:
             .order_by("last_flush_at", direction=firestore.Query.DESCENDING)
             .limit(limit)
         )
-        return [_summary(snapshot) for snapshot in query.stream()]
+        return parse_each(query.stream(), _summary)
 
     def save_pending_summary(
         self, buffer: BufferRef, pending: int, oldest_pending_at: datetime | None

@@ -15,7 +15,7 @@ Layout (docs/firestore-schema.md has every field):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -23,7 +23,9 @@ from google.api_core.exceptions import AlreadyExists, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from registration.domain.found import Found, Unreadable
 from registration.domain.lifecycle import ObjectRecord, ObjectState
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -70,6 +72,29 @@ def batch_id(seq: int) -> str:
 def fields_of(snapshot: Any) -> dict[str, Any]:
     fields: dict[str, Any] = snapshot.to_dict() or {}
     return fields
+
+
+# What a parse function raises for a document it cannot read: a missing field (KeyError),
+# a value outside its enum or of the wrong type (ValueError, TypeError), bad JSON.
+PARSE_ERRORS: tuple[type[Exception], ...] = (KeyError, ValueError, TypeError, AttributeError)
+
+
+def unreadable(snapshot: Any, error: Exception) -> Unreadable:
+    path = getattr(getattr(snapshot, "reference", None), "path", "?")
+    return Unreadable(path, f"{type(error).__name__}: {error}")
+
+
+def parse_each(snapshots: Iterable[Any], parse: Callable[[Any], Result]) -> Found[Result]:
+    """Each snapshot parsed; one that cannot be is skipped and named in the result, so one
+    bad document (an older layout, a hand edit) never stops a query's other results."""
+    items: list[Result] = []
+    skipped: list[Unreadable] = []
+    for snapshot in snapshots:
+        try:
+            items.append(parse(snapshot))
+        except PARSE_ERRORS as error:
+            skipped.append(unreadable(snapshot, error))
+    return Found(items, skipped)
 
 
 class Documents:
@@ -205,6 +230,7 @@ def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict
         "batch": None,
         "batch_key": None,
         **buffer_fields(buffer),
+        "schema": SCHEMA_VERSION,
     }
 
 
@@ -219,6 +245,7 @@ def tombstone_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> di
         "batch": None,
         "batch_key": None,
         **buffer_fields(buffer),
+        "schema": SCHEMA_VERSION,
     }
 
 
@@ -321,6 +348,7 @@ def rejection_fields(
         "detail": detail,
         "recorded_at": now,
         "expire_at": now + REJECTION_RETENTION,
+        "schema": SCHEMA_VERSION,
     }
 
 

@@ -25,6 +25,12 @@ COMPOSITE_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rejections", ("bucket", "folder", "recorded_at")),
 )
 
+# (collection group, fields in order): composites over every buffer's subcollection.
+COLLECTION_GROUP_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # The sweep's unfinished Encord submissions, in order of their next attempt.
+    ("batches", ("submission", "next_attempt_at")),
+)
+
 SINGLE_FIELD: tuple[tuple[str, str, tuple[Scope, ...]], ...] = (
     # A timestamp that only grows, indexed over one collection, caps every writer together
     # at about 500 writes/s: the composites above (which start with the buffer) serve it.

@@ -18,6 +18,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.adapters.firestore.documents import (
+    PARSE_ERRORS,
     Documents,
     buffer_of,
     fields_of,
@@ -25,7 +26,9 @@ from registration.adapters.firestore.documents import (
     pending_fields,
     stored_object,
     tombstone_fields,
+    unreadable,
 )
+from registration.domain.found import Found
 from registration.domain.lifecycle import (
     DeleteAction,
     FinalizeAction,
@@ -101,7 +104,7 @@ class FirestoreObjectRecords:
         """Buffers with a pending object, in buffer-id order after `after`, each with its
         oldest pending time. A skip scan: one single-document query per buffer found, so
         the cost follows the buffers with work, never the buffers that ever existed."""
-        found: list[PendingBuffer] = []
+        found: Found[PendingBuffer] = Found()
         base = (
             self._docs.objects()
             .where(filter=FieldFilter("state", "==", ObjectState.PENDING.value))
@@ -117,8 +120,12 @@ class FirestoreObjectRecords:
             if not docs:
                 break
             fields = fields_of(docs[0])
-            cursor = fields["buffer"]
-            found.append(PendingBuffer(buffer_of(fields), fields["created_at"]))
+            cursor = fields["buffer"]  # ordered by it, so every document found has it
+            try:
+                found.append(PendingBuffer(buffer_of(fields), fields["created_at"]))
+            except PARSE_ERRORS as error:
+                # That buffer's oldest record cannot be read: skip the buffer, report it.
+                found.unreadable += (unreadable(docs[0], error),)
         return found
 
     # -- many at once: backfill and reconcile -----------------------------------------

@@ -24,6 +24,7 @@ from registration.adapters.firestore.documents import (
     rejection_fields,
     rejection_record,
 )
+from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
     RejectionCounts,
     RejectionReason,
@@ -209,6 +210,7 @@ class FirestoreRejectionSummaries:
                 "rejected_total": total,
                 "counted_at": now,
                 "recount_at": recount_at,
+                "schema": SCHEMA_VERSION,
             },
         )
         buffers = (

@@ -1,0 +1,23 @@
+"""One invocation's hold on Encord: a fresh budget and circuit breaker per request.
+
+The gateway is built once per instance and shared by the requests it serves; what one
+invocation has learnt (Encord is hanging, its time is spent) must not outlive it. Each entry
+point (main.py) and each sweep begins one, and the use cases it calls see an `EncordJobs`
+whose calls are bounded by it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from registration.services.ports import Context, EncordSessions
+
+
+def begin(ctx: Context, budget_seconds: float | None = None) -> Context:
+    """The context with Encord bound to a new invocation of budget_seconds (None: each
+    call by its own request timeout); unchanged when there is no Encord or it is a fake
+    that has no sessions."""
+    encord = ctx.backends.encord
+    if not isinstance(encord, EncordSessions):
+        return ctx
+    return replace(ctx, backends=replace(ctx.backends, encord=encord.session(budget_seconds)))
