@@ -100,10 +100,10 @@ def test_retries_back_off_exponentially_from_30_s_up_to_an_hour() -> None:
     assert delays[-1] == LONGEST_RETRY == timedelta(hours=1)
 
 
-def test_encords_retry_after_wins_only_when_it_is_longer() -> None:
+def test_encords_retry_after_wins_only_when_it_is_longer_and_is_trusted_up_to_an_hour() -> None:
     assert retry_delay(1, 600) == timedelta(seconds=600)
     assert retry_delay(3, 5) == FIRST_RETRY * 4
-    assert retry_delay(30, 7200) == timedelta(hours=2)
+    assert retry_delay(30, 7200) == timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
