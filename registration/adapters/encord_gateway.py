@@ -48,6 +48,7 @@ from registration.domain.submission import (
 )
 from registration.exceptions import (
     ConfigurationError,
+    EncordJobMissingError,
     EncordRateLimitedError,
     EncordRefusedError,
     EncordUnavailableError,
@@ -176,6 +177,9 @@ class EncordGateway:
                 errors = legacy.data_unit_errors
         except RegistrationError:
             raise
+        except sdk_errors.ResourceNotFoundError as error:
+            # The one refusal that ends a job's follow-up (services/submit.py).
+            raise EncordJobMissingError(subject, f"{type(error).__name__}: {error}") from error
         except Exception as error:
             raise _translate(error, subject, starting=False) from error
         counts = state if isinstance(target, StorageFolder) else legacy

@@ -25,7 +25,7 @@ from registration.domain.model import BatchState, PendingBuffer
 from registration.services.flush import FlushReport, WriteOutcome, finish, flush, save_summary
 from registration.services.ports import Context
 from registration.services.rejection_summary import summarize_rejections
-from registration.services.submit import submit_or_follow
+from registration.services.submit import Step, submit_or_follow
 
 # Buffers found by one call of the pending scan, and claimed batches read per sweep.
 SCAN_PAGE = 100
@@ -215,7 +215,7 @@ def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable
             logs.error("sweep failed for buffer", problem=repr(error), buffer=batch.buffer.label)
             report.errors.append({"buffer": batch.buffer.label, "error": repr(error)})
             continue
-        if done == "submitted":
+        if done is Step.SUBMITTED:
             report.submitted.append(batch.manifest_path)
-        elif done is not None and not done.endswith("PENDING"):
+        elif done is Step.FINISHED:
             report.jobs_finished.append(batch.manifest_path)

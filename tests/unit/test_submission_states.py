@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from registration.config import Settings, load_settings
+from registration.domain.batch_lifecycle import Next
 from registration.domain.model import BufferRef, ManifestKey, StorageObject
 from registration.domain.submission import (
     FIRST_RETRY,
@@ -233,7 +234,7 @@ def test_a_submission_in_flight_is_not_started_again_until_its_lease_has_passed(
     assert batch is not None
     # Another instance recorded its intent and has not come back yet.
     app.store.submissions.resubmit(batch, clock())
-    assert app.store.submissions.begin_submission(batch, clock(), LEASE)
+    assert isinstance(app.store.submissions.begin_submission(batch, clock(), LEASE), Next)
     clock.advance(LEASE - 1)
     assert app.sweep().submitted == []
     clock.advance(1)
