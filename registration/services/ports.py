@@ -40,7 +40,13 @@ class ObjectRecords(Protocol):
         self, buffer: BufferRef, obj: StorageObject, now: datetime
     ) -> FinalizeAction: ...
 
-    def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction: ...
+    def withdraw(
+        self,
+        buffer: BufferRef,
+        obj: StorageObject,
+        now: datetime,
+        expire_at: datetime | None = None,
+    ) -> DeleteAction: ...
 
     def count_pending(self, buffer: BufferRef) -> int: ...
 

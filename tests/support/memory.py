@@ -672,6 +672,19 @@ class MemoryStore(SubmissionWrites):
 
     # -- for tests ----------------------------------------------------------------------
 
+    def run_ttl(self, now: datetime) -> int:
+        """Delete every object record whose expire_at has passed, as Firestore's TTL policy
+        eventually does; how many went."""
+        with self._lock:
+            gone = [
+                ident
+                for ident, entry in self._objects.items()
+                if entry.expire_at is not None and entry.expire_at <= now
+            ]
+            for ident in gone:
+                del self._objects[ident]
+            return len(gone)
+
     def record_of(self, buffer: BufferRef, bucket: str, name: str) -> ObjectRecord | None:
         with self._lock:
             entry = self._objects.get((bucket, name))

@@ -23,6 +23,7 @@ from registration.domain.submission import (
 )
 from registration.exceptions import (
     ConfigurationError,
+    EncordJobMissingError,
     EncordRateLimitedError,
     EncordRefusedError,
     EncordUnavailableError,
@@ -255,3 +256,22 @@ def test_a_finished_job_with_refused_files_rejects_exactly_those_files() -> None
     assert rejected == [("cam/1.jpg", "encord_refused")]
     got = submission(app)
     assert (got.state, got.units_done, got.units_error) == (SubmissionState.DONE, 1, 1)
+
+
+def test_a_poll_of_a_job_encord_does_not_know_ends_it_as_failed_for_a_person() -> None:
+    encord = FakeEncord("job-1")
+    app, clock = app_with(encord)
+    fill(app)
+    missing = EncordJobMissingError("job job-1", "ResourceNotFoundError: Upload job not found")
+
+    def poll(job_id: str) -> EncordJobResult:
+        raise missing
+
+    encord.poll = poll  # type: ignore[method-assign]
+    app.sweep()
+    got = submission(app)
+    assert got.state is SubmissionState.FAILED and "not found" in got.problem
+    clock.advance(24 * 3600)
+    assert app.sweep().submitted == [] and len(encord.started) == 1
+    kinds = [item["kind"] for item in app.status()["attention"]]
+    assert "submission_failed" in kinds

@@ -207,8 +207,12 @@ def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict
     }
 
 
-def tombstone_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict[str, Any]:
+def tombstone_fields(
+    obj: StorageObject, buffer: BufferRef, now: datetime, expire_at: datetime | None = None
+) -> dict[str, Any]:
+    expiry = {} if expire_at is None else {"expire_at": expire_at}  # the TTL policy's field
     return {
+        **expiry,
         "bucket": obj.bucket,
         "name": obj.name,
         "generation": obj.generation,
