@@ -672,6 +672,12 @@ class MemoryStore(SubmissionWrites):
 
     # -- for tests ----------------------------------------------------------------------
 
+    def expire_at_of(self, bucket: str, name: str) -> datetime | None:
+        """The TTL field on a name's record (None: no record, or it never expires)."""
+        with self._lock:
+            entry = self._objects.get((bucket, name))
+            return None if entry is None else entry.expire_at
+
     def run_ttl(self, now: datetime) -> int:
         """Delete every object record whose expire_at has passed, as Firestore's TTL policy
         eventually does; how many went."""
@@ -757,7 +763,7 @@ def memory_backends(
     """Every port over one in-memory store and one in-memory bucket (and, optionally, an
     Encord gateway: the real one against the stub). With a gateway, written batches await
     their submission, as bootstrap tells the Firestore adapter when a target is set."""
-    store.submits = encord is not None
+    store.submits = store.submits or encord is not None
     return Backends(
         records=store,
         bulk=store,
