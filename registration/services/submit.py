@@ -101,8 +101,8 @@ def submit(ctx: Context, batch: BatchRecord, written: bytes | None = None) -> bo
         return False
     except (EncordRefusedError, ManifestValidationError) as error:
         decision = submissions.record_refused(batch, token, str(error))
-        _stale_or_ended(ctx, batch, decision, "refusal")
-        logs.error("encord submission failed", manifest=where, reason=str(error), retry_at=None)
+        if not _stale_or_ended(ctx, batch, decision, "refusal"):
+            logs.error("encord submission failed", manifest=where, reason=str(error), retry_at=None)
         return False
     except Exception as error:  # an SDK surprise must not fail the storage event either
         _retry(ctx, batch, token, repr(error), None)
@@ -178,14 +178,14 @@ def follow(ctx: Context, batch: BatchRecord) -> EncordJobResult | None:
         decision = submissions.record_refused(
             batch, token, str(error), job_missing=missing, next_attempt_at=retry_at
         )
-        _stale_or_ended(ctx, batch, decision, "poll refusal")
-        logs.error(
-            "encord submission failed",
-            manifest=_where(batch),
-            reason=str(error),
-            retry_at=retry_at,
-            job_id=submission.job_id,
-        )
+        if not _stale_or_ended(ctx, batch, decision, "poll refusal"):
+            logs.error(
+                "encord submission failed",
+                manifest=_where(batch),
+                reason=str(error),
+                retry_at=retry_at,
+                job_id=submission.job_id,
+            )
         return None
     if result.finished:
         # Before the end is recorded: a finished job is never polled again, so an instance
