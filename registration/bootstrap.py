@@ -80,6 +80,7 @@ def build_backends(config: Settings | None = None) -> Backends:
         FirestoreRejections,
         FirestoreRejectionSummaries,
     )
+    from registration.adapters.firestore.submissions import FirestoreSubmissions
     from registration.adapters.gcs import CloudStorage
 
     config = config or settings()
@@ -93,13 +94,13 @@ def build_backends(config: Settings | None = None) -> Backends:
         storage_client = storage.Client(project=project)
     documents = Documents(firestore.Client(project=project))
     records = FirestoreObjectRecords(documents)
-    batches = FirestoreBatches(documents)
+    batches = FirestoreBatches(documents, submits=config.encord_target is not None)
     bucket = CloudStorage(storage_client)
     return Backends(
         records=records,
         bulk=records,
         batches=batches,
-        submissions=batches,
+        submissions=FirestoreSubmissions(documents),
         buffers=FirestoreBuffers(documents),
         rejections=FirestoreRejections(documents),
         summaries=FirestoreRejectionSummaries(documents),

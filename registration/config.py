@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     # timeout, reports work_remaining, and the next run picks up where it stopped.
     sweep_budget_seconds: Annotated[int, Field(ge=1)] = 240
     # With a value above 0, a registered object's record expires this many days after its
-    # manifest was claimed (a Firestore TTL policy on expire_at; docs/deploy.md says what
-    # expiry gives up). 0 keeps records for ever.
+    # batch's way finished (manifest written with no target, or its Encord job ended), and
+    # a tombstone this many days after the delete (a Firestore TTL policy on expire_at;
+    # docs/deploy.md says what expiry gives up). 0 keeps records for ever.
     record_retention_days: Annotated[int, Field(ge=0)] = 0
     # How late the sweep may be (its schedule, plus a run's own time) before a buffer past
     # its max age counts as overdue in the ops view and its alert.

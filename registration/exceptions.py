@@ -91,6 +91,11 @@ class EncordRefusedError(RegistrationError):
         super().__init__(f"{subject}: refused by Encord: {problem}")
 
 
+class EncordJobMissingError(EncordRefusedError):
+    """Encord says the upload job does not exist: the one poll refusal that ends a job's
+    follow-up (any other refusal of a poll is retried, since the job may be running)."""
+
+
 class RecordRefusedError(RegistrationError):
     """Firestore refused an object's record as invalid (not a transient failure): retrying
     the same object can never succeed, so it is rejected with this reason instead."""

@@ -18,8 +18,11 @@ locals {
 
   # How long each function may run. A flush (event functions and sweep) holds a lease on its
   # buffer; another instance may take the lease over once it is older than
-  # REGISTRATION_LEASE_SECONDS. The platform stops a function at its timeout, so a lease
-  # that outlasts the timeout can only be taken over from an instance that is gone.
+  # REGISTRATION_LEASE_SECONDS. A lease longer than the timeout makes a take-over of a live
+  # request rare, but never impossible: Cloud Run answers the client at the timeout and may
+  # keep running the request's code (a call stalled inside Encord, say). So correctness does
+  # not rest on the timeout: every write after a take-over is fenced by the attempt it began
+  # with (registration/domain/batch_lifecycle.py), and a stale writer's write is refused.
   flush_timeout_seconds  = 300
   status_timeout_seconds = 60
   lease_seconds          = local.flush_timeout_seconds + 60

@@ -68,6 +68,7 @@ from registration.domain.submission import (
 from registration.exceptions import (
     ConfigurationError,
     EncordDeferredError,
+    EncordJobMissingError,
     EncordRateLimitedError,
     EncordRefusedError,
     EncordUnavailableError,
@@ -246,6 +247,9 @@ class EncordGateway:
                     errors = legacy.data_unit_errors
             except RegistrationError:
                 raise
+            except sdk_errors.ResourceNotFoundError as error:
+                # The one refusal that ends a job's follow-up (services/submit.py).
+                raise EncordJobMissingError(subject, f"{type(error).__name__}: {error}") from error
             except Exception as error:
                 raise _translate(error, subject, starting=False) from error
         counts = state if self._folder_uuid else legacy

@@ -27,6 +27,19 @@ class CloudStorage:
         blob = self._client.bucket(bucket).blob(path)
         blob.upload_from_string(data, content_type=content_type)
 
+    def read(self, bucket: str, path: str) -> bytes | None:
+        """A written manifest, whole (for a retried submission: Encord gets what was written).
+
+        Fetched by name, never through a listed blob's media link: gcp-storage-emulator
+        leaves '#' unencoded in those links, and a folder may hold one.
+        """
+        blob = self._client.bucket(bucket).blob(path)
+        try:
+            data: bytes = blob.download_as_bytes()
+        except NotFound:
+            return None
+        return data
+
     def read_head(self, bucket: str, name: str, length: int) -> bytes | None:
         blob = self._client.bucket(bucket).blob(name)
         try:

@@ -184,6 +184,10 @@ class Submission:
     units_done: int = 0
     units_error: int = 0
     problem: str | None = None
+    job_status: str | None = None  # what the last poll said (PENDING, DONE, ...)
+    units_pending: int = 0
+    units_cancelled: int = 0
+    last_polled_at: datetime | None = None
 
 
 class LeaseOutcome(enum.StrEnum):

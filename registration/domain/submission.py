@@ -13,6 +13,11 @@ FINISHED_STATUSES: frozenset[JobStatus] = frozenset({"DONE", "ERROR", "CANCELLED
 # The first retry after a transient failure, and the longest wait between two attempts.
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
+# Encord's Retry-After is trusted up to this: a huge value (a bug, or a hostile answer)
+# would overflow the datetime it is added to, and stall a batch for ever.
+LONGEST_RETRY_AFTER = timedelta(hours=1)
+# Doublings from FIRST_RETRY past which the backoff is LONGEST_RETRY anyway (30 s * 2**7 > 1 h).
+_LAST_DOUBLING = 7
 
 
 class SubmissionState(enum.StrEnum):
@@ -75,8 +80,14 @@ class EncordJobResult:
 
 def retry_delay(attempts: int, retry_after_seconds: float | None = None) -> timedelta:
     """Exponential backoff from FIRST_RETRY, capped at LONGEST_RETRY; never sooner than
-    Encord's own Retry-After."""
-    delay: timedelta = min(FIRST_RETRY * (2 ** max(0, attempts - 1)), LONGEST_RETRY)
-    if retry_after_seconds is not None:
-        delay = max(delay, timedelta(seconds=retry_after_seconds))
+    Encord's own Retry-After, itself capped at LONGEST_RETRY_AFTER.
+
+    The exponent is clamped before the power is taken: after weeks of retries the attempt
+    count is large, and 2**attempts would overflow timedelta inside the caller's handler.
+    """
+    doublings = min(max(0, attempts - 1), _LAST_DOUBLING)
+    delay: timedelta = min(FIRST_RETRY * (2**doublings), LONGEST_RETRY)
+    if retry_after_seconds is not None and retry_after_seconds > 0:
+        capped = min(float(retry_after_seconds), LONGEST_RETRY_AFTER.total_seconds())
+        delay = max(delay, timedelta(seconds=capped))
     return delay

@@ -8,10 +8,8 @@ the same bytes to the same place.
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from registration import logs
 from registration.domain.model import (
@@ -26,10 +24,10 @@ from registration.domain.submission import SubmissionState
 from registration.exceptions import ManifestValidationError
 from registration.manifest.build import build_manifest
 from registration.manifest.naming import manifest_path
-from registration.manifest.render import CONTENT_TYPES, render, render_json
+from registration.manifest.render import CONTENT_TYPES, render
 from registration.services.ports import Context
 from registration.services.rejecting import reject_many
-from registration.services.submit import submit, with_submission
+from registration.services.submit import expire_members, submit, with_submission
 from registration.services.threshold import ThresholdGate
 from registration.services.units import units_of
 
@@ -93,7 +91,8 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
             _finish_if_abandoned(ctx, buffer, seq, report)
             continue
         path = manifest_path(settings.manifest_prefix, buffer, seq, now, settings.manifest_format)
-        retention = settings.record_retention_days
+        # No expire_at here: a claimed batch must never lose its members to the TTL policy
+        # (retention starts once its way is finished, services/submit.expire_members).
         claimed = batches.claim(
             buffer,
             seq,
@@ -102,7 +101,6 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
             now=now,
             manifest_bucket=settings.manifest_bucket_for(buffer.bucket),
             manifest_path=path,
-            expire_at=now + timedelta(days=retention) if retention else None,
         )
         if claimed is None:
             batches.release_lease(buffer, seq)
@@ -187,19 +185,15 @@ def write_manifest(
         data,
         CONTENT_TYPES[settings.manifest_format],
     )
-    submitting = ctx.backends.encord is not None
-    first = ctx.backends.batches.mark_written(batch, ctx.clock(), submit=submitting)
+    first = ctx.backends.batches.mark_written(batch, ctx.clock())
     _log_written(batch, members)
-    if first and submitting:
+    if first and ctx.backends.encord is not None:
         # At once: registration within seconds is the point. Encord's troubles are recorded
-        # on the batch and retried by the sweep; they never fail this call.
-        written = with_submission(batch, SubmissionState.PENDING)
-        payload = (
-            json.loads(render_json(manifest))
-            if settings.manifest_format != "json"
-            else json.loads(data)
-        )
-        submit(ctx, written, payload)
+        # on the batch and retried by the sweep; they never fail this call. Encord gets
+        # exactly the bytes just written.
+        submit(ctx, with_submission(batch, SubmissionState.PENDING), data)
+    elif first:
+        expire_members(ctx, batch)  # no target: the batch's way ends with its manifest
     return WriteOutcome.WRITTEN if first else WriteOutcome.ALREADY_WRITTEN
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from registration import logs
 from registration.domain import dicom
@@ -100,6 +101,13 @@ def register(ctx: Context, obj: StorageObject, gate: ThresholdGate) -> FinalizeA
     return action
 
 
+def tombstone_expiry(ctx: Context) -> datetime | None:
+    """With retention on, a tombstone expires like a registered record: long after any late
+    finalize of its generation could arrive (the platform redelivers for 24 h)."""
+    days = ctx.settings.record_retention_days
+    return ctx.clock() + timedelta(days=days) if days else None
+
+
 def withdraw(ctx: Context, obj: StorageObject) -> DeleteAction | None:
     """A delete event: a pending generation leaves its buffer; a late one is recorded."""
     logs.info("received delete", **object_log_fields(obj))
@@ -117,7 +125,7 @@ def withdraw(ctx: Context, obj: StorageObject) -> DeleteAction | None:
         logs.info("delete of an object that is not registrable", **object_log_fields(obj))
         return None
     buffer = verdict.buffer_in(obj.bucket)
-    action = ctx.backends.records.withdraw(buffer, obj, ctx.clock())
+    action = ctx.backends.records.withdraw(buffer, obj, ctx.clock(), tombstone_expiry(ctx))
     logs.info(
         f"delete: {action.value}",
         action=action.value,

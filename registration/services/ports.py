@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from registration.clock import Clock
 from registration.config import Settings
+from registration.domain.batch_lifecycle import Decision
 from registration.domain.encord_items import JobItems, LinkOutcome
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
 from registration.domain.migration import BufferMigration
@@ -42,7 +43,13 @@ class ObjectRecords(Protocol):
         self, buffer: BufferRef, obj: StorageObject, now: datetime
     ) -> FinalizeAction: ...
 
-    def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction: ...
+    def withdraw(
+        self,
+        buffer: BufferRef,
+        obj: StorageObject,
+        now: datetime,
+        expire_at: datetime | None = None,
+    ) -> DeleteAction: ...
 
     def count_pending(self, buffer: BufferRef) -> int: ...
 
@@ -84,16 +91,17 @@ class Batches(Protocol):
         now: datetime,
         manifest_bucket: str,
         manifest_path: str,
-        expire_at: datetime | None = None,
     ) -> ClaimedBatch | None: ...
 
     def get(self, buffer: BufferRef, seq: int) -> BatchRecord | None: ...
 
     def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]: ...
 
-    def mark_written(self, batch: BatchRecord, now: datetime, *, submit: bool = False) -> bool: ...
+    def mark_written(self, batch: BatchRecord, now: datetime) -> bool: ...
 
     def mark_invalid(self, batch: BatchRecord, problem: str) -> bool: ...
+
+    def expire_members(self, batch: BatchRecord, expire_at: datetime) -> int: ...
 
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]: ...
 
@@ -101,17 +109,38 @@ class Batches(Protocol):
 
 
 class Submissions(Protocol):
-    """A written batch's Encord upload job: intent, job id, outcome (on the batch record)."""
+    """A written batch's Encord upload job: intent, job id, outcome (on the batch record).
 
-    def begin_submission(self, batch: BatchRecord, now: datetime, lease_seconds: int) -> bool: ...
+    Every write is decided by domain/batch_lifecycle.py. begin_submission's Next carries the
+    writer's token (its attempt number); every later write passes it back, and is Declined
+    as a stale writer once another attempt has taken over or the job's end is recorded.
+    """
 
-    def record_submitted(self, batch: BatchRecord, job_id: str, now: datetime) -> None: ...
+    def begin_submission(
+        self, batch: BatchRecord, now: datetime, lease_seconds: int
+    ) -> Decision: ...
 
-    def record_retry(self, batch: BatchRecord, next_attempt_at: datetime, problem: str) -> None: ...
+    def record_submitted(
+        self, batch: BatchRecord, token: int, job_id: str, now: datetime
+    ) -> Decision: ...
 
-    def record_refused(self, batch: BatchRecord, problem: str) -> None: ...
+    def record_retry(
+        self, batch: BatchRecord, token: int, next_attempt_at: datetime, problem: str
+    ) -> Decision: ...
 
-    def record_job(self, batch: BatchRecord, result: EncordJobResult, now: datetime) -> None: ...
+    def record_refused(
+        self,
+        batch: BatchRecord,
+        token: int,
+        problem: str,
+        *,
+        job_missing: bool = False,
+        next_attempt_at: datetime | None = None,
+    ) -> Decision: ...
+
+    def record_job(
+        self, batch: BatchRecord, token: int, result: EncordJobResult, now: datetime
+    ) -> Decision: ...
 
     def resubmit(self, batch: BatchRecord, now: datetime) -> bool: ...
 
@@ -243,9 +272,11 @@ class SourceBucket(Protocol):
 
 
 class ManifestWriter(Protocol):
-    """Where manifests go."""
+    """Where manifests go, and where a retried submission reads the written one back."""
 
     def write(self, bucket: str, path: str, data: bytes, content_type: str) -> None: ...
+
+    def read(self, bucket: str, path: str) -> bytes | None: ...
 
 
 @dataclass(frozen=True)

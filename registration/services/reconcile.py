@@ -19,7 +19,7 @@ from registration.domain.model import (
     object_log_fields,
 )
 from registration.services.backfill import BACKFILL_CHUNK, BackfillReport, chunks
-from registration.services.intake import register_many, verdict_for
+from registration.services.intake import register_many, tombstone_expiry, verdict_for
 from registration.services.ports import Context
 from registration.services.rejecting import reject_many
 
@@ -173,7 +173,9 @@ def _repair(ctx: Context, report: ReconcileReport) -> None:
     report.repair = repaired
     now = ctx.clock()
     for record in report.pending_gone:
-        action = ctx.backends.records.withdraw(record.buffer, record.obj, now)
+        action = ctx.backends.records.withdraw(
+            record.buffer, record.obj, now, tombstone_expiry(ctx)
+        )
         report.withdrawn += 1
         logs.info(
             f"reconcile: missed delete replayed: {action.value}",

@@ -35,7 +35,7 @@ from registration.services import invocation
 from registration.services.flush import FlushReport, WriteOutcome, finish, flush, save_summary
 from registration.services.ports import Context, EncordBreaker
 from registration.services.rejection_summary import summarize_rejections
-from registration.services.submit import submit_or_follow
+from registration.services.submit import Step, submit_or_follow
 
 # Buffers found by one call of the pending scan, and claimed batches read per sweep.
 SCAN_PAGE = 100
@@ -272,9 +272,9 @@ def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable
         except Exception as error:  # Firestore trouble: report it, carry on
             report.failed(batch.buffer.label, error, manifest=batch.manifest_path)
             continue
-        if done == "submitted":
+        if done is Step.SUBMITTED:
             report.submitted.append(batch.manifest_path)
-        elif done is not None and not done.endswith("PENDING"):
+        elif done is Step.FINISHED:
             report.jobs_finished.append(batch.manifest_path)
 
 

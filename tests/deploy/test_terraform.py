@@ -312,7 +312,8 @@ def env_of(function: Block) -> dict[str, str]:
 
 def test_every_flushing_function_holds_its_lease_longer_than_its_timeout() -> None:
     # A flush past the lease could be taken over by another instance while still running;
-    # the platform stops a function at its timeout, so lease > timeout rules that out.
+    # lease > timeout makes that rare. (Not impossible: Cloud Run may keep running a request
+    # past its timeout, which is why every later write is fenced, domain/batch_lifecycle.py.)
     for name in ("on_storage_event", "sweep"):
         function = terraform().resource(FUNCTION, name)
         timeout = resolve(single(function["service_config"])["timeout_seconds"])

@@ -7,9 +7,17 @@ oldest pending objects, and it succeeds only while the buffer's next_seq is the 
 One re-entrant lock around every method stands in for Firestore's transactions (each
 method is one atomic step, as each Firestore call or transaction is).
 
-Known difference: Firestore breaks created_at ties by document id (a digest of bucket and
-name); this store breaks them by name. Which of two simultaneous arrivals goes first is
-not part of any contract.
+Every batch lease and submission transition is decided by registration/domain/
+batch_lifecycle.py, as in the Firestore adapters: this store only loads, decides and saves.
+
+Known differences (each checked by tests/contract/test_store_differences.py):
+- Firestore breaks created_at ties by document id (a digest of bucket and name); this store
+  breaks them by name. Which of two simultaneous arrivals goes first is not part of any
+  contract.
+- Idle time is measured by this store's clock (Firestore: the server's read time minus the
+  document's update time), so a test can pass a lease by advancing a FakeClock.
+- expire_at is only stored: nothing here deletes an expired record (Firestore's TTL policy
+  does, within a day or so).
 """
 
 from __future__ import annotations
@@ -22,6 +30,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from registration.clock import Clock, utc_now
+from registration.domain.batch_lifecycle import (
+    Decision,
+    DecisionOf,
+    Next,
+    SubmissionWrites,
+    may_claim,
+    may_mark_invalid,
+    may_mark_written,
+    may_release,
+    on_lease,
+    written_submission,
+)
 from registration.domain.lifecycle import (
     DeleteAction,
     FinalizeAction,
@@ -45,7 +65,7 @@ from registration.domain.model import (
     StoredObject,
     Submission,
 )
-from registration.domain.submission import EncordJobResult, SubmissionState
+from registration.domain.submission import SubmissionState
 from registration.services.ports import Backends, EncordJobs
 
 REJECTION_RETENTION = timedelta(days=90)
@@ -105,12 +125,15 @@ def _stored(obj: StorageObject) -> StorageObject:
 
 
 @dataclass
-class MemoryStore:
+class MemoryStore(SubmissionWrites):
     """Implements every store port of registration.services.ports (one fake, as one
     database). The clock stands in for Firestore's server time: a batch is idle since its
     last change by this clock, whatever clock the use cases are given."""
 
     clock: Clock = utc_now
+    # Whether a written batch awaits its Encord submission (a target is configured), as
+    # FirestoreBatches is told; memory_backends sets it from the gateway it is given.
+    submits: bool = False
     _buffers: dict[BufferRef, _Buffer] = field(default_factory=dict)
     # Keyed like Firestore's objects/{bucket+name}: one record per name, whatever its buffer.
     _objects: dict[tuple[str, str], _Object] = field(default_factory=dict)
@@ -170,7 +193,13 @@ class MemoryStore:
                 )
             return action
 
-    def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction:
+    def withdraw(
+        self,
+        buffer: BufferRef,
+        obj: StorageObject,
+        now: datetime,
+        expire_at: datetime | None = None,
+    ) -> DeleteAction:
         with self._lock:
             ident = (obj.bucket, obj.name)
             known = self._objects.get(ident)
@@ -185,6 +214,7 @@ class MemoryStore:
                     created_at=now,
                     buffer=buffer if known is None else known.buffer,
                     deleted_at=now,
+                    expire_at=expire_at,
                 )
             return action
 
@@ -214,23 +244,23 @@ class MemoryStore:
             now = self.clock()
             batches = self._batches_of(buffer)
             batch = batches.get(seq)
-            if batch is None:
-                batches[seq] = _Batch(seq, BatchState.CLAIMING, updated_at=now)
-                return LeaseOutcome.ACQUIRED
-            if batch.state is BatchState.CLAIMED:
-                return LeaseOutcome.ALREADY_CLAIMED
-            if batch.state is BatchState.WRITTEN:
-                return LeaseOutcome.ALREADY_WRITTEN
-            if batch.updated_at > now - timedelta(seconds=lease_seconds):
-                return LeaseOutcome.HELD
-            batch.updated_at = now  # its holder died before claiming: take the lease over
-            return LeaseOutcome.ACQUIRED
+            outcome = on_lease(
+                None if batch is None else batch.state,
+                None if batch is None else (now - batch.updated_at).total_seconds(),
+                lease_seconds,
+            )
+            if outcome is LeaseOutcome.ACQUIRED:
+                if batch is None:
+                    batches[seq] = _Batch(seq, BatchState.CLAIMING, updated_at=now)
+                else:
+                    batch.updated_at = now  # its holder died before claiming: take it over
+            return outcome
 
     def release_lease(self, buffer: BufferRef, seq: int) -> None:
         with self._lock:
             batches = self._batches_of(buffer)
             batch = batches.get(seq)
-            if batch is not None and batch.state is BatchState.CLAIMING:
+            if batch is not None and may_release(batch.state):
                 del batches[seq]
 
     def claim(
@@ -243,14 +273,13 @@ class MemoryStore:
         now: datetime,
         manifest_bucket: str,
         manifest_path: str,
-        expire_at: datetime | None = None,
     ) -> ClaimedBatch | None:
         with self._lock:
             state = self._buffers.get(buffer)
             lease = self._batches_of(buffer).get(seq)
-            if state is None or state.next_seq != seq:
-                return None
-            if lease is None or lease.state is not BatchState.CLAIMING:
+            if state is None or not may_claim(
+                None if lease is None else lease.state, state.next_seq, seq
+            ):
                 return None
             members = self._pending(buffer)[:limit]
             if len(members) < minimum:
@@ -258,7 +287,6 @@ class MemoryStore:
             for entry in members:
                 entry.state = ObjectState.CLAIMED
                 entry.batch = seq
-                entry.expire_at = expire_at
             # A set(), as in Firestore: the lease's leased_at does not survive the claim.
             batch = _Batch(
                 seq,
@@ -288,15 +316,14 @@ class MemoryStore:
                 if entry.batch == seq and entry.state is ObjectState.CLAIMED
             ]
 
-    def mark_written(self, batch: BatchRecord, now: datetime, *, submit: bool = False) -> bool:
+    def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
         with self._lock:
             stored = self._batches_of(batch.buffer).get(batch.seq)
-            if stored is None or stored.state is not BatchState.CLAIMED:
-                return False  # two finishers of one batch must not count it twice
+            if stored is None or not may_mark_written(stored.state):
+                return False
             stored.state = BatchState.WRITTEN
             stored.updated_at = self.clock()
-            if submit:
-                stored.submission = Submission(SubmissionState.PENDING, next_attempt_at=now)
+            stored.submission = written_submission(now, self.submits)
             stored.written_at = now
             state = self._buffers.get(batch.buffer)
             if state is None:
@@ -477,7 +504,7 @@ class MemoryStore:
     def mark_invalid(self, batch: BatchRecord, problem: str) -> bool:
         with self._lock:
             stored = self._batches_of(batch.buffer).get(batch.seq)
-            if stored is None or stored.state is not BatchState.CLAIMED:
+            if stored is None or not may_mark_invalid(stored.state):
                 return False
             stored.state = BatchState.INVALID
             stored.problem = problem
@@ -486,75 +513,30 @@ class MemoryStore:
 
     # -- submissions --------------------------------------------------------------------
 
-    def _stored_batch(self, batch: BatchRecord) -> _Batch:
-        stored = self._batches_of(batch.buffer).get(batch.seq)
-        if stored is None:
-            raise KeyError(f"no batch {batch.seq} of {batch.buffer.label}")
-        return stored
-
-    def _set_submission(self, batch: BatchRecord, **changes: Any) -> None:
+    def expire_members(self, batch: BatchRecord, expire_at: datetime) -> int:
         with self._lock:
-            stored = self._stored_batch(batch)
-            assert stored.submission is not None
-            stored.submission = dataclasses.replace(stored.submission, **changes)
-            stored.updated_at = self.clock()
+            members = [
+                entry
+                for entry in self._objects_of(batch.buffer)
+                if entry.batch == batch.seq and entry.state is ObjectState.CLAIMED
+            ]
+            for entry in members:
+                entry.expire_at = expire_at
+            return len(members)
 
-    def begin_submission(self, batch: BatchRecord, now: datetime, lease_seconds: int) -> bool:
+    def apply_decision(
+        self, batch: BatchRecord, decision_of: DecisionOf, *, intent: bool = False
+    ) -> Decision:
         with self._lock:
-            stored = self._stored_batch(batch)
-            current = stored.submission
-            if current is None:
-                return False
-            if current.state is SubmissionState.PENDING:
-                if current.next_attempt_at is not None and current.next_attempt_at > now:
-                    return False
-            elif current.state is SubmissionState.SUBMITTING:
-                if (self.clock() - stored.updated_at).total_seconds() < lease_seconds:
-                    return False
-            else:
-                return False
-            stored.submission = dataclasses.replace(
-                current, state=SubmissionState.SUBMITTING, attempts=current.attempts + 1
-            )
-            stored.updated_at = self.clock()
-            return True
-
-    def record_submitted(self, batch: BatchRecord, job_id: str, now: datetime) -> None:
-        self._set_submission(
-            batch, state=SubmissionState.SUBMITTED, job_id=job_id, submitted_at=now, problem=None
-        )
-
-    def record_retry(self, batch: BatchRecord, next_attempt_at: datetime, problem: str) -> None:
-        self._set_submission(
-            batch, state=SubmissionState.PENDING, next_attempt_at=next_attempt_at, problem=problem
-        )
-
-    def record_refused(self, batch: BatchRecord, problem: str) -> None:
-        self._set_submission(batch, state=SubmissionState.FAILED, problem=problem)
-
-    def record_job(self, batch: BatchRecord, result: EncordJobResult, now: datetime) -> None:
-        changes: dict[str, Any] = {
-            "units_done": result.units_done,
-            "units_error": result.units_error,
-        }
-        if result.finished:
-            changes.update(state=result.final_state, finished_at=now)
-        self._set_submission(batch, **changes)
-
-    def resubmit(self, batch: BatchRecord, now: datetime) -> bool:
-        with self._lock:
-            stored = self._stored_batch(batch)
-            if stored.state is not BatchState.WRITTEN:
-                return False
-            previous = stored.submission or Submission(SubmissionState.PENDING)
-            stored.submission = dataclasses.replace(
-                previous,
-                state=SubmissionState.PENDING,
-                next_attempt_at=now,
-                job_id=None,
-                problem=None,
-            )
-            return True
+            stored = self._batches_of(batch.buffer).get(batch.seq)
+            if stored is None:
+                return decision_of(None, None, None)
+            idle = (self.clock() - stored.updated_at).total_seconds()
+            decision = decision_of(stored.state, stored.submission, idle)
+            if isinstance(decision, Next):
+                stored.submission = decision.submission
+                stored.updated_at = self.clock()
+            return decision
 
     def submissions_due(self, limit: int) -> list[BatchRecord]:
         with self._lock:
@@ -704,6 +686,25 @@ class MemoryStore:
 
     # -- for tests ----------------------------------------------------------------------
 
+    def expire_at_of(self, bucket: str, name: str) -> datetime | None:
+        """The TTL field on a name's record (None: no record, or it never expires)."""
+        with self._lock:
+            entry = self._objects.get((bucket, name))
+            return None if entry is None else entry.expire_at
+
+    def run_ttl(self, now: datetime) -> int:
+        """Delete every object record whose expire_at has passed, as Firestore's TTL policy
+        eventually does; how many went."""
+        with self._lock:
+            gone = [
+                ident
+                for ident, entry in self._objects.items()
+                if entry.expire_at is not None and entry.expire_at <= now
+            ]
+            for ident in gone:
+                del self._objects[ident]
+            return len(gone)
+
     def record_of(self, buffer: BufferRef, bucket: str, name: str) -> ObjectRecord | None:
         with self._lock:
             entry = self._objects.get((bucket, name))
@@ -736,6 +737,10 @@ class MemoryBucket:
             self.writes[(bucket, path)] = data
             self.content_types[(bucket, path)] = content_type
             self.history.append((bucket, path, data))
+
+    def read(self, bucket: str, path: str) -> bytes | None:
+        with self._lock:
+            return self.writes.get((bucket, path))
 
     def read_head(self, bucket: str, name: str, length: int) -> bytes | None:
         with self._lock:
@@ -770,7 +775,9 @@ def memory_backends(
     store: MemoryStore, bucket: MemoryBucket, encord: EncordJobs | None = None
 ) -> Backends:
     """Every port over one in-memory store and one in-memory bucket (and, optionally, an
-    Encord gateway: the real one against the stub)."""
+    Encord gateway: the real one against the stub). With a gateway, written batches await
+    their submission, as bootstrap tells the Firestore adapter when a target is set."""
+    store.submits = store.submits or encord is not None
     return Backends(
         records=store,
         bulk=store,

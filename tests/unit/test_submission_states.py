@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from registration.config import Settings, load_settings
+from registration.domain.batch_lifecycle import Next
 from registration.domain.model import BufferRef, ManifestKey, StorageObject
 from registration.domain.submission import (
     FIRST_RETRY,
@@ -22,6 +23,7 @@ from registration.domain.submission import (
 )
 from registration.exceptions import (
     ConfigurationError,
+    EncordJobMissingError,
     EncordRateLimitedError,
     EncordRefusedError,
     EncordUnavailableError,
@@ -100,10 +102,10 @@ def test_retries_back_off_exponentially_from_30_s_up_to_an_hour() -> None:
     assert delays[-1] == LONGEST_RETRY == timedelta(hours=1)
 
 
-def test_encords_retry_after_wins_only_when_it_is_longer() -> None:
+def test_encords_retry_after_wins_only_when_it_is_longer_and_is_trusted_up_to_an_hour() -> None:
     assert retry_delay(1, 600) == timedelta(seconds=600)
     assert retry_delay(3, 5) == FIRST_RETRY * 4
-    assert retry_delay(30, 7200) == timedelta(hours=2)
+    assert retry_delay(30, 7200) == timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +235,7 @@ def test_a_submission_in_flight_is_not_started_again_until_its_lease_has_passed(
     assert batch is not None
     # Another instance recorded its intent and has not come back yet.
     app.store.submissions.resubmit(batch, clock())
-    assert app.store.submissions.begin_submission(batch, clock(), LEASE)
+    assert isinstance(app.store.submissions.begin_submission(batch, clock(), LEASE), Next)
     clock.advance(LEASE - 1)
     assert app.sweep().submitted == []
     clock.advance(1)
@@ -254,3 +256,22 @@ def test_a_finished_job_with_refused_files_rejects_exactly_those_files() -> None
     assert rejected == [("cam/1.jpg", "encord_refused")]
     got = submission(app)
     assert (got.state, got.units_done, got.units_error) == (SubmissionState.DONE, 1, 1)
+
+
+def test_a_poll_of_a_job_encord_does_not_know_ends_it_as_failed_for_a_person() -> None:
+    encord = FakeEncord("job-1")
+    app, clock = app_with(encord)
+    fill(app)
+    missing = EncordJobMissingError("job job-1", "ResourceNotFoundError: Upload job not found")
+
+    def poll(job_id: str) -> EncordJobResult:
+        raise missing
+
+    encord.poll = poll  # type: ignore[method-assign]
+    app.sweep()
+    got = submission(app)
+    assert got.state is SubmissionState.FAILED and "not found" in got.problem
+    clock.advance(24 * 3600)
+    assert app.sweep().submitted == [] and len(encord.started) == 1
+    kinds = [item["kind"] for item in app.status()["attention"]]
+    assert "submission_failed" in kinds

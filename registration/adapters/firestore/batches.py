@@ -7,7 +7,6 @@ an instance whose clock drifts can neither steal a live lease nor keep a dead on
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +16,24 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.adapters.firestore.documents import (
     BATCHES,
+    MAX_WRITES_PER_BATCH,
     Documents,
     batch_key,
     batch_record,
-    buffer_ref_of,
     fields_of,
-    parse_each,
+    idle_seconds,
+    records_of,
     storage_object,
+    submission_fields,
+    with_idle,
+)
+from registration.domain.batch_lifecycle import (
+    may_claim,
+    may_mark_invalid,
+    may_mark_written,
+    may_release,
+    on_lease,
+    written_submission,
 )
 from registration.domain.lifecycle import ObjectState
 from registration.domain.migration import SCHEMA_VERSION
@@ -35,26 +45,26 @@ from registration.domain.model import (
     LeaseOutcome,
     StorageObject,
 )
-from registration.domain.submission import EncordJobResult, SubmissionState
 from registration.exceptions import BackendUnavailableError
 
 # A claim re-reads and retries when a member changed between its read and its commit.
 CLAIM_ATTEMPTS = 5
 
 
-def idle_seconds(snapshot: Any) -> float | None:
-    """Server seconds since the document last changed (read time minus update time)."""
-    read, updated = getattr(snapshot, "read_time", None), getattr(snapshot, "update_time", None)
-    if read is None or updated is None:
-        return None
-    return float((read - updated).total_seconds())
+def _state(snapshot: Any) -> BatchState | None:
+    return BatchState(snapshot.get("state")) if snapshot.exists else None
 
 
 class FirestoreBatches:
-    """Implements services.ports.Batches."""
+    """Implements services.ports.Batches.
 
-    def __init__(self, documents: Documents) -> None:
+    submits: whether a written batch awaits its Encord submission (a target is configured);
+    a fact of the deployment, so the use cases never pass it.
+    """
+
+    def __init__(self, documents: Documents, *, submits: bool = False) -> None:
         self._docs = documents
+        self._submits = submits
 
     def next_seq(self, buffer: BufferRef) -> int:
         snapshot = self._docs.buffer(buffer).get()
@@ -89,17 +99,11 @@ class FirestoreBatches:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 return LeaseOutcome.HELD  # released a moment ago; the next event will try again
-            state = BatchState(snapshot.get("state"))
-            if state is BatchState.CLAIMED:
-                return LeaseOutcome.ALREADY_CLAIMED
-            if state is BatchState.WRITTEN:
-                return LeaseOutcome.ALREADY_WRITTEN
-            idle = idle_seconds(snapshot)
-            if idle is None or idle < lease_seconds:
-                return LeaseOutcome.HELD
-            # Its holder died before claiming: take the lease over (a write renews it).
-            transaction.update(ref, {"leased_at": firestore.SERVER_TIMESTAMP})
-            return LeaseOutcome.ACQUIRED
+            outcome = on_lease(_state(snapshot), idle_seconds(snapshot), lease_seconds)
+            if outcome is LeaseOutcome.ACQUIRED:
+                # Its holder died before claiming: take the lease over (a write renews it).
+                transaction.update(ref, {"leased_at": firestore.SERVER_TIMESTAMP})
+            return outcome
 
         result: LeaseOutcome = take_over_if_stale(self._docs.client.transaction())
         return result
@@ -109,8 +113,7 @@ class FirestoreBatches:
 
         @firestore.transactional
         def release(transaction: Any) -> None:
-            snapshot = ref.get(transaction=transaction)
-            if snapshot.exists and snapshot.get("state") == BatchState.CLAIMING.value:
+            if may_release(_state(ref.get(transaction=transaction))):
                 transaction.delete(ref)
 
         release(self._docs.client.transaction())
@@ -125,7 +128,6 @@ class FirestoreBatches:
         now: datetime,
         manifest_bucket: str,
         manifest_path: str,
-        expire_at: datetime | None = None,
     ) -> ClaimedBatch | None:
         # Optimistic: no query inside a transaction (the emulator locks queries far too
         # coarsely, see BENCHMARKS.md); instead every write carries the update_time of
@@ -141,9 +143,8 @@ class FirestoreBatches:
             snapshots = {s.reference.path: s for s in client.get_all([buffer_ref, batch_ref])}
             buffer_snapshot = snapshots[buffer_ref.path]
             lease = snapshots[batch_ref.path]
-            if not buffer_snapshot.exists or buffer_snapshot.get("next_seq") != seq:
-                return None
-            if not lease.exists or lease.get("state") != BatchState.CLAIMING.value:
+            next_seq = buffer_snapshot.get("next_seq") if buffer_snapshot.exists else None
+            if not may_claim(_state(lease), next_seq, seq):
                 return None
             docs = list(query.stream())
             if len(docs) < minimum:
@@ -154,8 +155,6 @@ class FirestoreBatches:
                 "batch": seq,
                 "batch_key": batch_key(buffer, seq),
             }
-            if expire_at is not None:
-                member_fields["expire_at"] = expire_at  # the TTL policy's field (retention)
             for doc in docs:
                 batch.update(
                     doc.reference,
@@ -204,7 +203,7 @@ class FirestoreBatches:
         snapshot = self._docs.batch(buffer, seq).get()
         if not snapshot.exists:
             return None
-        return _with_idle(batch_record(buffer, snapshot), snapshot)
+        return with_idle(batch_record(buffer, snapshot), snapshot)
 
     def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]:
         # Claimed records never change again, so re-reading them rebuilds the same manifest.
@@ -218,26 +217,19 @@ class FirestoreBatches:
             if doc.get("state") == ObjectState.CLAIMED.value
         ]
 
-    def mark_written(self, batch: BatchRecord, now: datetime, *, submit: bool = False) -> bool:
-        """Claimed -> written, once; with submit, the batch also awaits its Encord job."""
+    def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
+        """Claimed -> written, once; with a target, the batch then awaits its Encord job."""
         batch_ref = self._docs.batch(batch.buffer, batch.seq)
         buffer_ref = self._docs.buffer(batch.buffer)
 
         @firestore.transactional
         def mark(transaction: Any) -> bool:
-            # Two finishers of one batch must not count it twice in the summary.
-            snapshot = batch_ref.get(transaction=transaction)
-            if not snapshot.exists or snapshot.get("state") != BatchState.CLAIMED.value:
+            if not may_mark_written(_state(batch_ref.get(transaction=transaction))):
                 return False
             written: dict[str, Any] = {"state": BatchState.WRITTEN.value, "written_at": now}
-            if submit:
-                written.update(
-                    {
-                        "submission": SubmissionState.PENDING.value,
-                        "submit_attempts": 0,
-                        "next_attempt_at": now,
-                    }
-                )
+            submission = written_submission(now, self._submits)
+            if submission is not None:
+                written.update(submission_fields(submission))
             transaction.update(batch_ref, written)
             transaction.update(
                 buffer_ref,
@@ -259,8 +251,7 @@ class FirestoreBatches:
 
         @firestore.transactional
         def mark(transaction: Any) -> bool:
-            snapshot = ref.get(transaction=transaction)
-            if not snapshot.exists or snapshot.get("state") != BatchState.CLAIMED.value:
+            if not may_mark_invalid(_state(ref.get(transaction=transaction))):
                 return False
             transaction.update(ref, {"state": BatchState.INVALID.value, "problem": problem})
             return True
@@ -268,143 +259,33 @@ class FirestoreBatches:
         result: bool = mark(self._docs.client.transaction())
         return result
 
-    # -- submission to Encord -----------------------------------------------------------
-
-    def begin_submission(self, batch: BatchRecord, now: datetime, lease_seconds: int) -> bool:
-        """Record the intent to submit, and hold it: True for exactly one instance at a time.
-
-        A batch may be submitted when it awaits submission and its next attempt is due, or
-        when an instance recorded the intent and then went silent for longer than a lease
-        (Firestore's clock): it died between Encord accepting and the job id being kept,
-        or before calling, and the batch is submitted again.
-        """
-        ref = self._docs.batch(batch.buffer, batch.seq)
-
-        @firestore.transactional
-        def begin(transaction: Any) -> bool:
-            snapshot = ref.get(transaction=transaction)
-            if not snapshot.exists:
-                return False
-            fields = fields_of(snapshot)
-            state = fields.get("submission")
-            due = fields.get("next_attempt_at")
-            if state == SubmissionState.PENDING.value and (due is None or due <= now):
-                pass
-            elif state == SubmissionState.SUBMITTING.value:
-                idle = idle_seconds(snapshot)
-                if idle is None or idle < lease_seconds:
-                    return False
-            else:
-                return False
-            transaction.update(
-                ref,
-                {
-                    "submission": SubmissionState.SUBMITTING.value,
-                    "submit_attempts": firestore.Increment(1),
-                    "submitting_since": firestore.SERVER_TIMESTAMP,
-                },
-            )
-            return True
-
-        result: bool = begin(self._docs.client.transaction())
-        return result
-
-    def record_submitted(self, batch: BatchRecord, job_id: str, now: datetime) -> None:
-        self._update(
-            batch,
-            {
-                "submission": SubmissionState.SUBMITTED.value,
-                "job_id": job_id,
-                "submitted_at": now,
-                "submission_problem": None,
-            },
+    def expire_members(self, batch: BatchRecord, expire_at: datetime) -> int:
+        """Stamp the TTL field on every member of a batch whose way is finished (retention):
+        only now may Firestore delete them, never while the batch still needs them."""
+        query = self._docs.objects().where(
+            filter=FieldFilter("batch_key", "==", batch_key(batch.buffer, batch.seq))
         )
-
-    def record_retry(self, batch: BatchRecord, next_attempt_at: datetime, problem: str) -> None:
-        self._update(
-            batch,
-            {
-                "submission": SubmissionState.PENDING.value,
-                "next_attempt_at": next_attempt_at,
-                "submission_problem": problem,
-            },
-        )
-
-    def record_refused(self, batch: BatchRecord, problem: str) -> None:
-        self._update(
-            batch,
-            {"submission": SubmissionState.FAILED.value, "submission_problem": problem},
-        )
-
-    def record_job(self, batch: BatchRecord, result: EncordJobResult, now: datetime) -> None:
-        fields: dict[str, Any] = {
-            "job_status": result.status,
-            "units_done": result.units_done,
-            "units_error": result.units_error,
-            "units_pending": result.units_pending,
-            "units_cancelled": result.units_cancelled,
-            "last_polled_at": now,
-        }
-        if result.finished:
-            fields["submission"] = result.final_state.value
-            fields["job_finished_at"] = now
-        self._update(batch, fields)
-
-    def resubmit(self, batch: BatchRecord, now: datetime) -> bool:
-        """An operator's decision: submit a written batch again, whatever its state."""
-        ref = self._docs.batch(batch.buffer, batch.seq)
-        snapshot = ref.get()
-        if not snapshot.exists or snapshot.get("state") != BatchState.WRITTEN.value:
-            return False
-        self._update(
-            batch,
-            {
-                "submission": SubmissionState.PENDING.value,
-                "next_attempt_at": now,
-                "job_id": None,
-                "submission_problem": None,
-            },
-        )
-        return True
-
-    def _update(self, batch: BatchRecord, fields: dict[str, Any]) -> None:
-        self._docs.batch(batch.buffer, batch.seq).update(fields)
-
-    def _anywhere(self, field: str, values: list[str], limit: int) -> list[BatchRecord]:
-        """Batches of every buffer whose field holds one of values (a collection-group
-        query): the cost follows the batches found, never the buffers."""
-        query = (
-            self._docs.client.collection_group(BATCHES)
-            .where(filter=FieldFilter(field, "in", values))
-            .limit(limit)
-        )
-        return _records_of(query)
-
-    def submissions_due(self, limit: int) -> list[BatchRecord]:
-        """Batches whose Encord submission is not finished, in order of their next attempt
-        (a composite collection-group index: adapters/firestore/indexes.py)."""
-        unfinished = [state.value for state in SubmissionState if state.unfinished]
-        query = (
-            self._docs.client.collection_group(BATCHES)
-            .where(filter=FieldFilter("submission", "in", unfinished))
-            .order_by("next_attempt_at")
-            .limit(limit)
-        )
-        return _records_of(query)
-
-    def failed_submissions(self, limit: int) -> list[BatchRecord]:
-        """Batches Encord refused, or whose job ended in ERROR."""
-        failed = [SubmissionState.FAILED.value, SubmissionState.ERROR.value]
-        return self._anywhere("submission", failed, limit)
+        refs = [doc.reference for doc in query.select(["state"]).stream()]
+        for start in range(0, len(refs), MAX_WRITES_PER_BATCH):
+            writes = self._docs.client.batch()
+            for ref in refs[start : start + MAX_WRITES_PER_BATCH]:
+                writes.update(ref, {"expire_at": expire_at})
+            writes.commit()
+        return len(refs)
 
     def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]:
-        return self._anywhere("state", [state.value], limit)
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(filter=FieldFilter("state", "in", [state.value]))
+            .limit(limit)
+        )
+        return records_of(query)
 
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
         query = self._docs.batches(buffer).where(
             filter=FieldFilter("state", "in", [BatchState.CLAIMING.value, BatchState.CLAIMED.value])
         )
-        return [_with_idle(batch_record(buffer, snapshot), snapshot) for snapshot in query.stream()]
+        return [with_idle(batch_record(buffer, snapshot), snapshot) for snapshot in query.stream()]
 
 
 # What a group's manifest needs of each member: a group of 20,000 members with heavy
@@ -417,18 +298,3 @@ GROUP_MEMBER_FIELDS = (
 
 def _members_only(buffer: BufferRef, query: Any) -> Any:
     return query.select(list(GROUP_MEMBER_FIELDS)) if buffer.grouped else query
-
-
-def _records_of(query: Any) -> list[BatchRecord]:
-    """The batches a collection-group query found, each with its buffer and idle time; a
-    batch document that cannot be read is skipped and named in the result (a Found)."""
-    return parse_each(
-        query.stream(),
-        lambda snapshot: _with_idle(
-            batch_record(buffer_ref_of(fields_of(snapshot)), snapshot), snapshot
-        ),
-    )
-
-
-def _with_idle(record: BatchRecord, snapshot: Any) -> BatchRecord:
-    return replace(record, idle_seconds=idle_seconds(snapshot))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -234,8 +235,12 @@ def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict
     }
 
 
-def tombstone_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict[str, Any]:
+def tombstone_fields(
+    obj: StorageObject, buffer: BufferRef, now: datetime, expire_at: datetime | None = None
+) -> dict[str, Any]:
+    expiry = {} if expire_at is None else {"expire_at": expire_at}  # the TTL policy's field
     return {
+        **expiry,
         "bucket": obj.bucket,
         "name": obj.name,
         "generation": obj.generation,
@@ -317,7 +322,31 @@ def submission_of(fields: dict[str, Any]) -> Submission | None:
         units_done=int(fields.get("units_done") or 0),
         units_error=int(fields.get("units_error") or 0),
         problem=fields.get("submission_problem"),
+        job_status=fields.get("job_status"),
+        units_pending=int(fields.get("units_pending") or 0),
+        units_cancelled=int(fields.get("units_cancelled") or 0),
+        last_polled_at=fields.get("last_polled_at"),
     )
+
+
+def submission_fields(submission: Submission) -> dict[str, Any]:
+    """A batch's submission as the fields submission_of reads back (every one written, so
+    a decision saved is exactly the value decided)."""
+    return {
+        "submission": submission.state.value,
+        "submit_attempts": submission.attempts,
+        "next_attempt_at": submission.next_attempt_at,
+        "job_id": submission.job_id,
+        "submitted_at": submission.submitted_at,
+        "job_finished_at": submission.finished_at,
+        "units_done": submission.units_done,
+        "units_error": submission.units_error,
+        "submission_problem": submission.problem,
+        "job_status": submission.job_status,
+        "units_pending": submission.units_pending,
+        "units_cancelled": submission.units_cancelled,
+        "last_polled_at": submission.last_polled_at,
+    }
 
 
 def batch_record(buffer: BufferRef, snapshot: Any) -> BatchRecord:
@@ -361,4 +390,27 @@ def rejection_record(fields: dict[str, Any]) -> RejectionRecord:
         detail=fields["detail"],
         folder=fields.get("folder", ""),
         recorded_at=fields["recorded_at"],
+    )
+
+
+def idle_seconds(snapshot: Any) -> float | None:
+    """Server seconds since the document last changed (read time minus update time)."""
+    read, updated = getattr(snapshot, "read_time", None), getattr(snapshot, "update_time", None)
+    if read is None or updated is None:
+        return None
+    return float((read - updated).total_seconds())
+
+
+def with_idle(record: BatchRecord, snapshot: Any) -> BatchRecord:
+    return replace(record, idle_seconds=idle_seconds(snapshot))
+
+
+def records_of(query: Any) -> Found[BatchRecord]:
+    """The batches a collection-group query found, each with its buffer and idle time; a
+    batch document that cannot be read is skipped and named in the result (a Found)."""
+    return parse_each(
+        query.stream(),
+        lambda snapshot: with_idle(
+            batch_record(buffer_ref_of(fields_of(snapshot)), snapshot), snapshot
+        ),
     )

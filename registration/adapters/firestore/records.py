@@ -67,7 +67,13 @@ class FirestoreObjectRecords:
         result: FinalizeAction = decide(self._docs.client.transaction())
         return result
 
-    def withdraw(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> DeleteAction:
+    def withdraw(
+        self,
+        buffer: BufferRef,
+        obj: StorageObject,
+        now: datetime,
+        expire_at: datetime | None = None,
+    ) -> DeleteAction:
         ref = self._docs.object(obj.bucket, obj.name)
 
         @firestore.transactional
@@ -77,7 +83,7 @@ class FirestoreObjectRecords:
             if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
                 # A withdrawn record stays filed under the buffer it waited in.
                 home = buffer_of(fields_of(snapshot)) if snapshot.exists else buffer
-                transaction.set(ref, tombstone_fields(obj, home, now))
+                transaction.set(ref, tombstone_fields(obj, home, now, expire_at))
             return action
 
         result: DeleteAction = decide(self._docs.client.transaction())
