@@ -187,7 +187,7 @@ def write_manifest(
         data,
         CONTENT_TYPES[settings.manifest_format],
     )
-    submitting = ctx.backends.encord is not None
+    submitting = settings.submits_to_encord
     first = ctx.backends.batches.mark_written(batch, ctx.clock(), submit=submitting)
     _log_written(batch, members)
     if first and submitting:

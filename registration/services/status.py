@@ -41,6 +41,7 @@ class AttentionKind(enum.StrEnum):
     SUBMISSION_FAILED = "submission_failed"  # Encord refused the manifest
     JOB_PENDING_TOO_LONG = "job_pending_too_long"  # an Encord job that does not end
     JOB_ERRORS = "job_errors"  # an Encord job finished with refused files
+    JOB_CANCELLED = "job_cancelled"  # an Encord job was cancelled before its end
 
 
 @dataclass(frozen=True)
@@ -275,8 +276,8 @@ class _Submissions:
 
 
 def _submissions(ctx: Context) -> _Submissions:
-    if ctx.backends.encord is None:
-        return _Submissions([], [])
+    # Read from the batches whatever this function's own settings: the deployed status
+    # function has no Encord target and no key, yet must show what the others submitted.
     submissions = ctx.backends.submissions
     return _Submissions(
         submissions.submissions_due(ATTENTION_LIMIT),
@@ -309,6 +310,9 @@ def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
                 AttentionKind.SUBMISSION_FAILED,
                 f"Encord refused it: {submission.problem}",
             )
+        elif submission.state is SubmissionState.CANCELLED:
+            kind = AttentionKind.JOB_CANCELLED
+            detail = f"Encord job {submission.job_id} was cancelled before its end"
         else:
             kind = AttentionKind.JOB_ERRORS
             detail = f"Encord job {submission.job_id} ended in ERROR"

@@ -559,7 +559,7 @@ class MemoryStore:
                 self._batch_record(buffer, batch)
                 for buffer, batch in self._every_batch()
                 if batch.submission is not None
-                and batch.submission.state in (SubmissionState.FAILED, SubmissionState.ERROR)
+                and batch.submission.state.needs_attention
             ]
         return failed[:limit]
 

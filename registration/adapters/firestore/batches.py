@@ -383,8 +383,8 @@ class FirestoreBatches:
         return self._anywhere("submission", unfinished, limit)
 
     def failed_submissions(self, limit: int) -> list[BatchRecord]:
-        """Batches Encord refused, or whose job ended in ERROR."""
-        failed = [SubmissionState.FAILED.value, SubmissionState.ERROR.value]
+        """Batches Encord refused, or whose job ended in ERROR or was cancelled."""
+        failed = [state.value for state in SubmissionState if state.needs_attention]
         return self._anywhere("submission", failed, limit)
 
     def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]:
