@@ -97,7 +97,9 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
             logs.error("sweep failed for buffer", problem=repr(error), buffer=item.buffer.label)
             report.errors.append({"buffer": item.buffer.label, "error": repr(error)})
     _follow_submissions(ctx, report, out_of_time)
-    counted = summarize_rejections(ctx)
+    # Last, within what is left of the budget: the counts are a view, registering matters more.
+    counted = summarize_rejections(ctx, out_of_time)
+    report.work_remaining |= counted.work_remaining
     if counted.problem is not None:
         report.errors.append({"buffer": "(rejection summary)", "error": counted.problem})
     done = logs.error if report.errors else logs.info

@@ -558,8 +558,7 @@ class MemoryStore:
             failed = [
                 self._batch_record(buffer, batch)
                 for buffer, batch in self._every_batch()
-                if batch.submission is not None
-                and batch.submission.state.needs_attention
+                if batch.submission is not None and batch.submission.state.needs_attention
             ]
         return failed[:limit]
 
@@ -614,20 +613,16 @@ class MemoryStore:
     def save_watermark(self, moment: datetime) -> None:
         self._watermark = moment
 
-    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]:
+    def reasons_recorded_since(
+        self, moment: datetime | None
+    ) -> dict[tuple[str, str], frozenset[str]]:
+        found: dict[tuple[str, str], set[str]] = {}
         with self._lock:
-            touched = {
-                (r.record.bucket, r.record.folder)
-                for r in self._rejections.values()
-                if moment is None or r.record.recorded_at >= moment
-            }
-            if moment is not None:
-                touched |= {
-                    (buffer.bucket, buffer.folder)
-                    for buffer, state in self._buffers.items()
-                    if state.created_at >= moment
-                }
-            return touched
+            for rejection in self._rejections.values():
+                record = rejection.record
+                if moment is None or record.recorded_at >= moment:
+                    found.setdefault((record.bucket, record.folder), set()).add(record.reason)
+        return {key: frozenset(reasons) for key, reasons in found.items()}
 
     def folders_due_recount(self, moment: datetime) -> set[tuple[str, str]]:
         with self._lock:
@@ -642,12 +637,12 @@ class MemoryStore:
                     due.add(key)
             return due
 
-    def count_folder(self, bucket: str, folder: str) -> dict[str, int]:
+    def count_folder(self, bucket: str, folder: str, reasons: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._lock:
             for rejection in self._rejections.values():
                 record = rejection.record
-                if record.bucket == bucket and record.folder == folder:
+                if (record.bucket, record.folder) == (bucket, folder) and record.reason in reasons:
                     counts[record.reason] = counts.get(record.reason, 0) + 1
         return counts
 
