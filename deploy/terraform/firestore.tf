@@ -79,9 +79,10 @@ resource "google_firestore_field" "objects_metadata_unindexed" {
 }
 
 # buffers/{buffer}/batches: the sweep and the status view query batches of every buffer
-# by state and by submission state (collection-group queries need their own index).
+# by state and by submission state, and `resubmit` by manifest path (collection-group
+# queries need their own index).
 resource "google_firestore_field" "batches_collection_group" {
-  for_each = toset(["state", "submission"])
+  for_each = toset(["state", "submission", "manifest_path"])
 
   project    = var.project_id
   database   = var.firestore_database

@@ -21,6 +21,12 @@ def stable_id(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
 
 
+def is_stable_id(text: str) -> bool:
+    """Whether text can be a stable_id (40 lowercase hex digits): anything else, such as a
+    path with '/', names no document and must never reach the store as an id."""
+    return len(text) == 40 and all(char in "0123456789abcdef" for char in text)
+
+
 class ManifestKey(enum.StrEnum):
     """Encord's top-level manifest keys; one buffer and one manifest per key and folder."""
 
@@ -209,6 +215,11 @@ class BatchRecord:
     problem: str | None = None  # why it is INVALID
     submission: Submission | None = None  # None: no Encord target when it was written
 
+    @property
+    def manifest_url(self) -> str:
+        """Where its manifest is (or will be), as gs://BUCKET/PATH."""
+        return gs_url(self.manifest_bucket, self.manifest_path)
+
     def abandoned(self, lease_seconds: int) -> bool:
         """Claimed, and untouched for longer than a lease: its writer died mid-flush."""
         return (
@@ -216,6 +227,19 @@ class BatchRecord:
             and self.idle_seconds is not None
             and self.idle_seconds >= lease_seconds
         )
+
+
+def gs_url(bucket: str, path: str) -> str:
+    """gs://BUCKET/PATH, the one spelling of an object's address for people and logs."""
+    return f"gs://{bucket}/{path}"
+
+
+def split_gs_url(url: str) -> tuple[str, str] | None:
+    """gs://BUCKET/PATH -> (bucket, path), the path taken literally; None if it is not one."""
+    if not url.startswith("gs://"):
+        return None
+    bucket, _, path = url.removeprefix("gs://").partition("/")
+    return (bucket, path) if bucket and path else None
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def _log_written(batch: BatchRecord, members: Sequence[StorageObject]) -> None:
     # be traced from the logs alone; chunked to keep each line under Cloud Logging's limit.
     # part/parts let a log-based metric count each manifest once (its part 1).
     names = sorted(obj.name for obj in members)
-    manifest = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+    manifest = batch.manifest_url
     chunks = _name_chunks(names)
     for part, chunk in enumerate(chunks, start=1):
         logs.info(
@@ -279,7 +279,3 @@ def force_flush(ctx: Context, buffer: BufferRef) -> FlushReport:
     report = flush(ctx, buffer, full_only=False)
     save_summary(ctx, buffer)
     return report
-
-
-def _by_name(members: Sequence[StorageObject]) -> list[StorageObject]:
-    return sorted(members, key=lambda obj: (obj.name, obj.generation))

@@ -96,6 +96,8 @@ class Batches(Protocol):
 
     def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]: ...
 
+    def by_manifest(self, bucket: str, path: str) -> BatchRecord | None: ...
+
 
 class Submissions(Protocol):
     """A written batch's Encord upload job: intent, job id, outcome (on the batch record)."""

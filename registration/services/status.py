@@ -1,6 +1,7 @@
 """The ops read model (typed): what needs attention first, then one row per active buffer.
 
-main.py serves it as JSON (as_dict) and as the HTML page; the CLI prints the same model.
+main.py serves it as JSON (registration/presenters/wire.py) and as the HTML page; the CLI
+prints the same model.
 By default a page shows the buffers with something pending or unfinished, or flushed
 recently, plus totals for the rest; `cursor` pages through them. Pending counts and ages are
 live (a count() and a one-document query per buffer shown); rejected counts by reason are
@@ -12,7 +13,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from registration.domain.model import (
     BatchRecord,
@@ -21,6 +21,7 @@ from registration.domain.model import (
     BufferSummary,
     RejectionCounts,
     RejectionRecord,
+    is_stable_id,
 )
 from registration.domain.submission import SubmissionState
 from registration.services.ports import Context
@@ -54,17 +55,6 @@ class Attention:
     since: datetime | None = None
     manifest: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "buffer": None if self.buffer is None else self.buffer.label,
-            "bucket": None if self.buffer is None else self.buffer.bucket,
-            "folder": None if self.buffer is None else self.buffer.folder,
-            "detail": self.detail,
-            "since": self.since,
-            "manifest": self.manifest,
-        }
-
 
 class BufferState(enum.StrEnum):
     STUCK = "stuck"  # an unfinished batch is past its lease
@@ -87,24 +77,6 @@ class BufferView:
     # Rejections belong to the folder, not the key (docs/firestore-schema.md).
     rejected_by_reason: dict[str, int]
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.buffer.ident,
-            "bucket": self.buffer.bucket,
-            "folder": self.buffer.folder,
-            "key": self.buffer.key.value,
-            "sequence": self.buffer.create_video,
-            "state": self.state.value,
-            "pending": self.pending,
-            "oldest_pending_at": self.oldest_pending_at,
-            "last_flush_at": self.last_flush_at,
-            "last_manifest_path": self.last_manifest_path,
-            "batches_written": self.batches_written,
-            "objects_registered": self.objects_registered,
-            "batch_size": self.batch_size,
-            "rejected_by_reason": self.rejected_by_reason,
-        }
-
 
 @dataclass(frozen=True)
 class Totals:
@@ -115,15 +87,6 @@ class Totals:
     pending_shown: int
     rejected_by_reason: dict[str, int]
     submissions_by_state: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "buffers": self.buffers,
-            "buffers_shown": self.buffers_shown,
-            "pending_shown": self.pending_shown,
-            "rejected_by_reason": self.rejected_by_reason,
-            "submissions_by_state": self.submissions_by_state,
-        }
 
 
 @dataclass(frozen=True)
@@ -141,28 +104,6 @@ class StatusView:
     def pending_total(self) -> int:
         return sum(view.pending for view in self.buffers)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The status function's JSON."""
-        return {
-            "generated_at": self.generated_at,
-            "max_age_seconds": self.max_age_seconds,
-            "attention": [item.as_dict() for item in self.attention],
-            "buffers": [view.as_dict() for view in self.buffers],
-            "totals": self.totals.as_dict(),
-            "next_cursor": self.next_cursor,
-            "rejected": [_rejection_dict(record) for record in self.rejected],
-            "rejected_counts": [
-                {
-                    "bucket": item.bucket,
-                    "folder": item.folder,
-                    "counts": item.counts,
-                    "total": item.total,
-                    "counted_at": item.counted_at,
-                }
-                for item in self.rejected_counts
-            ],
-        }
-
 
 @dataclass(frozen=True)
 class BufferDetail:
@@ -171,57 +112,6 @@ class BufferDetail:
     view: BufferView
     batches: list[BatchRecord]
     rejections: list[RejectionRecord]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "buffer": self.view.as_dict(),
-            "batches": [
-                {
-                    "seq": batch.seq,
-                    "state": batch.state.value,
-                    "items": batch.item_count,
-                    "manifest": f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
-                    if batch.manifest_path
-                    else None,
-                    "claimed_at": batch.claimed_at,
-                    "written_at": batch.written_at,
-                    "problem": batch.problem,
-                    "encord": submission_dict(batch),
-                }
-                for batch in self.batches
-            ],
-            "rejections": [_rejection_dict(record) for record in self.rejections],
-        }
-
-
-def submission_dict(batch: BatchRecord) -> dict[str, Any] | None:
-    """A batch's Encord submission as ops read it (status detail, trace)."""
-    submission = batch.submission
-    if submission is None:
-        return None
-    return {
-        "state": submission.state.value,
-        "job_id": submission.job_id,
-        "attempts": submission.attempts,
-        "next_attempt_at": submission.next_attempt_at,
-        "submitted_at": submission.submitted_at,
-        "finished_at": submission.finished_at,
-        "units_done": submission.units_done,
-        "units_error": submission.units_error,
-        "problem": submission.problem,
-    }
-
-
-def _rejection_dict(record: RejectionRecord) -> dict[str, Any]:
-    return {
-        "bucket": record.bucket,
-        "name": record.name,
-        "folder": record.folder,
-        "generation": record.generation,
-        "reason": record.reason,
-        "detail": record.detail,
-        "recorded_at": record.recorded_at,
-    }
 
 
 def _view(
@@ -263,10 +153,6 @@ def _stuck_batches(ctx: Context) -> list[BatchRecord]:
     return [batch for batch in claimed if batch.abandoned(ctx.settings.lease_seconds)]
 
 
-def _gs(batch: BatchRecord) -> str:
-    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
-
-
 @dataclass(frozen=True)
 class _Submissions:
     """The view's one read of the batches whose submission is unfinished or failed."""
@@ -296,7 +182,7 @@ def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
             f"batch {batch.seq} ({batch.item_count} objects) failed validation, and its "
             f"objects were rejected: {batch.problem}",
             batch.claimed_at,
-            _gs(batch),
+            batch.manifest_url,
         )
         for batch in backends.batches.in_state(BatchState.INVALID, ATTENTION_LIMIT)
     ]
@@ -316,7 +202,9 @@ def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
         else:
             kind = AttentionKind.JOB_ERRORS
             detail = f"Encord job {submission.job_id} ended in ERROR"
-        items.append(Attention(kind, batch.buffer, detail, submission.finished_at, _gs(batch)))
+        items.append(
+            Attention(kind, batch.buffer, detail, submission.finished_at, batch.manifest_url)
+        )
     for batch in submitted.due:
         submission = batch.submission
         assert submission is not None
@@ -331,7 +219,7 @@ def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
                     + (f", last problem: {submission.problem}" if submission.problem else "")
                     + ")",
                     started,
-                    _gs(batch),
+                    batch.manifest_url,
                 )
             )
     return items
@@ -357,7 +245,7 @@ def _attention(
             f"batch {batch.seq} ({batch.item_count} objects) is claimed but its manifest is "
             "not written; the sweep finishes it",
             batch.claimed_at,
-            batch.manifest_path,
+            batch.manifest_url,
         )
         for batch in stuck
     ]
@@ -459,7 +347,10 @@ def status(
 
 
 def buffer_detail(ctx: Context, ident: str, batches: int = 20) -> BufferDetail | None:
-    """One buffer by its id (BufferRef.ident): its row, recent batches and rejections."""
+    """One buffer by its id (BufferRef.ident): its row, recent batches and rejections.
+    None when no buffer has that id, and at once when the text cannot be an id at all."""
+    if not is_stable_id(ident):
+        return None
     backends = ctx.backends
     summary = backends.buffers.by_ident(ident)
     if summary is None:

@@ -70,7 +70,7 @@ def submit(ctx: Context, batch: BatchRecord, manifest: Mapping[str, Any] | None 
     if not submissions.begin_submission(batch, now, ctx.settings.lease_seconds):
         return False
     attempts = (batch.submission.attempts if batch.submission else 0) + 1
-    where = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+    where = batch.manifest_url
     try:
         payload = manifest if manifest is not None else manifest_json(ctx, batch)
         job_id = encord.start(payload, job_file_name(batch))
@@ -101,7 +101,7 @@ def _retry(
     ctx.backends.submissions.record_retry(batch, retry_at, problem)
     logs.warning(
         "encord submission failed",
-        manifest=f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+        manifest=batch.manifest_url,
         reason=problem,
         retry_at=retry_at,
         attempt=attempts,
@@ -124,7 +124,7 @@ def follow(ctx: Context, batch: BatchRecord) -> EncordJobResult | None:
         ctx.backends.submissions.record_refused(batch, str(error))
         logs.error(
             "encord submission failed",
-            manifest=f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+            manifest=batch.manifest_url,
             reason=str(error),
             retry_at=None,
         )
@@ -138,7 +138,7 @@ def follow(ctx: Context, batch: BatchRecord) -> EncordJobResult | None:
         log = logs.info if result.status == "DONE" and not result.units_error else logs.warning
         log(
             "encord job finished",
-            manifest=f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+            manifest=batch.manifest_url,
             job_id=submission.job_id,
             status=result.status,
             units_done=result.units_done,

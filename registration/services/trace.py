@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from registration.domain.lifecycle import ObjectState
 from registration.domain.model import (
@@ -21,7 +20,6 @@ from registration.domain.model import (
 from registration.domain.submission import SubmissionState
 from registration.services.intake import verdict_for
 from registration.services.ports import Context
-from registration.services.status import submission_dict
 
 
 @dataclass
@@ -41,44 +39,6 @@ class Trace:
     rejections: list[RejectionRecord]
     fate: str
     pending_in_buffer: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "name": self.name,
-            "fate": self.fate,
-            "live_generation": None if self.live is None else self.live.generation,
-            "classification": self.classification,
-            "records": [
-                {
-                    "buffer": item.record.buffer.label,
-                    "generation": item.record.obj.generation,
-                    "state": item.record.state,
-                    "buffered_at": item.record.created_at,
-                    "source": item.record.source or "event",
-                    "batch": item.record.batch,
-                    "batch_state": None if item.batch is None else item.batch.state,
-                    "manifest": None if item.batch is None else _gs(item.batch),
-                    "manifest_written_at": None if item.batch is None else item.batch.written_at,
-                    "manifest_exists": item.manifest_exists,
-                    "encord": None if item.batch is None else submission_dict(item.batch),
-                }
-                for item in self.records
-            ],
-            "rejections": [
-                {
-                    "generation": record.generation,
-                    "reason": record.reason,
-                    "detail": record.detail,
-                    "recorded_at": record.recorded_at,
-                }
-                for record in self.rejections
-            ],
-        }
-
-
-def _gs(batch: BatchRecord) -> str:
-    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
 
 
 def trace(ctx: Context, bucket: str, name: str) -> Trace:
@@ -151,7 +111,7 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
         if record.state == ObjectState.CLAIMED.value and batch is not None:
             if batch.state is BatchState.WRITTEN:
                 return (
-                    f"registered: generation {generation} is in manifest {_gs(batch)} "
+                    f"registered: generation {generation} is in manifest {batch.manifest_url} "
                     f"(batch {batch.seq} of buffer {record.buffer.label})" + _encord_fate(batch)
                 )
             if batch.state is BatchState.INVALID:
@@ -161,7 +121,7 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
                 )
             return (
                 f"in batch {batch.seq} of buffer {record.buffer.label}; its manifest "
-                f"{_gs(batch)} is not written yet (the sweep finishes interrupted batches)"
+                f"{batch.manifest_url} is not written yet (the sweep finishes interrupted batches)"
             )
         if record.state == ObjectState.PENDING.value:
             size = ctx.settings.batch_size(record.buffer.key)

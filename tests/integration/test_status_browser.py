@@ -427,3 +427,10 @@ def test_the_detail_page_and_its_json_list_batches_with_manifests(
     assert "Pending 1 / 2" in text
     missing = requests.get(f"{status.url}?buffer=nope", timeout=60)
     assert missing.status_code == 404
+    # Text that cannot be a document id (a path) is a 404 with a JSON error, never a 500.
+    for malformed in ("a/b", "a//b", "__x__", row["id"] + "/batches"):
+        answer = requests.get(status.url, params={"buffer": malformed}, timeout=60)
+        assert (answer.status_code, answer.json()) == (
+            404,
+            {"error": "no such buffer", "buffer": malformed},
+        ), malformed

@@ -553,6 +553,14 @@ class MemoryStore:
             ]
         return due[:limit]
 
+    def by_manifest(self, bucket: str, path: str) -> BatchRecord | None:
+        with self._lock:
+            for buffer, batch in self._every_batch():
+                record = self._batch_record(buffer, batch)
+                if (record.manifest_bucket, record.manifest_path) == (bucket, path):
+                    return record
+        return None
+
     def failed_submissions(self, limit: int) -> list[BatchRecord]:
         with self._lock:
             failed = [

@@ -240,7 +240,7 @@ class FirestoreBatches:
                 buffer_ref,
                 {
                     "last_flush_at": now,
-                    "last_manifest_path": f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+                    "last_manifest_path": batch.manifest_url,
                     "batches_written": firestore.Increment(1),
                     "objects_registered": firestore.Increment(batch.item_count),
                 },
@@ -390,6 +390,16 @@ class FirestoreBatches:
     def in_state(self, state: BatchState, limit: int) -> list[BatchRecord]:
         return self._anywhere("state", [state.value], limit)
 
+    def by_manifest(self, bucket: str, path: str) -> BatchRecord | None:
+        """The batch whose manifest is gs://bucket/path, in any buffer: a collection-group
+        query on its path (indexes.py), so 1 read whatever the number of buffers."""
+        found = [
+            batch
+            for batch in self._anywhere("manifest_path", [path], 10)
+            if batch.manifest_bucket == bucket
+        ]
+        return found[0] if found else None
+
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
         query = self._docs.batches(buffer).where(
             filter=FieldFilter("state", "in", [BatchState.CLAIMING.value, BatchState.CLAIMED.value])
@@ -397,8 +407,8 @@ class FirestoreBatches:
         return [_with_idle(batch_record(buffer, snapshot), snapshot) for snapshot in query.stream()]
 
 
-# What a group's manifest needs of each member: a group of 20,000 members with heavy
-# custom metadata would otherwise be loaded whole (metadata never goes into a group item).
+# What a group's manifest needs of each member: a group of 15,000 members (the cap) with
+# heavy custom metadata would otherwise be loaded whole (metadata never goes into an item).
 GROUP_MEMBER_FIELDS = (
     "bucket", "name", "generation", "state", "size", "content_type", "time_created",
     "series_uid", "instance_number",

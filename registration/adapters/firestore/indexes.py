@@ -38,4 +38,6 @@ SINGLE_FIELD: tuple[tuple[str, str, tuple[Scope, ...]], ...] = (
     # submission state: collection-group queries, which need their own single-field index.
     ("batches", "state", ("COLLECTION", "COLLECTION_GROUP")),
     ("batches", "submission", ("COLLECTION", "COLLECTION_GROUP")),
+    # `resubmit` finds the batch that wrote a manifest by its path, in any buffer.
+    ("batches", "manifest_path", ("COLLECTION", "COLLECTION_GROUP")),
 )
