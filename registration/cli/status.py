@@ -136,5 +136,5 @@ def print_status(io_: Io, view: StatusView, filters: Filters) -> None:
         for column in ("Name", "Reason", "When"):
             recent.add_column(column, overflow="fold")
         for record in view.rejected:
-            recent.add_row(record.name, record.reason, relative_age(record.recorded_at, now))
+            recent.add_row(record.name, record.reason.value, relative_age(record.recorded_at, now))
         out.print(recent)

@@ -48,7 +48,7 @@ def trace(state: CliState, url: str, as_json: bool) -> None:
         record = item.record
         line = (
             f"Record: {record.buffer.label} generation "
-            f"{record.obj.generation} {record.state}, buffered "
+            f"{record.obj.generation} {record.state.value}, buffered "
             f"{relative_age(record.created_at, now)} by {record.source or 'event'}"
         )
         if item.batch is not None:
@@ -60,7 +60,7 @@ def trace(state: CliState, url: str, as_json: bool) -> None:
         out.print(line, markup=False)
     for rejection in result.rejections:
         out.print(
-            f"Rejected: generation {rejection.generation} {rejection.reason} "
+            f"Rejected: generation {rejection.generation} {rejection.reason.value} "
             f"{relative_age(rejection.recorded_at, now)}: {rejection.detail}",
             markup=False,
         )

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from registration.domain.lifecycle import ObjectState
 from registration.domain.submission import SubmissionState
 
 
@@ -278,7 +279,7 @@ class RejectionRecord:
     bucket: str
     name: str
     generation: int
-    reason: str
+    reason: RejectionReason
     detail: str
     folder: str
     recorded_at: datetime
@@ -290,7 +291,7 @@ class StoredObject:
 
     buffer: BufferRef
     obj: StorageObject
-    state: str
+    state: ObjectState
     created_at: datetime | None
     batch: int | None
     source: str | None = None

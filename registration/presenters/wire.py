@@ -93,7 +93,7 @@ def rejection_json(record: RejectionRecord) -> dict[str, Any]:
         "name": record.name,
         "folder": record.folder,
         "generation": record.generation,
-        "reason": record.reason,
+        "reason": record.reason.value,
         "detail": record.detail,
         "recorded_at": record.recorded_at,
     }
@@ -159,7 +159,7 @@ def trace_json(result: Trace) -> dict[str, Any]:
         "rejections": [
             {
                 "generation": record.generation,
-                "reason": record.reason,
+                "reason": record.reason.value,
                 "detail": record.detail,
                 "recorded_at": record.recorded_at,
             }
@@ -173,7 +173,7 @@ def _trace_record(item: BatchTrace) -> dict[str, Any]:
     return {
         "buffer": record.buffer.label,
         "generation": record.obj.generation,
-        "state": record.state,
+        "state": record.state.value,
         "buffered_at": record.created_at,
         "source": record.source or "event",
         "batch": record.batch,

@@ -32,7 +32,8 @@ class BackfillReport(IntakeTally):
     @property
     def already_known(self) -> int:
         """Names whose record already decided them: duplicates, stale, deleted."""
-        return sum(count for action, count in self.actions.items() if action != "buffer")
+        buffered = FinalizeAction.BUFFER.value
+        return sum(count for action, count in self.actions.items() if action != buffered)
 
     @property
     def rate(self) -> float:

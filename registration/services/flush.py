@@ -52,12 +52,20 @@ class WriteOutcome(enum.Enum):
     INVALID = "invalid"  # the manifest failed validation: its objects are rejected
 
 
+@dataclass(frozen=True)
+class InvalidManifest:
+    """A manifest that failed validation (never written); its objects are rejected."""
+
+    buffer: str  # the buffer's label
+    manifest: str  # its path in the manifest bucket
+
+
 @dataclass
 class FlushReport:
     manifests: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
-    # Manifests that failed validation (never written): reported as errors by the sweep.
-    invalid: list[dict[str, str]] = field(default_factory=list)
+    # Reported as errors by the sweep.
+    invalid: list[InvalidManifest] = field(default_factory=list)
 
 
 def claim_size(ctx: Context, buffer: BufferRef) -> int:
@@ -116,7 +124,7 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
         )
         outcome = write_manifest(ctx, claimed.record, claimed.members)
         if outcome is WriteOutcome.INVALID:
-            report.invalid.append({"buffer": buffer.label, "manifest": path})
+            report.invalid.append(InvalidManifest(buffer.label, path))
         else:
             report.manifests.append(path)
         if len(claimed.members) < size or (
@@ -144,7 +152,7 @@ def _finish_if_abandoned(ctx: Context, buffer: BufferRef, seq: int, report: Flus
     if outcome is WriteOutcome.WRITTEN:
         report.completed.append(batch.manifest_path)
     elif outcome is WriteOutcome.INVALID:
-        report.invalid.append({"buffer": buffer.label, "manifest": batch.manifest_path})
+        report.invalid.append(InvalidManifest(buffer.label, batch.manifest_path))
 
 
 def finish(ctx: Context, batch: BatchRecord) -> WriteOutcome:

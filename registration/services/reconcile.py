@@ -116,7 +116,7 @@ def reconcile(
     for record in candidates:
         if source.stat(bucket, record.obj.name) is not None:
             continue  # uploaded again since the listing: its own event handles it
-        if record.state == ObjectState.PENDING.value:
+        if record.state is ObjectState.PENDING:
             report.pending_gone.append(record)
         else:
             report.registered_gone.append(record)

@@ -182,7 +182,7 @@ def _sweep_buffer(ctx: Context, item: PendingBuffer, report: SweepReport) -> Non
             return
     if flushed is not None:
         for invalid in flushed.invalid:
-            _invalid(report, invalid["buffer"], invalid["manifest"])
+            _invalid(report, invalid.buffer, invalid.manifest)
     if flushed is not None and (flushed.manifests or flushed.completed):
         report.buffers_flushed += 1
         report.manifests_written.extend(flushed.manifests)

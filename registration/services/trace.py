@@ -63,7 +63,7 @@ def trace(ctx: Context, bucket: str, name: str) -> Trace:
         records.append(BatchTrace(record, batch, exists))
     rejections = backends.rejections.of_object(bucket, name)
     result = Trace(bucket, name, live, classification, records, rejections, fate="")
-    pending = [item for item in records if item.record.state == ObjectState.PENDING.value]
+    pending = [item for item in records if item.record.state is ObjectState.PENDING]
     if pending:
         result.pending_in_buffer = backends.records.count_pending(pending[0].record.buffer)
     result.fate = _fate(ctx, result, verdict)
@@ -104,11 +104,11 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
         refused = [
             item
             for item in result.rejections
-            if item.reason == RejectionReason.ENCORD_REFUSED.value and item.generation == generation
+            if item.reason is RejectionReason.ENCORD_REFUSED and item.generation == generation
         ]
         if refused:
             return f"refused by Encord: {refused[-1].detail}"
-        if record.state == ObjectState.CLAIMED.value and batch is not None:
+        if record.state is ObjectState.CLAIMED and batch is not None:
             if batch.state is BatchState.WRITTEN:
                 return (
                     f"registered: generation {generation} is in manifest {batch.manifest_url} "
@@ -123,7 +123,7 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
                 f"in batch {batch.seq} of buffer {record.buffer.label}; its manifest "
                 f"{batch.manifest_url} is not written yet (the sweep finishes interrupted batches)"
             )
-        if record.state == ObjectState.PENDING.value:
+        if record.state is ObjectState.PENDING:
             size = ctx.settings.batch_size(record.buffer.key)
             return (
                 f"pending: generation {generation} waits in buffer "
@@ -131,12 +131,12 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
                 f"({result.pending_in_buffer} of {size} pending; written when the batch is "
                 f"full or at most {ctx.settings.max_age_seconds} s after the oldest)"
             )
-        if record.state == ObjectState.DELETED.value:
+        if record.state is ObjectState.DELETED:
             return f"withdrawn: generation {generation} was deleted before any manifest"
-        return f"{record.state}: generation {generation} in {record.buffer.label}"
+        return f"{record.state.value}: generation {generation} in {record.buffer.label}"
     if result.rejections:
         last = result.rejections[-1]
-        return f"rejected: {last.reason} ({last.detail})"
+        return f"rejected: {last.reason.value} ({last.detail})"
     if isinstance(verdict, Ignored):
         return f"ignored: {verdict.detail}"
     if result.live is None:

@@ -352,7 +352,7 @@ class MemoryStore:
                     bucket=obj.bucket,
                     name=obj.name,
                     generation=obj.generation,
-                    reason=reason.value,
+                    reason=reason,
                     detail=detail,
                     folder=obj.folder,
                     recorded_at=now,
@@ -406,7 +406,7 @@ class MemoryStore:
         return StoredObject(
             buffer=entry.buffer,
             obj=_stored(entry.obj),
-            state=entry.state.value,
+            state=entry.state,
             created_at=entry.created_at,
             batch=entry.batch,
             source=entry.source,
@@ -629,7 +629,7 @@ class MemoryStore:
             for rejection in self._rejections.values():
                 record = rejection.record
                 if moment is None or record.recorded_at >= moment:
-                    found.setdefault((record.bucket, record.folder), set()).add(record.reason)
+                    found.setdefault((record.bucket, record.folder), set()).add(record.reason.value)
         return {key: frozenset(reasons) for key, reasons in found.items()}
 
     def folders_due_recount(self, moment: datetime) -> set[tuple[str, str]]:
@@ -651,7 +651,7 @@ class MemoryStore:
             for rejection in self._rejections.values():
                 record = rejection.record
                 if (record.bucket, record.folder) == (bucket, folder) and record.reason in reasons:
-                    counts[record.reason] = counts.get(record.reason, 0) + 1
+                    counts[record.reason.value] = counts.get(record.reason.value, 0) + 1
         return counts
 
     def save_counts(self, bucket: str, folder: str, counts: dict[str, int], now: datetime) -> None:

@@ -13,6 +13,7 @@ from registration.domain.model import (
     BufferRef,
     ManifestKey,
     RejectionCounts,
+    RejectionReason,
     RejectionRecord,
 )
 from registration.services.status import (
@@ -116,7 +117,13 @@ def row(folder: str = FOLDER, **overrides: Any) -> BufferView:
 
 def rejection(name: str = f"{FOLDER}/model.onnx") -> RejectionRecord:
     return RejectionRecord(
-        "bkt", name, 3, "unknown_type", "no type Encord registers", FOLDER, NOW - timedelta(40)
+        "bkt",
+        name,
+        3,
+        RejectionReason.UNKNOWN_TYPE,
+        "no type Encord registers",
+        FOLDER,
+        NOW - timedelta(40),
     )
 
 
