@@ -116,7 +116,13 @@ def status(request: flask.Request) -> flask.Response:
             return _html(page)
         return _json(wire.detail_json(detail))
     filters = Filters.from_query(args)
-    view = status_view(ctx, cursor=filters.cursor, everything=filters.include_idle)
+    view = status_view(
+        ctx,
+        cursor=filters.cursor,
+        everything=filters.everything,
+        query=filters.buffer_query(),
+        state=filters.buffer_state(),
+    )
     if wants_html:
         return _html(status_page.render_overview(view, filters))
     return _json(wire.status_json(view))

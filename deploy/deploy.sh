@@ -244,6 +244,8 @@ COMPOSITE_INDEXES=(
   "objects bucket state name"
   "rejections bucket folder recorded_at:descending"
   "rejections bucket folder recorded_at"
+  "buffers key folder"
+  "buffers key create_video folder"
 )
 for index in "${COMPOSITE_INDEXES[@]}"; do
   read -r collection fields <<<"$index"

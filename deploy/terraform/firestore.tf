@@ -31,6 +31,9 @@ locals {
     # A folder's rejections, newest first (detail page) and oldest first (its expiry).
     rejections_of_folder_newest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at desc"] }
     rejections_of_folder_oldest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at"] }
+    # The status view's filters: one type (and sequence or group) under a folder prefix.
+    buffers_of_type_by_folder       = { collection = "buffers", fields = ["key", "folder"] }
+    buffers_of_group_kind_by_folder = { collection = "buffers", fields = ["key", "create_video", "folder"] }
   }
 }
 

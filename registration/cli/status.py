@@ -40,7 +40,7 @@ COLUMNS = (
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status function's JSON.")
 @click.option("--rejected", default=20, show_default=True, help="Recent rejections to list.")
-@click.option("--prefix", default="", help="Only folders under this prefix (on this page).")
+@click.option("--prefix", default="", help="Only folders under this prefix.")
 @click.option("--type", "kind", type=click.Choice(TYPES), default=None, help="Only this type.")
 @click.option(
     "--state", "state_filter", type=click.Choice(STATES), default=None, help="Only this state."
@@ -75,7 +75,9 @@ def status(
             context(),
             recent_rejections=rejected,
             cursor=filters.cursor,
-            everything=filters.include_idle,
+            everything=filters.everything,
+            query=filters.buffer_query(),
+            state=filters.buffer_state(),
         )
     if as_json:
         json_out(io_, wire.status_json(view))

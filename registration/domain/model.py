@@ -244,6 +244,33 @@ def split_gs_url(url: str) -> tuple[str, str] | None:
 
 
 @dataclass(frozen=True)
+class BufferQuery:
+    """Which buffers a listing wants: a folder prefix, a manifest key, and for image groups
+    whether sequences (True) or groups (False). The store answers it with a query."""
+
+    prefix: str = ""
+    key: ManifestKey | None = None
+    sequence: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.prefix) or self.key is not None or self.sequence is not None
+
+    def matches(self, buffer: BufferRef) -> bool:
+        return (
+            buffer.folder.startswith(self.prefix)
+            and (self.key is None or buffer.key is self.key)
+            and (self.sequence is None or buffer.create_video is self.sequence)
+        )
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string above every string that starts with prefix (a range query's end):
+    the last character moved up by one, as Firestore orders strings by code point."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+@dataclass(frozen=True)
 class BufferSummary:
     """What a dashboard reads from one buffer document."""
 

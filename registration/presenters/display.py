@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from registration.domain.model import BufferRef, ManifestKey
+from registration.domain.model import BufferQuery, BufferRef, ManifestKey
 from registration.services.status import AttentionKind, BufferState, BufferView
 
 MISSING = "—"
@@ -104,6 +104,19 @@ class Filters:
     @property
     def active(self) -> bool:
         return bool(self.prefix or self.type or self.state)
+
+    def buffer_query(self) -> BufferQuery:
+        """The prefix and type, as the query the store answers."""
+        if not self.type:
+            return BufferQuery(prefix=self.prefix)
+        if self.type == SEQUENCE_TYPE:
+            return BufferQuery(self.prefix, ManifestKey.IMAGE_GROUPS, sequence=True)
+        key = ManifestKey(self.type)
+        sequence = False if key is ManifestKey.IMAGE_GROUPS else None
+        return BufferQuery(self.prefix, key, sequence)
+
+    def buffer_state(self) -> BufferState | None:
+        return BufferState(self.state) if self.state else None
 
 
 def clean_prefix(prefix: str) -> str:

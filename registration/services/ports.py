@@ -18,6 +18,7 @@ from registration.domain.lifecycle import DeleteAction, FinalizeAction
 from registration.domain.model import (
     BatchRecord,
     BatchState,
+    BufferQuery,
     BufferRef,
     BufferSummary,
     ClaimedBatch,
@@ -139,6 +140,10 @@ class BufferCatalog(Protocol):
     def get_many(self, buffers: Sequence[BufferRef]) -> list[BufferSummary | None]: ...
 
     def count(self) -> int: ...
+
+    def page(self, query: BufferQuery, after: str | None, limit: int) -> list[BufferSummary]: ...
+
+    def count_matching(self, query: BufferQuery) -> int: ...
 
     def recently_flushed(self, since: datetime, limit: int) -> list[BufferSummary]: ...
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from registration.domain.model import (
     BatchRecord,
     BatchState,
+    BufferQuery,
     BufferRef,
     BufferSummary,
     RejectionCounts,
@@ -87,6 +88,8 @@ class Totals:
     pending_shown: int
     rejected_by_reason: dict[str, int]
     submissions_by_state: dict[str, int] = field(default_factory=dict)
+    # How many buffers match the query's prefix and type (None: no query).
+    buffers_matching: int | None = None
 
 
 @dataclass(frozen=True)
@@ -270,34 +273,36 @@ def status(
     page_size: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
     everything: bool = False,
+    query: BufferQuery | None = None,
+    state: BufferState | None = None,
 ) -> StatusView:
     """The ops view, at a cost that follows what it shows.
 
     The default page holds the buffers with something pending (a skip scan over the
     records, paged by buffer id with `cursor`), those with a stuck batch, and, on the first
     page, those flushed in the last day; totals cover the rest with count() aggregations.
-    everything=True lists every buffer ever created instead (an explicit, full-cost read).
+
+    A query (folder prefix, type), everything=True (every buffer ever created) or
+    state=IDLE pages through the buffer documents instead: the store answers the query and
+    pages by keyset, so a page costs its own buffers whatever its number. The state filter
+    keeps the rows of that live state; idle rows show only when asked for.
     """
     backends = ctx.backends
     now = ctx.clock()
+    query = query or BufferQuery()
     stuck = _stuck_batches(ctx)
     submitted = _submissions(ctx)
     stuck_idents = {batch.buffer.ident for batch in stuck}
-    oldest: dict[str, datetime] = {}
+    oldest: dict[str, datetime | None] = {}
     next_cursor = None
-    if everything:
-        summaries = sorted(backends.buffers.all(), key=lambda item: _order(item.buffer))
-        start = (
-            0
-            if cursor is None
-            else next((i + 1 for i, item in enumerate(summaries) if item.buffer.ident == cursor), 0)
-        )
-        page = summaries[start : start + page_size]
-        if start + page_size < len(summaries):
+    if everything or query.active or state is BufferState.IDLE:
+        page = backends.buffers.page(query, cursor, page_size + 1)
+        if len(page) > page_size:
+            page = page[:page_size]
             next_cursor = page[-1].buffer.ident
         chosen = {item.buffer.ident: item.buffer for item in page}
-        for item in backends.records.pending_buffers(None, len(summaries) + 1):
-            oldest[item.buffer.ident] = item.oldest_pending_at
+        # One one-document query per buffer shown: the page's cost, never the catalogue's.
+        oldest = {ident: backends.records.oldest_pending_at(buf) for ident, buf in chosen.items()}
     else:
         pending = backends.records.pending_buffers(cursor, page_size + 1)
         if len(pending) > page_size:
@@ -327,6 +332,7 @@ def status(
                 buffer.ident in stuck_idents,
             )
         )
+    views = [view for view in views if _wanted(view, query, state, everything, now)]
     views.sort(key=lambda view: _order(view.buffer))
     return StatusView(
         generated_at=now,
@@ -339,11 +345,30 @@ def status(
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
             submissions_by_state=_submissions_by_state(submitted),
+            buffers_matching=backends.buffers.count_matching(query) if query.active else None,
         ),
         rejected=backends.rejections.recent(recent_rejections),
         rejected_counts=sorted(counts.values(), key=lambda item: (item.bucket, item.folder)),
         next_cursor=next_cursor,
     )
+
+
+def _wanted(
+    view: BufferView,
+    query: BufferQuery,
+    state: BufferState | None,
+    everything: bool,
+    now: datetime,
+) -> bool:
+    """The rows a page keeps: the query's (stuck and recent buffers are added to the first
+    page without it), of the state asked for, and idle ones only when asked for."""
+    if not query.matches(view.buffer):
+        return False
+    if state is not None:
+        return view.state is state
+    if everything or view.state is not BufferState.IDLE:
+        return True
+    return view.last_flush_at is not None and now - view.last_flush_at <= RECENT_FLUSH
 
 
 def buffer_detail(ctx: Context, ident: str, batches: int = 20) -> BufferDetail | None:

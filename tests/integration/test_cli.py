@@ -174,7 +174,8 @@ def test_status_prints_needs_attention_first_then_rows_then_totals(seeded: Any) 
     totals = out.index("3 of 3 rows shown, 3 objects pending; 3 buffers in all")
     assert attention < out.index("Nothing is stuck") < table < totals
     narrowed = invoke("status", "--prefix", "north").stdout
-    assert "2 of 3 rows shown" in narrowed and "south/cam" not in narrowed
+    # The store answers the prefix: only the matching buffers are read and shown.
+    assert "2 of 2 rows shown" in narrowed and "south/cam" not in narrowed
     as_json = json.loads(invoke("status", "--json").stdout)
     assert {row["folder"] for row in as_json["buffers"]} == {"north/cam", "north/dock", "south/cam"}
 

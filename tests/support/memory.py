@@ -33,6 +33,7 @@ from registration.domain.lifecycle import (
 from registration.domain.model import (
     BatchRecord,
     BatchState,
+    BufferQuery,
     BufferRef,
     BufferSummary,
     ClaimedBatch,
@@ -602,6 +603,20 @@ class MemoryStore:
     def count(self) -> int:
         with self._lock:
             return len(self._buffers)
+
+    def page(self, query: BufferQuery, after: str | None, limit: int) -> list[BufferSummary]:
+        with self._lock:
+            found = sorted(
+                (buffer.folder, buffer.ident, self._summary(buffer, state))
+                for buffer, state in self._buffers.items()
+                if query.matches(buffer)
+            )
+            start = next((i + 1 for i, item in enumerate(found) if item[1] == after), 0)
+        return [summary for _, _, summary in found[start : start + limit]]
+
+    def count_matching(self, query: BufferQuery) -> int:
+        with self._lock:
+            return sum(query.matches(buffer) for buffer in self._buffers)
 
     def recently_flushed(self, since: datetime, limit: int) -> list[BufferSummary]:
         with self._lock:

@@ -10,6 +10,7 @@ from typing import Any
 from registration.domain.model import (
     BatchRecord,
     BatchState,
+    BufferQuery,
     BufferRef,
     ManifestKey,
     RejectionCounts,
@@ -230,6 +231,9 @@ def test_filters_narrow_the_rows_of_the_page_and_keep_their_values_in_the_form()
     assert 'name="prefix" value="site-a"' in page
     assert '<option value="videos" selected>' in page
     assert "1 of 3 rows on this page match the filters" in parse(page).visible
+    assert filters.buffer_query() == BufferQuery("site-a", ManifestKey.VIDEOS)
+    assert Filters(type="image_sequences").buffer_query().sequence is True
+    assert Filters(type="image_groups").buffer_query().sequence is False
     idle = Filters.from_query({"state": "idle"})
     assert idle.include_idle and [v.buffer.folder for v in select_rows(rows, idle)] == [
         "site-b/cam 1"

@@ -13,7 +13,13 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.adapters.firestore.documents import BUFFERS, Documents, buffer_ref_of, fields_of
-from registration.domain.model import BufferRef, BufferSummary
+from registration.domain.model import (
+    BufferQuery,
+    BufferRef,
+    BufferSummary,
+    is_stable_id,
+    prefix_end,
+)
 
 
 class FirestoreBuffers:
@@ -72,6 +78,23 @@ class FirestoreBuffers:
         result = collection.count(alias="n").get()
         return int(result[0][0].value)
 
+    def page(self, query: BufferQuery, after: str | None, limit: int) -> list[BufferSummary]:
+        """The buffers matching query, by folder then id, after the buffer `after`: keyset
+        paging, so a page costs its own documents (and 1 read for the cursor), never the
+        pages before it (indexes.py declares the composites the filters need)."""
+        found: Any = _matching(self._docs.client.collection(BUFFERS), query)
+        found = found.order_by("folder").order_by("__name__")
+        if after is not None and is_stable_id(after):
+            cursor = self._docs.client.collection(BUFFERS).document(after).get()
+            if cursor.exists:
+                found = found.start_after(cursor)
+        return [_summary(snapshot) for snapshot in found.limit(limit).stream()]
+
+    def count_matching(self, query: BufferQuery) -> int:
+        """How many buffers match: a count() (1 read per 1,000)."""
+        found: Any = _matching(self._docs.client.collection(BUFFERS), query)
+        return int(found.count(alias="n").get()[0][0].value)
+
     def recently_flushed(self, since: datetime, limit: int) -> list[BufferSummary]:
         query = (
             self._docs.client.collection(BUFFERS)
@@ -91,6 +114,19 @@ class FirestoreBuffers:
                 "summary_at": firestore.SERVER_TIMESTAMP,
             }
         )
+
+
+def _matching(collection: Any, query: BufferQuery) -> Any:
+    found = collection
+    if query.key is not None:
+        found = found.where(filter=FieldFilter("key", "==", query.key.value))
+    if query.sequence is not None:
+        found = found.where(filter=FieldFilter("create_video", "==", query.sequence))
+    if query.prefix:
+        found = found.where(filter=FieldFilter("folder", ">=", query.prefix)).where(
+            filter=FieldFilter("folder", "<", prefix_end(query.prefix))
+        )
+    return found
 
 
 def _summary(snapshot: Any) -> BufferSummary:
