@@ -294,6 +294,7 @@ def status(
     submitted = _submissions(ctx)
     stuck_idents = {batch.buffer.ident for batch in stuck}
     oldest: dict[str, datetime | None] = {}
+    known: dict[str, BufferSummary] = {}  # summaries the listing already read
     next_cursor = None
     if everything or query.active or state is BufferState.IDLE:
         page = backends.buffers.page(query, cursor, page_size + 1)
@@ -301,6 +302,7 @@ def status(
             page = page[:page_size]
             next_cursor = page[-1].buffer.ident
         chosen = {item.buffer.ident: item.buffer for item in page}
+        known = {item.buffer.ident: item for item in page}
         # One one-document query per buffer shown: the page's cost, never the catalogue's.
         oldest = {ident: backends.records.oldest_pending_at(buf) for ident, buf in chosen.items()}
     else:
@@ -318,8 +320,15 @@ def status(
     buffers = list(chosen.values())
     folders = sorted({_folder(buffer) for buffer in buffers})
     counts = {(item.bucket, item.folder): item for item in backends.summaries.counts_of(folders)}
+    unread = [buffer for buffer in buffers if buffer.ident not in known]
+    known.update(
+        (buffer.ident, summary)
+        for buffer, summary in zip(unread, backends.buffers.get_many(unread), strict=True)
+        if summary is not None
+    )
     views = []
-    for buffer, summary in zip(buffers, backends.buffers.get_many(buffers), strict=True):
+    for buffer in buffers:
+        summary = known.get(buffer.ident)
         if summary is None:  # a record names a buffer whose document is not created yet
             continue
         folder_counts = counts.get(_folder(buffer))

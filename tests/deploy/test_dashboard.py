@@ -12,7 +12,7 @@ from tests.deploy.tools import TERRAFORM, resolve, terraform
 
 TEMPLATE = TERRAFORM / "dashboard.json.tftpl"
 # Cloud Run's own metrics the dashboard may read (no log-based metric gives a duration).
-BUILT_IN = {"run.googleapis.com/request_latencies": set()}
+BUILT_IN: dict[str, set[str]] = {"run.googleapis.com/request_latencies": set()}
 FILTER_METRIC = re.compile(r'metric\.type="([^"]+)"')
 MQL_METRIC = re.compile(r"\| metric '([^']+)'")
 PLACEHOLDER = re.compile(r"(?<!\$)\$\{(\w+)\}")
