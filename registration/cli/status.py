@@ -116,7 +116,7 @@ def print_status(io_: Io, view: StatusView, filters: Filters) -> None:
             f"{row.pending} / {row.batch_size}",
             relative_age(row.oldest_pending_at, now),
             relative_age(row.last_flush_at, now),
-            row.last_manifest_path or "—",
+            row.last_manifest_url or "—",
             str(row.batches_written),
             str(row.objects_registered),
             counts_text(row.rejected_by_reason),

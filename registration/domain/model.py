@@ -278,7 +278,7 @@ class BufferSummary:
     pending: int | None
     oldest_pending_at: datetime | None
     last_flush_at: datetime | None
-    last_manifest_path: str | None
+    last_manifest_url: str | None  # gs://BUCKET/PATH (the store field keeps its old name)
     batches_written: int
     objects_registered: int
 

@@ -59,7 +59,7 @@ def buffer_json(row: BufferView) -> dict[str, Any]:
         "pending": row.pending,
         "oldest_pending_at": row.oldest_pending_at,
         "last_flush_at": row.last_flush_at,
-        "last_manifest_path": row.last_manifest_path,
+        "last_manifest_path": row.last_manifest_url,  # a URL, under its documented name
         "batches_written": row.batches_written,
         "objects_registered": row.objects_registered,
         "batch_size": row.batch_size,

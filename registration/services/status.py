@@ -6,6 +6,11 @@ By default a page shows the buffers with something pending or unfinished, or flu
 recently, plus totals for the rest; `cursor` pages through them. Pending counts and ages are
 live (a count() and a one-document query per buffer shown); rejected counts by reason are
 the sweep's per-folder summary (docs/firestore-schema.md).
+
+Ports it reads (never writes): records (the pending scan, counts, ages), buffers (the
+catalogue and its summaries), batches (claimed and invalid ones, a buffer's recent batches),
+submissions (unfinished and failed ones: read whatever this function's own settings),
+summaries and rejections. No Encord gateway.
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ class BufferView:
     batch_size: int
     oldest_pending_at: datetime | None
     last_flush_at: datetime | None
-    last_manifest_path: str | None
+    last_manifest_url: str | None
     batches_written: int
     objects_registered: int
     # Rejections belong to the folder, not the key (docs/firestore-schema.md).
@@ -144,7 +149,7 @@ def _view(
         batch_size=ctx.settings.batch_size(buffer.key),
         oldest_pending_at=oldest if pending else None,
         last_flush_at=summary.last_flush_at,
-        last_manifest_path=summary.last_manifest_path,
+        last_manifest_url=summary.last_manifest_url,
         batches_written=summary.batches_written,
         objects_registered=summary.objects_registered,
         rejected_by_reason=counts,

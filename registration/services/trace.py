@@ -1,4 +1,8 @@
-"""One object's fate, from its classification to its manifest or rejection."""
+"""One object's fate, from its classification to its manifest or rejection.
+
+Ports it reads: source (the live object, its header, whether the manifest exists), bulk (the
+object's record), batches, rejections and records (the pending count of its buffer).
+"""
 
 from __future__ import annotations
 

@@ -158,7 +158,7 @@ def test_marking_a_batch_written_twice_counts_it_once(store: Backends) -> None:
     summary = next(iter(store.buffers.all()))
     assert summary.batches_written == 1
     assert summary.objects_registered == 1
-    assert summary.last_manifest_path == "gs://bkt/m/1.json"
+    assert summary.last_manifest_url == "gs://bkt/m/1.json"
     assert store.batches.unfinished(BUFFER) == []
 
 

@@ -300,7 +300,7 @@ class MemoryStore:
             if state is None:
                 raise KeyError(f"no buffer {batch.buffer} (Firestore's update() would fail)")
             state.last_flush_at = now
-            state.last_manifest_path = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+            state.last_manifest_path = batch.manifest_url
             state.batches_written += 1
             state.objects_registered += batch.item_count
             return True
@@ -323,7 +323,7 @@ class MemoryStore:
                     pending=state.pending,
                     oldest_pending_at=state.oldest_pending_at,
                     last_flush_at=state.last_flush_at,
-                    last_manifest_path=state.last_manifest_path,
+                    last_manifest_url=state.last_manifest_path,
                     batches_written=state.batches_written,
                     objects_registered=state.objects_registered,
                 )
@@ -579,7 +579,7 @@ class MemoryStore:
             pending=state.pending,
             oldest_pending_at=state.oldest_pending_at,
             last_flush_at=state.last_flush_at,
-            last_manifest_path=state.last_manifest_path,
+            last_manifest_url=state.last_manifest_path,
             batches_written=state.batches_written,
             objects_registered=state.objects_registered,
         )

@@ -107,7 +107,7 @@ def row(folder: str = FOLDER, **overrides: Any) -> BufferView:
         "batch_size": 1000,
         "oldest_pending_at": NOW - timedelta(minutes=3),
         "last_flush_at": NOW - timedelta(hours=2),
-        "last_manifest_path": f"gs://bkt/encord-manifests/{folder}/images/000001.json",
+        "last_manifest_url": f"gs://bkt/encord-manifests/{folder}/images/000001.json",
         "batches_written": 4,
         "objects_registered": 4000,
         "rejected_by_reason": {"unknown_type": 2, "hidden_file": 1},

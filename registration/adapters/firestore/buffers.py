@@ -136,7 +136,7 @@ def _summary(snapshot: Any) -> BufferSummary:
         pending=fields.get("pending"),
         oldest_pending_at=fields.get("oldest_pending_at"),
         last_flush_at=fields.get("last_flush_at"),
-        last_manifest_path=fields.get("last_manifest_path"),
+        last_manifest_url=fields.get("last_manifest_path"),
         batches_written=int(fields.get("batches_written") or 0),
         objects_registered=int(fields.get("objects_registered") or 0),
     )
