@@ -3,37 +3,21 @@ a batch is found by its manifest's URL alone, and resubmitting says what became 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from registration.config import Settings
 from registration.domain.model import BatchRecord, BufferRef, ManifestKey, StorageObject
-from registration.domain.submission import EncordJobResult, SubmissionState
+from registration.domain.submission import SubmissionState
 from registration.exceptions import EncordRefusedError
 from registration.services.jobs import Resubmission, batch_of_manifest, jobs, resubmit
 from registration.services.ports import Context
 from tests.support.app import App
 from tests.support.clock import FakeClock
 from tests.support.memory import MemoryBucket, MemoryStore, memory_backends
+from tests.support.scripted_encord import ScriptedEncord
 
 FOLDER = "0f8fad5b-d9cb-469f-a165-70867728950e"
 BUCKET = "b"
-
-
-class ScriptedEncord:
-    def __init__(self, *outcomes: str | Exception) -> None:
-        self.outcomes = list(outcomes)
-        self.polls: dict[str, EncordJobResult] = {}
-
-    def start(self, manifest: Mapping[str, Any], file_name: str) -> str:
-        outcome = self.outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    def poll(self, job_id: str) -> EncordJobResult:
-        return self.polls[job_id]
 
 
 def written(*outcomes: str | Exception) -> tuple[App, BatchRecord]:
