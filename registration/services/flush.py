@@ -16,6 +16,7 @@ from datetime import timedelta
 from registration import logs
 from registration.domain.model import (
     BatchRecord,
+    BufferQuery,
     BufferRef,
     LeaseOutcome,
     ManifestKey,
@@ -43,6 +44,8 @@ MAX_GROUP_MEMBERS = 15_000
 # Names per "manifest written" log line, and the bytes of names one line may carry: Cloud
 # Logging refuses entries over 256 KB, and 1,000 names of 1 KB would make a 1 MB line.
 LOGGED_NAMES_PER_LINE = 1000
+# Buffers read per page when the CLI looks a buffer up by its folder and key.
+FIND_PAGE = 100
 LOGGED_NAME_BYTES_PER_LINE = 200_000
 
 
@@ -267,18 +270,21 @@ def find_buffers(
     bucket: str | None = None,
     sequence: bool | None = None,
 ) -> list[BufferRef]:
-    """The buffers of one folder and key (the CLI's `flush` names a buffer this way)."""
-    return sorted(
-        (
-            summary.buffer
-            for summary in ctx.backends.buffers.all()
-            if summary.buffer.folder == folder
-            and summary.buffer.key is key
-            and (bucket is None or summary.buffer.bucket == bucket)
-            and (sequence is None or summary.buffer.create_video == sequence)
-        ),
-        key=lambda buffer: (buffer.bucket, buffer.create_video),
-    )
+    """The buffers of one folder and key (the CLI's `flush` names a buffer this way).
+
+    A query for the folder as a prefix, in folder order: the folder itself sorts first, so
+    the pages stop at the first deeper folder, and the catalogue is never read whole."""
+    query = BufferQuery(prefix=folder, key=key, sequence=sequence)
+    found: list[BufferRef] = []
+    after: str | None = None
+    while True:
+        page = ctx.backends.buffers.page(query, after, FIND_PAGE)
+        exact = [summary.buffer for summary in page if summary.buffer.folder == folder]
+        found += [buffer for buffer in exact if bucket is None or buffer.bucket == bucket]
+        if len(page) < FIND_PAGE or len(exact) < len(page):
+            break
+        after = page[-1].buffer.ident
+    return sorted(found, key=lambda buffer: (buffer.bucket, buffer.create_video))
 
 
 def force_flush(ctx: Context, buffer: BufferRef) -> FlushReport:

@@ -22,7 +22,7 @@ from google.cloud import storage
 from devstack.stack import PROJECT, Process, Stack
 from registration.cli.commands import cli
 from registration.config import load_settings
-from registration.domain.model import StorageObject
+from registration.domain.model import BufferQuery, StorageObject
 from registration.manifest.urls import parse_object_url
 from tests.support.app import App, app_on_emulators
 from tests.support.bulk_storage import FIRST_GENERATION, seeded_storage
@@ -213,7 +213,11 @@ def test_reconcile_finds_missed_events_both_ways_and_repair_replays_them(seeded:
     # Registered, but the objects are gone and their delete events were missed.
     svc.register(StorageObject(BUCKET, "rec/gone.jpg", 5))
     svc.register(StorageObject(BUCKET, "rec/old/shipped.jpg", 6))
-    [shipped_buffer] = [s.buffer for s in svc.store.buffers.all() if s.buffer.folder == "rec/old"]
+    [shipped_buffer] = [
+        s.buffer
+        for s in svc.store.buffers.page(BufferQuery("rec/old"), None, 10)
+        if s.buffer.folder == "rec/old"
+    ]
     svc.flush(shipped_buffer, full_only=False)
 
     found = invoke("reconcile", f"gs://{BUCKET}/rec/", "--json")
@@ -264,7 +268,11 @@ def test_trace_tells_the_fate_of_any_object_in_one_call(seeded: Any) -> None:
     svc = service()
     svc.register(seeded_object(names, "tr/in manifest #1.jpg"))
     svc.register(seeded_object(names, "tr/model.onnx"))
-    [buffer] = [s.buffer for s in svc.store.buffers.all() if s.buffer.folder == "tr"]
+    [buffer] = [
+        s.buffer
+        for s in svc.store.buffers.page(BufferQuery("tr"), None, 10)
+        if s.buffer.folder == "tr"
+    ]
     claimed = svc.flush(buffer, full_only=False).manifests
     svc.register(seeded_object(names, "tr/waiting.jpg"))
     svc.register(StorageObject(BUCKET, "tr/overwritten.jpg", 2))  # then its newer event got lost
@@ -294,7 +302,11 @@ def test_trace_as_json_lists_the_record_batch_and_manifest(seeded: Any) -> None:
     seeded(names)
     svc = service()
     svc.register(seeded_object(names, "tj/a.jpg"))
-    [buffer] = [s.buffer for s in svc.store.buffers.all() if s.buffer.folder == "tj"]
+    [buffer] = [
+        s.buffer
+        for s in svc.store.buffers.page(BufferQuery("tj"), None, 10)
+        if s.buffer.folder == "tj"
+    ]
     [path] = svc.flush(buffer, full_only=False).manifests
     result = invoke("trace", f"gs://{BUCKET}/tj/a.jpg", "--json")
     assert result.exit_code == 0, result.output

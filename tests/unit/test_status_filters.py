@@ -60,3 +60,13 @@ def test_paging_through_every_buffer_shows_each_once_in_folder_order() -> None:
         if cursor is None:
             break
     assert seen == [f"f{i:02d}" for i in range(25)]
+
+
+def test_the_flush_command_finds_its_buffer_by_folder_without_reading_deeper_folders() -> None:
+    from registration.services.flush import find_buffers
+
+    app = app_with(["cam/a.jpg", "cam/deeper/a.jpg", "cam2/a.jpg", "cam/b.mp4"])
+    found = find_buffers(app.ctx, "cam", ManifestKey.IMAGES)
+    assert [buffer.folder for buffer in found] == ["cam"]
+    assert find_buffers(app.ctx, "cam", ManifestKey.IMAGES, bucket="other") == []
+    assert [b.key for b in find_buffers(app.ctx, "cam", ManifestKey.VIDEOS)] == [ManifestKey.VIDEOS]

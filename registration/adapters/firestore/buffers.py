@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -57,11 +57,6 @@ class FirestoreBuffers:
             )
         with self._known_lock:
             self._known.add(ident)
-
-    def all(self) -> Iterator[BufferSummary]:
-        """Every buffer ever created (ops commands only: never the sweep or status)."""
-        for snapshot in self._docs.client.collection(BUFFERS).stream():
-            yield _summary(snapshot)
 
     def get_many(self, buffers: Sequence[BufferRef]) -> list[BufferSummary | None]:
         refs = [self._docs.buffer(buffer) for buffer in buffers]
