@@ -1,4 +1,7 @@
-"""Register objects that already exist, through the same buffers as events (resumable)."""
+"""Register objects that already exist, through the same buffers as events (resumable).
+
+Ports: source (the listing), checkpoints (where it got to), and those of intake.py.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,10 @@
 Every step is idempotent (README, "The flush protocol"): a claimed batch's members never
 change again, and its manifest path is fixed at claim time, so whoever finishes it writes
 the same bytes to the same place.
+
+Ports: records (counts), batches (lease, claim, members, marks), manifests (the write),
+buffers (the summary and the catalogue query), rejections (an invalid manifest's members),
+and those of submit.py when manifests go to Encord (a setting).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Compare a bucket with Firestore: missed finalizes and missed deletes, and repair them."""
+"""Compare a bucket with Firestore: missed finalizes and missed deletes, and repair them.
+
+Ports: source (the listing), bulk (the records under a prefix), records (withdraw),
+rejections (already rejected?), and those of intake.py (through backfill) to repair.
+"""
 
 from __future__ import annotations
 

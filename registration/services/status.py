@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from registration.domain.model import (
     BatchRecord,
-    BatchState,
     BufferQuery,
     BufferRef,
     BufferSummary,
@@ -29,37 +28,25 @@ from registration.domain.model import (
     RejectionRecord,
     is_stable_id,
 )
-from registration.domain.submission import SubmissionState
+from registration.services.attention import (
+    Attention,
+    AttentionKind,
+    SubmissionsSeen,
+    batch_attention,
+    stuck_attention,
+    stuck_batches,
+    submissions_by_state,
+    submissions_seen,
+    urgency,
+)
 from registration.services.ports import Context
+
+# Read by the presenters and tests from here too: the view is their one entry point.
+__all__ = ["Attention", "AttentionKind", "BufferDetail", "BufferState", "BufferView", "status"]
 
 # A buffer flushed this recently still shows on the default page.
 RECENT_FLUSH = timedelta(hours=24)
 DEFAULT_PAGE_SIZE = 100
-# Claimed batches read per view, to find the stuck ones; and batches of each other kind
-# that need attention (invalid, Encord trouble).
-STUCK_LIMIT = 200
-ATTENTION_LIMIT = 100
-
-
-class AttentionKind(enum.StrEnum):
-    STUCK_BATCH = "stuck_batch"  # claimed, untouched for longer than a lease
-    INVALID_BATCH = "invalid_batch"  # its manifest failed validation
-    OVERDUE_BUFFER = "overdue_buffer"  # oldest pending older than the max age
-    SUBMISSION_FAILED = "submission_failed"  # Encord refused the manifest
-    JOB_PENDING_TOO_LONG = "job_pending_too_long"  # an Encord job that does not end
-    JOB_ERRORS = "job_errors"  # an Encord job finished with refused files
-    JOB_CANCELLED = "job_cancelled"  # an Encord job was cancelled before its end
-
-
-@dataclass(frozen=True)
-class Attention:
-    """One thing a person should look at, most urgent first."""
-
-    kind: AttentionKind
-    buffer: BufferRef | None
-    detail: str
-    since: datetime | None = None
-    manifest: str | None = None
 
 
 class BufferState(enum.StrEnum):
@@ -156,107 +143,10 @@ def _view(
     )
 
 
-def _stuck_batches(ctx: Context) -> list[BatchRecord]:
-    claimed = ctx.backends.batches.in_state(BatchState.CLAIMED, STUCK_LIMIT)
-    return [batch for batch in claimed if batch.abandoned(ctx.settings.lease_seconds)]
-
-
-@dataclass(frozen=True)
-class _Submissions:
-    """The view's one read of the batches whose submission is unfinished or failed."""
-
-    due: list[BatchRecord]
-    failed: list[BatchRecord]
-
-
-def _submissions(ctx: Context) -> _Submissions:
-    # Read from the batches whatever this function's own settings: the deployed status
-    # function has no Encord target and no key, yet must show what the others submitted.
-    submissions = ctx.backends.submissions
-    return _Submissions(
-        submissions.submissions_due(ATTENTION_LIMIT),
-        submissions.failed_submissions(ATTENTION_LIMIT),
-    )
-
-
-def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
-    """Invalid manifests and Encord submissions a person must look at (collection-group
-    queries: the cost follows these batches, never the buffers)."""
-    backends = ctx.backends
-    items = [
-        Attention(
-            AttentionKind.INVALID_BATCH,
-            batch.buffer,
-            f"batch {batch.seq} ({batch.item_count} objects) failed validation, and its "
-            f"objects were rejected: {batch.problem}",
-            batch.claimed_at,
-            batch.manifest_url,
-        )
-        for batch in backends.batches.in_state(BatchState.INVALID, ATTENTION_LIMIT)
-    ]
-    now = ctx.clock()
-    waited = timedelta(seconds=ctx.settings.encord_job_attention_seconds)
-    for batch in submitted.failed:
-        submission = batch.submission
-        assert submission is not None
-        if submission.state is SubmissionState.FAILED:
-            kind, detail = (
-                AttentionKind.SUBMISSION_FAILED,
-                f"Encord refused it: {submission.problem}",
-            )
-        elif submission.state is SubmissionState.CANCELLED:
-            kind = AttentionKind.JOB_CANCELLED
-            detail = f"Encord job {submission.job_id} was cancelled before its end"
-        else:
-            kind = AttentionKind.JOB_ERRORS
-            detail = f"Encord job {submission.job_id} ended in ERROR"
-        items.append(
-            Attention(kind, batch.buffer, detail, submission.finished_at, batch.manifest_url)
-        )
-    for batch in submitted.due:
-        submission = batch.submission
-        assert submission is not None
-        started = submission.submitted_at or batch.written_at
-        if started is not None and now - started > waited:
-            items.append(
-                Attention(
-                    AttentionKind.JOB_PENDING_TOO_LONG,
-                    batch.buffer,
-                    f"not finished in Encord after {int((now - started).total_seconds())} s "
-                    f"({submission.state.value}, {submission.attempts} attempts"
-                    + (f", last problem: {submission.problem}" if submission.problem else "")
-                    + ")",
-                    started,
-                    batch.manifest_url,
-                )
-            )
-    return items
-
-
-def _submissions_by_state(submitted: _Submissions) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for batch in [*submitted.due, *submitted.failed]:
-        assert batch.submission is not None
-        state = batch.submission.state.value
-        counts[state] = counts.get(state, 0) + 1
-    return counts
-
-
 def _attention(
-    ctx: Context, views: list[BufferView], stuck: list[BatchRecord], submitted: _Submissions
+    ctx: Context, views: list[BufferView], stuck: list[BatchRecord], seen: SubmissionsSeen
 ) -> list[Attention]:
-    items = _batch_attention(ctx, submitted)
-    items += [
-        Attention(
-            AttentionKind.STUCK_BATCH,
-            batch.buffer,
-            f"batch {batch.seq} ({batch.item_count} objects) is claimed but its manifest is "
-            "not written; the sweep finishes it",
-            batch.claimed_at,
-            batch.manifest_url,
-        )
-        for batch in stuck
-    ]
+    items = batch_attention(ctx, seen) + stuck_attention(stuck)
     items.extend(
         Attention(
             AttentionKind.OVERDUE_BUFFER,
@@ -268,7 +158,7 @@ def _attention(
         for view in views
         if view.state is BufferState.OVERDUE
     )
-    return sorted(items, key=_urgency)
+    return sorted(items, key=urgency)
 
 
 def status(
@@ -295,8 +185,8 @@ def status(
     backends = ctx.backends
     now = ctx.clock()
     query = query or BufferQuery()
-    stuck = _stuck_batches(ctx)
-    submitted = _submissions(ctx)
+    stuck = stuck_batches(ctx)
+    submitted = submissions_seen(ctx)
     stuck_idents = {batch.buffer.ident for batch in stuck}
     oldest: dict[str, datetime | None] = {}
     known: dict[str, BufferSummary] = {}  # summaries the listing already read
@@ -358,7 +248,7 @@ def status(
             buffers_shown=len(views),
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
-            submissions_by_state=_submissions_by_state(submitted),
+            submissions_by_state=submissions_by_state(submitted),
             buffers_matching=backends.buffers.count_matching(query) if query.active else None,
         ),
         rejected=backends.rejections.recent(recent_rejections),
@@ -420,10 +310,3 @@ def _order(buffer: BufferRef) -> tuple[str, str, str, bool]:
 
 def _folder(buffer: BufferRef) -> tuple[str, str]:
     return (buffer.bucket, buffer.folder)
-
-
-_ORDER = list(AttentionKind)
-
-
-def _urgency(item: Attention) -> tuple[int, datetime]:
-    return (_ORDER.index(item.kind), item.since or datetime.max.replace(tzinfo=UTC))

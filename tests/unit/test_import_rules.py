@@ -32,6 +32,8 @@ LOWER_USE_CASES = (
 HIGHER_USE_CASES = (
     "registration.services.sweep",
     "registration.services.status",
+    "registration.services.attention",
+    "registration.services.jobs",
     "registration.services.trace",
     "registration.services.backfill",
     "registration.services.reconcile",
