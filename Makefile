@@ -24,7 +24,8 @@ $(CHECKOV_STAMP): deploy/requirements-check.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet -c deploy/requirements-check.txt checkov
 	touch $@
 
-# The Firestore emulator needs the Google Cloud CLI, its emulator component and Java 17.
+# The Firestore and Pub/Sub emulators need the Google Cloud CLI, their emulator components
+# and Java 17.
 system-deps:
 	@command -v gcloud >/dev/null || { echo "ERROR: gcloud (Google Cloud CLI) is not installed; the Firestore emulator needs it." >&2; exit 1; }
 	@command -v java >/dev/null || { echo "Java missing: installing openjdk-17-jre-headless"; apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
@@ -32,6 +33,10 @@ system-deps:
 	  || ls "$$(dirname "$$(readlink -f "$$(command -v gcloud)")")/../platform/cloud-firestore-emulator" >/dev/null 2>&1 \
 	  || gcloud components install cloud-firestore-emulator --quiet \
 	  || { apt-get update -qq && apt-get install -y -qq google-cloud-cli-firestore-emulator; }
+	@gcloud components list --only-local-state --format="value(id)" 2>/dev/null | grep -qx pubsub-emulator \
+	  || ls "$$(dirname "$$(readlink -f "$$(command -v gcloud)")")/../platform/pubsub-emulator" >/dev/null 2>&1 \
+	  || gcloud components install pubsub-emulator --quiet \
+	  || { apt-get update -qq && apt-get install -y -qq google-cloud-cli-pubsub-emulator; }
 	@command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck; }
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 

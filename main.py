@@ -18,11 +18,12 @@ from cloudevents import exceptions as cloud_exceptions
 from cloudevents.http import CloudEvent
 
 from registration import bootstrap, logs
-from registration.domain.events import DELETED, FINALIZED, parse_storage_object
+from registration.domain.events import DELETED, FINALIZED, named_object, parse_storage_object
 from registration.exceptions import MalformedEventError
 from registration.presenters import wire
 from registration.presenters.display import Filters
 from registration.services import intake
+from registration.services.malformed import drop_malformed
 from registration.services.reconcile import reconcile_recent
 from registration.services.status import buffer_detail
 from registration.services.status import status as status_view
@@ -45,7 +46,7 @@ def on_storage_event(event: CloudEvent) -> None:
         # The subject ("objects/NAME") must name the object the data describes.
         obj = parse_storage_object(event.get_data(), event_id, subject=event.get("subject"))
     except MalformedEventError as error:
-        logs.warning("malformed event dropped", event_id=event_id, problem=error.problem)
+        drop_malformed(bootstrap.context(), error, named_object(event.get_data()))
         return
     if event_type == FINALIZED:
         intake.register(bootstrap.context(), obj, bootstrap.gate())
@@ -56,12 +57,11 @@ def on_storage_event(event: CloudEvent) -> None:
 @functions_framework.errorhandler(cloud_exceptions.DataUnmarshallerError)  # type: ignore[untyped-decorator]
 def _undecodable_event(error: cloud_exceptions.DataUnmarshallerError) -> tuple[str, int]:
     # The CloudEvents SDK could not even decode the body (a 5,000-digit number, nesting
-    # deeper than the JSON parser allows): as malformed as an event gets, so acknowledged.
-    logs.warning(
-        "malformed event dropped",
-        event_id=flask.request.headers.get("ce-id"),
-        problem=f"the body is not usable JSON: {str(error)[:200]}",
-    )
+    # deeper than the JSON parser allows): as malformed as an event gets, so acknowledged
+    # and counted; it names no object that could be recorded.
+    problem = f"the body is not usable JSON: {str(error)[:200]}"
+    malformed = MalformedEventError(flask.request.headers.get("ce-id"), problem)
+    drop_malformed(bootstrap.context(), malformed, None)
     return "", 200
 
 

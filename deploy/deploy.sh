@@ -34,6 +34,12 @@
 # the functions that flush. Add the key itself once, before deploying:
 #   gcloud secrets versions add SECRET --data-file=KEY_FILE --project=PROJECT
 #
+# After registration (docs/encord.md): REGISTRATION_ENCORD_DATASETS, REGISTRATION_ENCORD_ON_DELETE
+# and REGISTRATION_ENCORD_ON_OVERWRITE need an Encord target (delete and replace a folder).
+# REGISTRATION_NOTIFY_TOPIC (a topic id, or projects/P/topics/T) makes the script create the
+# topic if it is missing and let the runtime account, and no one else, publish to it
+# (docs/notifications.md).
+#
 # Object-record retention: REGISTRATION_RECORD_RETENTION_DAYS > 0 also sets the TTL policy
 # on objects.expire_at (what expiry gives up: docs/deploy.md).
 set -euo pipefail
@@ -63,6 +69,8 @@ readonly KNOWN_SETTINGS=(
   REGISTRATION_RECORD_RETENTION_DAYS
   REGISTRATION_ENCORD_FOLDER REGISTRATION_ENCORD_DATASET REGISTRATION_ENCORD_INTEGRATION
   REGISTRATION_ENCORD_DOMAIN REGISTRATION_ENCORD_IGNORE_ERRORS
+  REGISTRATION_ENCORD_DATASETS REGISTRATION_ENCORD_ON_DELETE REGISTRATION_ENCORD_ON_OVERWRITE
+  REGISTRATION_NOTIFY_TOPIC
 )
 
 PROJECT="" REGION="" SOURCE_BUCKET="" MANIFEST_BUCKET="" TRIGGER_REGION="" FIRESTORE_LOCATION=""
@@ -192,6 +200,30 @@ if [[ -n ${REGISTRATION_ENCORD_FOLDER:-} || -n ${REGISTRATION_ENCORD_DATASET:-} 
     die "set REGISTRATION_ENCORD_FOLDER or REGISTRATION_ENCORD_DATASET, not both"
   [[ -n ${REGISTRATION_ENCORD_INTEGRATION:-} ]] ||
     die "REGISTRATION_ENCORD_INTEGRATION (the integration's UUID or title) is required with an Encord target"
+fi
+# After registration: the same rules as registration/config.py, before anything is created.
+if [[ $ENCORD == false ]]; then
+  for name in REGISTRATION_ENCORD_DATASETS REGISTRATION_NOTIFY_TOPIC; do
+    [[ -z ${!name:-} ]] || die "$name needs an Encord target (REGISTRATION_ENCORD_FOLDER or REGISTRATION_ENCORD_DATASET)"
+  done
+fi
+case ${REGISTRATION_ENCORD_ON_DELETE:-report} in report | delete) ;; *) die "REGISTRATION_ENCORD_ON_DELETE: report or delete" ;; esac
+case ${REGISTRATION_ENCORD_ON_OVERWRITE:-report} in report | replace) ;; *) die "REGISTRATION_ENCORD_ON_OVERWRITE: report or replace" ;; esac
+if [[ -z ${REGISTRATION_ENCORD_FOLDER:-} ]]; then
+  [[ ${REGISTRATION_ENCORD_ON_DELETE:-report} == report ]] ||
+    die "REGISTRATION_ENCORD_ON_DELETE=delete deletes items through a folder: it needs REGISTRATION_ENCORD_FOLDER"
+  [[ ${REGISTRATION_ENCORD_ON_OVERWRITE:-report} == report ]] ||
+    die "REGISTRATION_ENCORD_ON_OVERWRITE=replace deletes items through a folder: it needs REGISTRATION_ENCORD_FOLDER"
+fi
+NOTIFY_PROJECT="" NOTIFY_TOPIC=""
+if [[ -n ${REGISTRATION_NOTIFY_TOPIC:-} ]]; then
+  if [[ $REGISTRATION_NOTIFY_TOPIC =~ ^projects/([^/]+)/topics/([^/]+)$ ]]; then
+    NOTIFY_PROJECT=${BASH_REMATCH[1]} NOTIFY_TOPIC=${BASH_REMATCH[2]}
+  else
+    NOTIFY_PROJECT=$PROJECT NOTIFY_TOPIC=$REGISTRATION_NOTIFY_TOPIC
+  fi
+  [[ $NOTIFY_TOPIC =~ ^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$ && $NOTIFY_TOPIC != goog* ]] ||
+    die "REGISTRATION_NOTIFY_TOPIC: a topic id (3-255 characters, a letter first, not goog...) or projects/P/topics/T"
 fi
 ENCORD_KEY_SECRET=${ENCORD_KEY_SECRET:-$NAME_PREFIX-encord-ssh-key}
 [[ $ENCORD_KEY_SECRET =~ ^[A-Za-z0-9_-]{1,255}$ ]] || die "--encord-key-secret: letters, digits, - and _ only"
@@ -340,6 +372,17 @@ if [[ $ENCORD == true ]]; then
   fi
 fi
 
+# Job notifications: the topic (created if missing), and publish for the runtime account on
+# that topic only. Subscriptions are the consumers' own.
+if [[ -n $NOTIFY_TOPIC ]]; then
+  TP=(--project="$NOTIFY_PROJECT")
+  if ! exists gcloud pubsub topics describe "$NOTIFY_TOPIC" "${TP[@]}"; then
+    run gcloud pubsub topics create "$NOTIFY_TOPIC" "${TP[@]}" --labels=purpose=encord-job-notifications
+  fi
+  run gcloud pubsub topics add-iam-policy-binding "$NOTIFY_TOPIC" "${TP[@]}" \
+    --member="serviceAccount:$RUNTIME_SA" --role=roles/pubsub.publisher --format=none
+fi
+
 # ---------------------------------------------------------------------------------------
 # 4. Source and settings
 # ---------------------------------------------------------------------------------------
@@ -350,7 +393,7 @@ run "${PYTHON:-python3}" "$REPO_ROOT/deploy/package.py" "$SOURCE_DIR"
 yaml_quote() { printf "'%s'" "${1//\'/\'\'}"; }
 
 # The settings of the functions that flush (events, sweep); status gets the same without
-# the REGISTRATION_ENCORD_* ones.
+# the REGISTRATION_ENCORD_* and REGISTRATION_NOTIFY_* ones.
 env_file_lines() {
   local name
   printf 'GOOGLE_CLOUD_PROJECT: %s\n' "$(yaml_quote "$PROJECT")"
@@ -362,12 +405,12 @@ env_file_lines() {
   done
 }
 
-status_env_file_lines() { env_file_lines | grep -v '^REGISTRATION_ENCORD_'; }
+status_env_file_lines() { env_file_lines | grep -v -e '^REGISTRATION_ENCORD_' -e '^REGISTRATION_NOTIFY_'; }
 
 # A file rather than --set-env-vars: prefix lists hold commas.
 echo "# write $ENV_FILE:"
 env_file_lines | sed 's/^/#   /'
-echo "# write $STATUS_ENV_FILE: the same without REGISTRATION_ENCORD_*"
+echo "# write $STATUS_ENV_FILE: the same without REGISTRATION_ENCORD_* and REGISTRATION_NOTIFY_*"
 if [[ $DRY_RUN == false ]]; then
   mkdir -p "$BUILD_DIR"
   env_file_lines >"$ENV_FILE"

@@ -1,4 +1,5 @@
-"""The local stack: Firestore emulator, gcp-storage-emulator and functions-framework servers.
+"""The local stack: Firestore and Pub/Sub emulators, gcp-storage-emulator and
+functions-framework servers.
 
 Shared by the tests, `make demo` and `make bench`. Everything binds to 127.0.0.1 on free
 ports and is stopped by the context manager that started it. A part that cannot start
@@ -131,6 +132,36 @@ def start_firestore(log_dir: Path, port: int | None = None) -> Process:
         "firestore-emulator",
         _spawn("firestore-emulator", argv, log_dir, os.environ),
         log_dir / "firestore-emulator.log",
+        url,
+    )
+    _wait_until_up(process, url, timeout=90)
+    return process
+
+
+def start_pubsub(log_dir: Path, port: int | None = None) -> Process:
+    """The official Pub/Sub emulator (Debian package google-cloud-cli-pubsub-emulator)."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise StackError(
+            "Pub/Sub emulator: the 'gcloud' command is not on PATH. Install the Google Cloud "
+            "CLI and its pubsub-emulator component (Java is needed too)."
+        )
+    port = port or free_port()
+    argv = [
+        gcloud,
+        "beta",
+        "emulators",
+        "pubsub",
+        "start",
+        f"--host-port=127.0.0.1:{port}",
+        f"--project={PROJECT}",
+        "--quiet",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    process = Process(
+        "pubsub-emulator",
+        _spawn("pubsub-emulator", argv, log_dir, os.environ),
+        log_dir / "pubsub-emulator.log",
         url,
     )
     _wait_until_up(process, url, timeout=90)
@@ -426,33 +457,37 @@ class Stack:
     # The raw gcp-storage-emulator; `storage` is the proxy in front of it that enforces
     # Cloud Storage's name limits (start_storage_limits). None when storage is the emulator.
     storage_emulator: Process | None = None
+    # The Pub/Sub emulator that job notifications go to (PUBSUB_EMULATOR_HOST).
+    pubsub: Process | None = None
 
     @property
     def firestore_host(self) -> str:
         return self.firestore.url.removeprefix("http://")
 
+    @property
+    def pubsub_host(self) -> str | None:
+        return None if self.pubsub is None else self.pubsub.url.removeprefix("http://")
+
+    def _emulator_hosts(self) -> dict[str, str]:
+        hosts = {
+            "GOOGLE_CLOUD_PROJECT": PROJECT,
+            "FIRESTORE_EMULATOR_HOST": self.firestore_host,
+            "STORAGE_EMULATOR_HOST": self.storage.url,
+        }
+        if self.pubsub_host is not None:
+            hosts["PUBSUB_EMULATOR_HOST"] = self.pubsub_host
+        return hosts
+
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment a function instance gets: emulators plus REGISTRATION_* values."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRATION_")}
-        env.update(
-            {
-                "GOOGLE_CLOUD_PROJECT": PROJECT,
-                "FIRESTORE_EMULATOR_HOST": self.firestore_host,
-                "STORAGE_EMULATOR_HOST": self.storage.url,
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env.update(self._emulator_hosts())
+        env["PYTHONUNBUFFERED"] = "1"
         env.update(extra or {})
         return env
 
     def apply_to_this_process(self) -> None:
-        os.environ.update(
-            {
-                "GOOGLE_CLOUD_PROJECT": PROJECT,
-                "FIRESTORE_EMULATOR_HOST": self.firestore_host,
-                "STORAGE_EMULATOR_HOST": self.storage.url,
-            }
-        )
+        os.environ.update(self._emulator_hosts())
 
     def serve(self, target: str, extra_env: Mapping[str, str] | None = None) -> Process:
         self.stop_function(target)
@@ -483,6 +518,8 @@ class Stack:
         self.storage.stop()
         if self.storage_emulator is not None:
             self.storage_emulator.stop()
+        if self.pubsub is not None:
+            self.pubsub.stop()
         self.firestore.stop()
 
 
@@ -502,7 +539,14 @@ def local_stack(log_dir: Path | None = None) -> Iterator[Stack]:
         emulator.stop()
         firestore.stop()
         raise
-    stack = Stack(firestore, storage, log_dir, storage_emulator=emulator)
+    try:
+        pubsub = start_pubsub(log_dir)
+    except BaseException:
+        storage.stop()
+        emulator.stop()
+        firestore.stop()
+        raise
+    stack = Stack(firestore, storage, log_dir, storage_emulator=emulator, pubsub=pubsub)
     try:
         yield stack
     finally:

@@ -46,7 +46,7 @@ from rich.table import Table
 from devstack import cloudevents
 from devstack.demo import Encord, start_encord
 from devstack.stack import PROJECT, Stack, StackError, local_stack
-from registration.cli.output import progress_bar
+from registration.cli.output import SafeConsole, progress_bar
 from registration.manifest.urls import parse_object_url
 from tests.support.encord_stub import EncordStub
 
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--log-dir", default=".cache/try-logs", help="logs of every process")
     args = parser.parse_args(argv)
-    console = Console(highlight=False)
+    console = SafeConsole(highlight=False)
     try:
         return run(args, console)
     except StackError as error:

@@ -21,6 +21,13 @@ from registration.exceptions import ConfigurationError
 ENV_PREFIX = "REGISTRATION_"
 DEFAULT_ENCORD_DOMAIN = "https://api.encord.com"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# An Encord dataset hash as it appears in the app's address bar: no spaces, commas or slashes.
+DATASET_HASH_PATTERN = r"^[A-Za-z0-9_-]{1,128}$"
+# Pub/Sub's own rules: a topic id is 3-255 characters, starts with a letter, uses letters,
+# digits and - _ . ~ + %, and never starts with "goog"; a project id is 6-30 lowercase
+# letters, digits and hyphens (domain-scoped projects prefix "example.com:").
+TOPIC_ID_PATTERN = r"(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}"
+PROJECT_ID_PATTERN = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]"
 
 BatchSize = Annotated[int, Field(ge=1, le=MAX_JSON_ITEMS)]
 
@@ -83,8 +90,22 @@ class Settings(BaseSettings):
     # An Encord job still pending this long after it was submitted needs a person.
     encord_job_attention_seconds: Annotated[int, Field(ge=60)] = 3600
 
+    # After registration (issue 20). Each finished job's new items are linked to these
+    # datasets; a registered object deleted from the bucket, or overwritten by a new
+    # generation, is only reported unless the policy says to carry it over to Encord.
+    encord_datasets: Annotated[tuple[str, ...], NoDecode] = ()
+    encord_on_delete: Literal["report", "delete"] = "report"
+    encord_on_overwrite: Literal["report", "replace"] = "report"
+    # One Pub/Sub message per finished Encord job: `projects/P/topics/T`, or a bare topic id
+    # in the function's own project (resolved by notify_topic_path).
+    notify_topic: str | None = None
+
     @field_validator(
-        "image_group_prefixes", "image_sequence_prefixes", "reconcile_prefixes", mode="before"
+        "image_group_prefixes",
+        "image_sequence_prefixes",
+        "reconcile_prefixes",
+        "encord_datasets",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -109,6 +130,7 @@ class Settings(BaseSettings):
         "encord_dataset",
         "encord_integration",
         "reconcile_bucket",
+        "notify_topic",
         mode="before",
     )
     @classmethod
@@ -120,6 +142,32 @@ class Settings(BaseSettings):
     def _folder_is_a_uuid(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(UUID_PATTERN, value):
             raise ValueError(f"must be the UUID of an Encord storage folder, got {value!r}")
+        return value
+
+    @field_validator("encord_datasets")
+    @classmethod
+    def _datasets_are_distinct_hashes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for dataset in value:
+            if not re.fullmatch(DATASET_HASH_PATTERN, dataset):
+                raise ValueError(f"each entry must be an Encord dataset hash, got {dataset!r}")
+        repeated = sorted({d for d in value if value.count(d) > 1})
+        if repeated:
+            # A repeated hash would be linked twice per batch: say so rather than guess.
+            raise ValueError(f"lists {', '.join(repeated)} more than once")
+        return value
+
+    @field_validator("notify_topic")
+    @classmethod
+    def _topic_is_a_pubsub_topic(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        full = rf"projects/{PROJECT_ID_PATTERN}/topics/{TOPIC_ID_PATTERN}"
+        if not (re.fullmatch(full, value) or re.fullmatch(TOPIC_ID_PATTERN, value)):
+            raise ValueError(
+                f"must be projects/PROJECT/topics/TOPIC or a topic id (3-255 characters, "
+                f"starting with a letter, not with 'goog'), got {value!r}"
+            )
         return value
 
     @field_validator("encord_domain")
@@ -144,6 +192,39 @@ class Settings(BaseSettings):
                 "(the cloud integration's UUID or title)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _after_registration_needs_a_target(self) -> Settings:
+        # Checked in field order, so the error names the first variable that cannot work.
+        if self.encord_datasets and self.encord_target is None:
+            raise ValueError(
+                "encord_datasets: linking items needs an Encord target "
+                "(REGISTRATION_ENCORD_FOLDER or REGISTRATION_ENCORD_DATASET)"
+            )
+        # Items are deleted through their storage folder (StorageFolder.delete_storage_items):
+        # with a legacy dataset target the function does not know the folder, so it can
+        # only report.
+        for field, policy in (
+            ("encord_on_delete", self.encord_on_delete),
+            ("encord_on_overwrite", self.encord_on_overwrite),
+        ):
+            if policy != "report" and self.encord_folder is None:
+                raise ValueError(
+                    f"{field}: {policy!r} deletes items from Encord, which needs "
+                    "REGISTRATION_ENCORD_FOLDER; use 'report' otherwise"
+                )
+        if self.notify_topic and self.encord_target is None:
+            raise ValueError(
+                "notify_topic: messages are sent when an Encord job ends, which needs "
+                "REGISTRATION_ENCORD_FOLDER or REGISTRATION_ENCORD_DATASET"
+            )
+        return self
+
+    def notify_topic_path(self, project: str) -> str | None:
+        """The topic's full name; a bare topic id is in `project` (the function's own)."""
+        if self.notify_topic is None or self.notify_topic.startswith("projects/"):
+            return self.notify_topic
+        return f"projects/{project}/topics/{self.notify_topic}"
 
     @property
     def encord_target(self) -> str | None:

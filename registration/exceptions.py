@@ -85,3 +85,13 @@ class RecordRefusedError(RegistrationError):
         self.name = name
         self.problem = problem
         super().__init__(f"record of {name!r} refused by Firestore: {problem}")
+
+
+class NotificationRefusedError(RegistrationError):
+    """Pub/Sub refused a job notification for a reason retrying cannot fix: the topic does not
+    exist, the runtime account may not publish to it, or the message is invalid."""
+
+    def __init__(self, topic: str, problem: str) -> None:
+        self.topic = topic
+        self.problem = problem
+        super().__init__(f"topic {topic}: notification refused by Pub/Sub: {problem}")

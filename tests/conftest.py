@@ -39,6 +39,8 @@ def emulators(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Stack:
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "local-project")
     monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", stack.firestore_host)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", stack.storage.url)
+    if stack.pubsub_host is not None:
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.pubsub_host)
     return stack
 
 

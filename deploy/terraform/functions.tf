@@ -74,6 +74,8 @@ resource "google_cloudfunctions2_function" "on_storage_event" {
     google_project_iam_member.trigger_receives_events,
     # Cloud Run checks that the runtime account may read a mounted secret.
     google_secret_manager_secret_iam_member.runtime_reads_encord_key,
+    # The first job's end may be published as soon as the function runs.
+    google_pubsub_topic_iam_member.runtime_publishes_job_notifications,
   ]
 }
 
@@ -127,11 +129,21 @@ resource "google_cloudfunctions2_function" "sweep" {
       condition     = !local.encord_enabled || var.encord_integration != ""
       error_message = "encord_integration (the integration's UUID or title) is required when encord_folder or encord_dataset is set."
     }
+    # After registration: the same rules as registration/config.py, before anything deploys.
+    precondition {
+      condition     = local.encord_enabled || (length(var.encord_datasets) == 0 && var.notify_topic == "")
+      error_message = "encord_datasets and notify_topic need an Encord target (encord_folder or encord_dataset)."
+    }
+    precondition {
+      condition     = var.encord_folder != "" || (var.encord_on_delete == "report" && var.encord_on_overwrite == "report")
+      error_message = "encord_on_delete = delete and encord_on_overwrite = replace delete items through a folder: they need encord_folder."
+    }
   }
 
   depends_on = [
     google_project_service.required,
     google_secret_manager_secret_iam_member.runtime_reads_encord_key,
+    google_pubsub_topic_iam_member.runtime_publishes_job_notifications,
   ]
 }
 

@@ -1,6 +1,6 @@
 # Everything the functions share: settings, enabled APIs, facts looked up from the project,
 # and the uploaded source. The resources themselves live in functions.tf, iam.tf,
-# firestore.tf, scheduler.tf, encord.tf and monitoring.tf.
+# firestore.tf, scheduler.tf, encord.tf, pubsub.tf and monitoring.tf.
 
 locals {
   manifest_bucket = coalesce(var.manifest_bucket, var.source_bucket)
@@ -59,7 +59,16 @@ locals {
     REGISTRATION_ENCORD_INTEGRATION   = var.encord_integration
     REGISTRATION_ENCORD_DOMAIN        = var.encord_domain
     REGISTRATION_ENCORD_IGNORE_ERRORS = tostring(var.encord_ignore_errors)
+    # After registration (docs/encord.md): dataset links, the two policies, notifications.
+    REGISTRATION_ENCORD_DATASETS     = join(",", var.encord_datasets)
+    REGISTRATION_ENCORD_ON_DELETE    = var.encord_on_delete
+    REGISTRATION_ENCORD_ON_OVERWRITE = var.encord_on_overwrite
+    REGISTRATION_NOTIFY_TOPIC        = local.notify_enabled ? local.notify_topic_path : ""
   }
+  # Job notifications (pubsub.tf): a topic of our own, named from known values so that the
+  # functions' settings are known at plan time.
+  notify_enabled       = local.encord_enabled && var.notify_topic != ""
+  notify_topic_path    = "projects/${var.project_id}/topics/${var.notify_topic}"
   encord_env           = { for name, value in local.encord_settings : name => value if local.encord_enabled && value != "" }
   encord_key_secret_id = coalesce(var.encord_key_secret_id, "${var.name_prefix}-encord-ssh-key")
 

@@ -240,6 +240,55 @@ variable "encord_key_secret_id" {
 }
 
 # ---------------------------------------------------------------------------------------
+# After registration (docs/encord.md, docs/notifications.md). All optional, and all need an
+# Encord target; deleting items needs a folder target.
+# ---------------------------------------------------------------------------------------
+
+variable "encord_datasets" {
+  description = "Hashes of Encord datasets that each finished job's new items are linked to, duplicates skipped (REGISTRATION_ENCORD_DATASETS). Empty: no links."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for hash in var.encord_datasets : can(regex("^[A-Za-z0-9_-]{1,128}$", hash))]) && length(distinct(var.encord_datasets)) == length(var.encord_datasets)
+    error_message = "encord_datasets: distinct dataset hashes (letters, digits, - and _)."
+  }
+}
+
+variable "encord_on_delete" {
+  description = "What a registered object deleted from the bucket does in Encord (REGISTRATION_ENCORD_ON_DELETE): report (a rejection record only) or delete (its item is deleted too; needs encord_folder)."
+  type        = string
+  default     = "report"
+
+  validation {
+    condition     = contains(["report", "delete"], var.encord_on_delete)
+    error_message = "encord_on_delete: report or delete."
+  }
+}
+
+variable "encord_on_overwrite" {
+  description = "What a new generation of a registered object does in Encord (REGISTRATION_ENCORD_ON_OVERWRITE): report (a rejection record only) or replace (the old item is deleted and the new generation registered; needs encord_folder)."
+  type        = string
+  default     = "report"
+
+  validation {
+    condition     = contains(["report", "replace"], var.encord_on_overwrite)
+    error_message = "encord_on_overwrite: report or replace."
+  }
+}
+
+variable "notify_topic" {
+  description = "Id of a Pub/Sub topic, created in project_id, that gets one message per finished Encord job (REGISTRATION_NOTIFY_TOPIC; schema in docs/notifications.md). Only the runtime account may publish to it. Empty: no topic, no messages."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.notify_topic == "" || (can(regex("^[A-Za-z][A-Za-z0-9._~+%-]{2,254}$", var.notify_topic)) && !startswith(var.notify_topic, "goog"))
+    error_message = "notify_topic: a topic id of 3-255 characters that starts with a letter and not with \"goog\" (letters, digits, - _ . ~ + %)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------
 # Alerts (monitoring.tf, docs/operations.md)
 # ---------------------------------------------------------------------------------------
 

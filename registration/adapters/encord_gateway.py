@@ -23,9 +23,9 @@ import os
 import tempfile
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import encord.exceptions as sdk_errors
 import requests
@@ -38,13 +38,16 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from encord.dataset import Dataset
 from encord.http.constants import RequestsSettings
+from encord.orm.dataset import DataLinkDuplicatesBehavior
 from encord.storage import StorageFolder
 from encord.user_client import EncordUserClient
 from urllib3.exceptions import NewConnectionError
 
+from registration.domain.encord_items import EncordItem, JobItems, LinkOutcome
 from registration.domain.submission import (
     EncordJobResult,
     EncordUnitError,
+    JobStatus,
 )
 from registration.exceptions import (
     ConfigurationError,
@@ -249,6 +252,122 @@ class EncordGateway:
                 return self._dataset
             except Exception as error:
                 raise _translate(error, f"{subject} (looking up the target)", False) from error
+
+    # -- After registration (issue 20): a finished job's items, deleting items, dataset links.
+    # Kept apart from start/poll and the client's construction, which change separately; these
+    # reuse only the resolved target, the client and _translate.
+
+    # Datasets that items are linked to, looked up once per instance each (set on first use,
+    # under the lock, so that the constructor stays as it is).
+    _link_datasets: dict[str, Dataset] | None = None
+
+    def job_items(self, job_id: str, *, with_urls: bool = False) -> JobItems:
+        """The items a job created (empty until it has finished), from one short look at it.
+
+        With `with_urls`, each item's URL is looked up too (`get_storage_items`, one call per
+        ITEM_BATCH items): a file's item then carries its objectUrl, a group's or series' None.
+        """
+        subject = f"items of job {job_id} in {self.target}"
+        target = self._resolve_target(subject)
+        try:
+            items: list[EncordItem]
+            if isinstance(target, StorageFolder):
+                state = target.add_private_data_to_folder_get_result(
+                    _job_uuid(job_id, subject), timeout_seconds=0
+                )
+                status = state.status.value
+                items = [EncordItem(str(i.item_uuid), i.name) for i in state.items_with_names]
+            else:
+                legacy = target.add_private_data_to_dataset_get_result(job_id, timeout_seconds=0)
+                status = legacy.status.value
+                items = [
+                    EncordItem(str(d.backing_item_uuid), d.title, data_hash=d.data_hash)
+                    for d in legacy.data_hashes_with_titles
+                ]
+            if with_urls and items:
+                urls = self._item_urls([item.item_uuid for item in items])
+                items = [
+                    EncordItem(i.item_uuid, i.name, urls.get(i.item_uuid), i.data_hash)
+                    for i in items
+                ]
+        except RegistrationError:
+            raise
+        except Exception as error:
+            raise _translate(error, subject, starting=False) from error
+        # The SDK parses the status into LongPollingStatus, whose values are exactly JobStatus.
+        return JobItems(job_id, cast(JobStatus, status), tuple(items))
+
+    def delete_items(self, item_uuids: Sequence[str]) -> None:
+        """Delete items from the target folder, with the frame files no other item uses.
+
+        `remove_unused_frames=True` (docs/encord.md says why): a deleted group or series takes
+        its own frame files along, and frames another item still uses stay. A refusal names the
+        items; an unknown or already deleted item is refused like one the key may not see.
+        """
+        subject = f"deleting {len(item_uuids)} item(s) from {self.target}"
+        uuids = [_item_uuid(u, subject) for u in item_uuids]
+        if not uuids:
+            return
+        target = self._resolve_target(subject)
+        if not isinstance(target, StorageFolder):
+            raise EncordRefusedError(subject, "items are deleted through a storage folder target")
+        try:
+            for chunk in _chunks(uuids, ITEM_BATCH):
+                target.delete_storage_items(chunk, remove_unused_frames=True)
+        except RegistrationError:
+            raise
+        except Exception as error:
+            raise _translate(error, subject, starting=False) from error
+
+    def link_items(self, dataset_hash: str, item_uuids: Sequence[str]) -> LinkOutcome:
+        """Link items to a dataset; items already linked are skipped, so a retry is harmless."""
+        subject = f"linking {len(item_uuids)} item(s) to dataset {dataset_hash}"
+        uuids = [_item_uuid(u, subject) for u in item_uuids]
+        try:
+            dataset = self._dataset_to_link(dataset_hash)
+            linked: list[str] = []
+            for chunk in _chunks(uuids, ITEM_BATCH):
+                rows = dataset.link_items(chunk, DataLinkDuplicatesBehavior.SKIP)
+                # A linked storage item always backs its new row; a row without one is not ours.
+                linked.extend(str(r.backing_item_uuid) for r in rows if r.backing_item_uuid)
+        except RegistrationError:
+            raise
+        except Exception as error:
+            raise _translate(error, subject, starting=False) from error
+        return LinkOutcome(dataset_hash, tuple(str(u) for u in uuids), tuple(linked))
+
+    def _dataset_to_link(self, dataset_hash: str) -> Dataset:
+        with self._lock:
+            if self._link_datasets is None:
+                self._link_datasets = {}
+            found = self._link_datasets.get(dataset_hash)
+            if found is None:
+                found = self._client.get_dataset(dataset_hash, include_data_rows=False)
+                self._link_datasets[dataset_hash] = found
+            return found
+
+    def _item_urls(self, item_uuids: Sequence[str]) -> dict[str, str | None]:
+        urls: dict[str, str | None] = {}
+        for chunk in _chunks([uuid.UUID(u) for u in item_uuids], ITEM_BATCH):
+            for item in self._client.get_storage_items(chunk):
+                urls[str(item.uuid)] = item.url
+        return urls
+
+
+# The SDK's own bulk size for storage items (STORAGE_BUNDLE_CREATE_LIMIT); Encord documents no
+# other limit for deleting, looking up or linking many items in one call.
+ITEM_BATCH = 1000
+
+
+def _chunks(values: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
+    return [list(values[start : start + size]) for start in range(0, len(values), size)]
+
+
+def _item_uuid(item_uuid: str, subject: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(item_uuid)
+    except ValueError:
+        raise EncordRefusedError(subject, f"{item_uuid!r} is not an item UUID") from None
 
 
 def _create_client(

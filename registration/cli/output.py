@@ -25,6 +25,9 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.text import Text
+
+from registration.visible import visible
 
 QUIET_SEVERITIES = frozenset({"DEFAULT", "DEBUG", "INFO", "NOTICE"})
 
@@ -41,12 +44,25 @@ class Io:
     raw_out: TextIO
 
 
+class SafeConsole(Console):
+    """A console that shows user text's invisible characters instead of obeying them.
+
+    Rich turns every string it prints, table cells included, into Text through render_str,
+    and passes an ESC or a U+202E in an object name on to the terminal as it is: a name could
+    clear the screen or reverse what follows it. Here they become ⟨U+001B⟩ first
+    (registration/visible.py); --json output keeps the exact names.
+    """
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(visible(text), **kwargs)
+
+
 def streams() -> Io:
     # Bound now, before logs are redirected: results must reach the real stdout.
     out_stream = sys.stdout
     return Io(
-        Console(file=out_stream, highlight=False, soft_wrap=True),
-        Console(file=sys.stderr, highlight=False),
+        SafeConsole(file=out_stream, highlight=False, soft_wrap=True),
+        SafeConsole(file=sys.stderr, highlight=False),
         out_stream,
     )
 

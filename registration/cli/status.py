@@ -101,6 +101,8 @@ def print_status(io_: Io, view: StatusView, filters: Filters) -> None:
         if item.manifest:
             out.print(f"    {item.manifest}", markup=False)
     out.print(f"  Rejected objects by reason: {counts_text(view.totals.rejected_by_reason)}")
+    if view.totals.malformed_events_by_day:
+        out.print(f"  Malformed events by day: {counts_text(view.totals.malformed_events_by_day)}")
     if view.totals.submissions_by_state:
         out.print(f"  Encord submissions: {counts_text(view.totals.submissions_by_state)}")
     rows = select_rows(view.buffers, filters)

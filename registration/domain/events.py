@@ -2,7 +2,9 @@
 
 Everything that reaches here is untrusted: a value Cloud Storage could never have sent (a
 name GCS refuses, a generation outside int64, metadata over GCS's 8 KiB) is refused with
-MalformedEventError, which main.py logs and acknowledges. Nothing else may escape: no
+MalformedEventError, which main.py logs, records and acknowledges. Names follow Cloud Storage's
+rules and nothing stricter: every name it accepts (tabs, other controls, bidi and zero-width
+characters included) reaches classification. Nothing else may escape: no
 ValueError, RecursionError or OverflowError from a hostile value (docs/limits.md).
 """
 
@@ -16,11 +18,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from registration.domain.limits import (
+    ACME_CHALLENGE_PREFIX,
     MAX_BUCKET_NAME_CHARS,
     MAX_CONTENT_TYPE_BYTES,
     MAX_CUSTOM_METADATA_BYTES,
     MAX_INT64,
     MAX_OBJECT_NAME_BYTES,
+    MAX_RECORDED_MALFORMED_NAME_BYTES,
 )
 from registration.domain.model import StorageObject
 from registration.exceptions import MalformedEventError
@@ -28,8 +32,11 @@ from registration.exceptions import MalformedEventError
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DELETED = "google.cloud.storage.object.v1.deleted"
 
-# C0 controls, DEL and C1 controls. GCS refuses CR and LF and advises against the rest (they
-# are illegal in XML 1.0 and break logs, CSV cells and terminals); none can be registered.
+# Cloud Storage refuses CR and LF in object names (cloud.google.com/storage/docs/naming-objects)
+# and only advises against the other controls: a tab, DEL or U+0085 is a legal name and must be
+# registered, so only these two make a name malformed.
+_LINE_BREAK = re.compile("[\r\n]")
+# Control characters refused in a Content-Type: header injection, not a naming rule.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # Lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit.
 _BUCKET = re.compile(r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?")
@@ -111,15 +118,21 @@ def _object_name(data: Mapping[str, Any], event_id: str | None) -> str:
             f"'name' is {size} bytes of UTF-8; Cloud Storage allows at most "
             f"{MAX_OBJECT_NAME_BYTES}: {shorten(name)}",
         )
-    control = _CONTROL.search(name)
-    if control is not None:
+    line_break = _LINE_BREAK.search(name)
+    if line_break is not None:
         raise MalformedEventError(
             event_id,
-            f"'name' holds the control character U+{ord(control.group()):04X} at character "
-            f"{control.start()}: {shorten(name)}",
+            f"'name' holds U+{ord(line_break.group()):04X} at character {line_break.start()}; "
+            f"Cloud Storage refuses CR and LF in object names: {shorten(name)}",
         )
     if name in (".", ".."):
         raise MalformedEventError(event_id, f"'name' {name!r} is no Cloud Storage object name")
+    if name.startswith(ACME_CHALLENGE_PREFIX):
+        raise MalformedEventError(
+            event_id,
+            f"'name' starts with {ACME_CHALLENGE_PREFIX!r}, which Cloud Storage refuses: "
+            f"{shorten(name)}",
+        )
     return name
 
 
@@ -271,3 +284,28 @@ def _parse(data: Any, event_id: str | None, subject: object) -> StorageObject:
         time_created=_timestamp(fields, "timeCreated"),
         custom_metadata=metadata,
     )
+
+
+def named_object(data: Any) -> StorageObject | None:
+    """What a malformed event still names, where that can be recorded; never raises.
+
+    A bucket Cloud Storage could hold and a name that is valid Unicode and short enough to
+    index (MAX_RECORDED_MALFORMED_NAME_BYTES) give an object to record the event against: its
+    generation where that is readable, else 0. Anything less (no name, a lone surrogate, a
+    20 MB name) names nothing recordable, and the event is only counted.
+    """
+    try:
+        fields = _as_mapping(data, None)
+        bucket = _bucket(fields, None)
+        name = fields.get("name")
+        if not isinstance(name, str) or not name:
+            return None
+        if _utf8_length(name, "name", None) > MAX_RECORDED_MALFORMED_NAME_BYTES:
+            return None
+        try:
+            generation = _integer(fields, "generation", None, required=True) or 0
+        except MalformedEventError:
+            generation = 0
+        return StorageObject(bucket=bucket, name=name, generation=generation)
+    except (MalformedEventError, ValueError, TypeError, RecursionError, OverflowError):
+        return None

@@ -61,6 +61,10 @@ class RejectionReason(enum.StrEnum):
     RECORD_REFUSED = "record_refused"
     OVERWRITTEN_AFTER_REGISTRATION = "overwritten_after_registration"
     DELETED_AFTER_REGISTRATION = "deleted_after_registration"
+    # An event Cloud Storage could not have sent (a CR in the name, a generation out of
+    # range, 5 MB of metadata) that still names a bucket and an object: acknowledged, and
+    # recorded here so that ops see it, not only a log line.
+    MALFORMED_EVENT = "malformed_event"
 
 
 @dataclass(frozen=True)

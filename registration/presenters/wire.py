@@ -74,6 +74,7 @@ def totals_json(totals: Totals) -> dict[str, Any]:
         "pending_shown": totals.pending_shown,
         "rejected_by_reason": totals.rejected_by_reason,
         "submissions_by_state": totals.submissions_by_state,
+        "malformed_events_by_day": totals.malformed_events_by_day,
         "buffers_matching": totals.buffers_matching,
     }
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from registration.clock import Clock
 from registration.config import Settings
+from registration.domain.encord_items import JobItems, LinkOutcome
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
 from registration.domain.model import (
     BatchRecord,
@@ -30,6 +31,7 @@ from registration.domain.model import (
     StorageObject,
     StoredObject,
 )
+from registration.domain.notification import JobNotification
 from registration.domain.submission import EncordJobResult
 
 
@@ -169,6 +171,12 @@ class Rejections(Protocol):
 
     def of_object(self, bucket: str, name: str) -> list[RejectionRecord]: ...
 
+    def count_malformed_event(self, now: datetime) -> None:
+        """One more malformed event on now's day (UTC), whether or not it names an object."""
+
+    def malformed_events_since(self, day: date) -> dict[date, int]:
+        """Malformed events per day (UTC), from day on; days without any are left out."""
+
 
 class RejectionSummaries(Protocol):
     """Rejected counts per folder, recounted by the sweep where they may have changed."""
@@ -245,3 +253,31 @@ class Context:
     settings: Settings
     backends: Backends
     clock: Clock
+
+
+# -- After registration (issue 20). Not yet in Backends: the wiring into the submission flow
+# comes once the batch state machine lands (docs/encord.md, "Wiring what follows a job").
+
+
+class EncordJobItems(Protocol):
+    """The items a finished job created (adapters/encord_gateway.py)."""
+
+    def job_items(self, job_id: str, *, with_urls: bool = False) -> JobItems: ...
+
+
+class EncordItemDeletes(Protocol):
+    """Deleting items from the target folder, with the frame files no other item uses."""
+
+    def delete_items(self, item_uuids: Sequence[str]) -> None: ...
+
+
+class DatasetLinks(Protocol):
+    """Linking items to a dataset, duplicates skipped (so a retried link is harmless)."""
+
+    def link_items(self, dataset_hash: str, item_uuids: Sequence[str]) -> LinkOutcome: ...
+
+
+class JobNotifications(Protocol):
+    """One message per finished job (adapters/pubsub.py); returns the message id."""
+
+    def publish(self, notification: JobNotification) -> str: ...

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from registration.domain.model import (
     BatchRecord,
@@ -47,6 +47,8 @@ __all__ = ["Attention", "AttentionKind", "BufferDetail", "BufferState", "BufferV
 # A buffer flushed this recently still shows on the default page.
 RECENT_FLUSH = timedelta(hours=24)
 DEFAULT_PAGE_SIZE = 100
+# Days of malformed-event counts the view shows.
+MALFORMED_DAYS = 7
 
 
 class BufferState(enum.StrEnum):
@@ -82,6 +84,9 @@ class Totals:
     submissions_by_state: dict[str, int] = field(default_factory=dict)
     # How many buffers match the query's prefix and type (None: no query).
     buffers_matching: int | None = None
+    # Events Cloud Storage could not have sent, per UTC day (ISO date) over the last
+    # MALFORMED_DAYS; those that named an object are in rejected_by_reason too.
+    malformed_events_by_day: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,7 @@ def status(
             rejected_by_reason=backends.summaries.totals_by_reason(),
             submissions_by_state=submissions_by_state(submitted),
             buffers_matching=backends.buffers.count_matching(query) if query.active else None,
+            malformed_events_by_day=_malformed_by_day(ctx, now),
         ),
         rejected=backends.rejections.recent(recent_rejections),
         rejected_counts=sorted(counts.values(), key=lambda item: (item.bucket, item.folder)),
@@ -273,6 +279,12 @@ def _wanted(
     if everything or view.state is not BufferState.IDLE:
         return True
     return view.last_flush_at is not None and now - view.last_flush_at <= RECENT_FLUSH
+
+
+def _malformed_by_day(ctx: Context, now: datetime) -> dict[str, int]:
+    since = (now - timedelta(days=MALFORMED_DAYS - 1)).astimezone(UTC).date()
+    counts = ctx.backends.rejections.malformed_events_since(since)
+    return {day.isoformat(): counts[day] for day in sorted(counts)}
 
 
 def buffer_detail(ctx: Context, ident: str, batches: int = 20) -> BufferDetail | None:

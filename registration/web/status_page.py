@@ -43,6 +43,7 @@ from registration.services.status import (
     BufferDetail,
     StatusView,
 )
+from registration.visible import visible
 
 # Shared with the CLI (registration/presenters/display.py); named here for the page's tests.
 __all__ = ["Filters", "Sort", "relative_age", "render_detail", "render_overview", "select_rows"]
@@ -65,11 +66,6 @@ ASSETS: Mapping[str, str] = {
     "app.css": "text/css; charset=utf-8",
 }
 
-# Characters that reorder the text around them (a name "gpj.exe" shown as "exe.jpg").
-BIDI_CONTROLS = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-)
-
 
 def age_class(moment: datetime | None, now: datetime, max_age_seconds: int) -> str:
     """The colour of an age against the max age: fresh, half-way, due, past it."""
@@ -84,15 +80,13 @@ def age_class(moment: datetime | None, now: datetime, max_age_seconds: int) -> s
 
 
 def visible_text(value: object) -> str:
-    """The text with bidirectional controls shown as ⟨U+202E⟩ instead of obeyed."""
-    text = MISSING if value is None or value == "" else str(value)
-    if not BIDI_CONTROLS.intersection(text):
-        return text
-    return "".join(f"⟨U+{ord(char):04X}⟩" if char in BIDI_CONTROLS else char for char in text)
+    """The text with controls, bidi and zero-width characters shown as ⟨U+202E⟩ instead of
+    obeyed or hidden (registration/visible.py)."""
+    return visible(MISSING if value is None or value == "" else str(value))
 
 
 def user_text(value: object) -> Markup:
-    """User data for the page: escaped, isolated in <bdi>, bidi controls made visible."""
+    """User data for the page: escaped, isolated in <bdi>, invisible characters shown."""
     return Markup("<bdi>{}</bdi>").format(visible_text(value))
 
 

@@ -327,6 +327,101 @@ def test_an_incomplete_or_double_encord_target_is_refused(
     assert error in result.stderr
 
 
+def test_a_notification_topic_is_created_and_only_the_runtime_account_may_publish_to_it(
+    tmp_path: Path,
+) -> None:
+    env = {
+        **ENCORD,
+        "REGISTRATION_NOTIFY_TOPIC": "job-ends",
+        "REGISTRATION_ENCORD_DATASETS": "ds-1",
+    }
+    result = dry_run(tmp_path, *REQUIRED, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.gcloud_calls == ""
+    (create,) = result.gcloud("pubsub", "topics", "create")
+    assert create[4:6] == ["job-ends", f"--project={PROJECT}"]
+    (grant,) = result.gcloud("pubsub", "topics", "add-iam-policy-binding")
+    assert grant[4] == "job-ends"
+    assert flag(grant, "member") == [RUNTIME_SA]
+    assert flag(grant, "role") == ["roles/pubsub.publisher"]
+    # Nothing else is granted on Pub/Sub to our accounts, and nothing at all to the public.
+    ours = {RUNTIME_SA, STATUS_SA, TRIGGER_SA, SCHEDULER_SA}
+    for argv in result.commands:
+        members = set(flag(argv, "member"))
+        assert not members & {"allUsers", "allAuthenticatedUsers"}, argv
+        if members & ours and any(r.startswith("roles/pubsub.") for r in flag(argv, "role")):
+            assert argv[:4] == ["gcloud", "pubsub", "topics", "add-iam-policy-binding"], argv
+    assert not result.gcloud("pubsub", "subscriptions")
+    settings = result.env_file()
+    assert settings["REGISTRATION_NOTIFY_TOPIC"] == "job-ends"
+    assert settings["REGISTRATION_ENCORD_DATASETS"] == "ds-1"
+
+
+def test_a_topic_of_another_project_is_made_and_granted_there(tmp_path: Path) -> None:
+    topic = "projects/acme-events/topics/registration-jobs"
+    result = dry_run(tmp_path, *REQUIRED, env={**ENCORD, "REGISTRATION_NOTIFY_TOPIC": topic})
+    assert result.returncode == 0, result.stderr
+    (create,) = result.gcloud("pubsub", "topics", "create")
+    assert create[4:6] == ["registration-jobs", "--project=acme-events"]
+    (grant,) = result.gcloud("pubsub", "topics", "add-iam-policy-binding")
+    assert grant[4:6] == ["registration-jobs", "--project=acme-events"]
+    assert result.env_file()["REGISTRATION_NOTIFY_TOPIC"] == topic
+
+
+def test_without_a_topic_nothing_is_made_on_pubsub(plan: DryRun) -> None:
+    assert not plan.gcloud("pubsub")
+    assert "REGISTRATION_NOTIFY_TOPIC" not in plan.env_file()
+
+
+def test_status_gets_no_after_registration_settings(tmp_path: Path) -> None:
+    env = {
+        **ENCORD,
+        "REGISTRATION_NOTIFY_TOPIC": "job-ends",
+        "REGISTRATION_ENCORD_ON_DELETE": "delete",
+    }
+    result = dry_run(tmp_path, *REQUIRED, env=env)
+    assert result.returncode == 0, result.stderr
+    script = DEPLOY_SCRIPT.read_text()
+    assert "grep -v -e '^REGISTRATION_ENCORD_' -e '^REGISTRATION_NOTIFY_'" in script
+    assert result.env_file()["REGISTRATION_ENCORD_ON_DELETE"] == "delete"
+
+
+@pytest.mark.parametrize(
+    ("env", "error"),
+    [
+        ({"REGISTRATION_NOTIFY_TOPIC": "job-ends"}, "needs an Encord target"),
+        ({"REGISTRATION_ENCORD_DATASETS": "ds-1"}, "needs an Encord target"),
+        ({**ENCORD, "REGISTRATION_NOTIFY_TOPIC": "goog-x"}, "REGISTRATION_NOTIFY_TOPIC"),
+        ({**ENCORD, "REGISTRATION_NOTIFY_TOPIC": "projects/p/subs/x"}, "REGISTRATION_NOTIFY_TOPIC"),
+        ({**ENCORD, "REGISTRATION_ENCORD_ON_DELETE": "remove"}, "report or delete"),
+        ({**ENCORD, "REGISTRATION_ENCORD_ON_OVERWRITE": "delete"}, "report or replace"),
+        (
+            {
+                "REGISTRATION_ENCORD_DATASET": "legacy",
+                "REGISTRATION_ENCORD_INTEGRATION": "gcs",
+                "REGISTRATION_ENCORD_ON_DELETE": "delete",
+            },
+            "needs REGISTRATION_ENCORD_FOLDER",
+        ),
+        (
+            {
+                "REGISTRATION_ENCORD_DATASET": "legacy",
+                "REGISTRATION_ENCORD_INTEGRATION": "gcs",
+                "REGISTRATION_ENCORD_ON_OVERWRITE": "replace",
+            },
+            "needs REGISTRATION_ENCORD_FOLDER",
+        ),
+    ],
+)
+def test_after_registration_settings_that_cannot_work_are_refused_before_anything_is_made(
+    tmp_path: Path, env: dict[str, str], error: str
+) -> None:
+    result = dry_run(tmp_path, *REQUIRED, env=env)
+    assert result.returncode == 2
+    assert error in result.stderr
+    assert result.commands == []
+
+
 def test_object_records_expire_only_when_a_retention_is_set(tmp_path: Path, plan: DryRun) -> None:
     def objects_ttl(run: DryRun) -> list[list[str]]:
         return [

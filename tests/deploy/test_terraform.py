@@ -35,6 +35,7 @@ IAM_TYPES = (
     "google_service_account_iam_member",
     "google_cloud_run_v2_service_iam_member",
     "google_secret_manager_secret_iam_member",
+    "google_pubsub_topic_iam_member",
 )
 BASIC_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
@@ -44,6 +45,8 @@ DATABASE_CONDITION = (
 ENCORD_ENV = {
     "REGISTRATION_ENCORD_FOLDER", "REGISTRATION_ENCORD_DATASET", "REGISTRATION_ENCORD_INTEGRATION",
     "REGISTRATION_ENCORD_DOMAIN", "REGISTRATION_ENCORD_IGNORE_ERRORS",
+    "REGISTRATION_ENCORD_DATASETS", "REGISTRATION_ENCORD_ON_DELETE",
+    "REGISTRATION_ENCORD_ON_OVERWRITE", "REGISTRATION_NOTIFY_TOPIC",
 }  # fmt: skip
 
 
@@ -161,7 +164,11 @@ def test_status_readers_cannot_include_the_public() -> None:
 
 def test_runtime_service_account_gets_firestore_source_read_manifest_write_and_the_key() -> None:
     runtime = {
-        (type_, body["role"], body.get("bucket", body.get("secret_id", body.get("project"))))
+        (
+            type_,
+            body["role"],
+            body.get("bucket", body.get("secret_id", body.get("topic", body.get("project")))),
+        )
         for type_, _, body in grants()
         if body["member"] == RUNTIME_SA
     }
@@ -177,6 +184,11 @@ def test_runtime_service_account_gets_firestore_source_read_manifest_write_and_t
             "google_secret_manager_secret_iam_member",
             "roles/secretmanager.secretAccessor",
             "${google_secret_manager_secret.encord_ssh_key[0].secret_id}",
+        ),
+        (
+            "google_pubsub_topic_iam_member",
+            "roles/pubsub.publisher",
+            "${google_pubsub_topic.job_notifications[0].name}",
         ),
     }
 
@@ -346,14 +358,22 @@ def test_encord_settings_reach_only_the_flushing_functions_and_only_with_a_targe
     assert not ENCORD_ENV & set(env_of(tf.resource(FUNCTION, "status")))
     defaults = {name: tf.default(name) for name in (
         "encord_folder", "encord_dataset", "encord_integration", "encord_domain",
-        "encord_ignore_errors")}  # fmt: skip
+        "encord_ignore_errors", "encord_datasets", "encord_on_delete", "encord_on_overwrite",
+        "notify_topic")}  # fmt: skip
     assert defaults == {
         "encord_folder": "",
         "encord_dataset": "",
         "encord_integration": "",
         "encord_domain": "https://api.encord.com",
         "encord_ignore_errors": True,
+        "encord_datasets": [],
+        "encord_on_delete": "report",
+        "encord_on_overwrite": "report",
+        "notify_topic": "",
     }
+    fields = Settings.model_fields
+    assert fields["encord_on_delete"].default == tf.default("encord_on_delete")
+    assert fields["encord_on_overwrite"].default == tf.default("encord_on_overwrite")
 
 
 def test_an_encord_target_needs_an_integration_and_only_one_of_folder_and_dataset() -> None:
@@ -389,6 +409,76 @@ def test_the_encord_key_is_a_secret_mounted_in_the_flushing_functions_only() -> 
         assert content["version"] == "latest"
         depends = tf.resource(FUNCTION, name)["depends_on"]
         assert "${google_secret_manager_secret_iam_member.runtime_reads_encord_key}" in depends
+
+
+def test_after_registration_settings_follow_the_functions_own_rules() -> None:
+    checks = terraform().resource(FUNCTION, "sweep")["lifecycle"][0]["precondition"]
+    conditions = {check["condition"] for check in checks}
+    assert (
+        '${local.encord_enabled || (length(var.encord_datasets) == 0 && var.notify_topic == "")}'
+        in conditions
+    )
+    assert (
+        '${var.encord_folder != "" || (var.encord_on_delete == "report" && '
+        'var.encord_on_overwrite == "report")}' in conditions
+    )
+    settings = terraform().locals["encord_settings"]
+    assert settings["REGISTRATION_ENCORD_DATASETS"] == '${join(",", var.encord_datasets)}'
+    assert settings["REGISTRATION_NOTIFY_TOPIC"] == (
+        '${local.notify_enabled ? local.notify_topic_path : ""}'
+    )
+
+
+def test_the_notification_topic_exists_only_when_asked_for_and_with_an_encord_target() -> None:
+    tf = terraform()
+    assert tf.locals["notify_enabled"] == '${local.encord_enabled && var.notify_topic != ""}'
+    assert tf.locals["notify_topic_path"] == "projects/${var.project_id}/topics/${var.notify_topic}"
+    topic = tf.resource("google_pubsub_topic", "job_notifications")
+    assert topic["count"] == "${local.notify_enabled ? 1 : 0}"
+    assert (topic["project"], topic["name"]) == ("${var.project_id}", "${var.notify_topic}")
+    # The topic the function is told about is the one Terraform makes.
+    assert tf.locals["notify_topic_path"] == (
+        "projects/" + topic["project"] + "/topics/" + topic["name"]
+    )
+
+
+def test_only_the_runtime_account_may_publish_job_notifications_and_only_to_that_topic() -> None:
+    tf = terraform()
+    on_topics = [(n, b) for t, n, b in grants() if t == "google_pubsub_topic_iam_member"]
+    assert [n for n, _ in on_topics] == ["runtime_publishes_job_notifications"]
+    (_, grant) = on_topics[0]
+    assert grant["role"] == "roles/pubsub.publisher"
+    assert grant["member"] == RUNTIME_SA
+    assert grant["topic"] == "${google_pubsub_topic.job_notifications[0].name}"
+    assert grant["count"] == "${local.notify_enabled ? 1 : 0}"
+    # No project-wide Pub/Sub role for our accounts: other topics stay closed to them. (The
+    # Cloud Storage service agent's project grant carries the storage events, iam.tf.)
+    ours = {RUNTIME_SA, STATUS_SA, TRIGGER_SA, SCHEDULER_SA}
+    for type_, name, body in grants():
+        if body["role"].startswith("roles/pubsub.") and body["member"] in ours:
+            assert type_ == "google_pubsub_topic_iam_member", name
+    assert not tf.of_type("google_pubsub_topic_iam_binding")
+    assert not tf.of_type("google_pubsub_topic_iam_policy")
+    assert not tf.of_type("google_pubsub_subscription")
+    for name in ("on_storage_event", "sweep"):
+        depends = tf.resource(FUNCTION, name)["depends_on"]
+        assert "${google_pubsub_topic_iam_member.runtime_publishes_job_notifications}" in depends
+
+
+@pytest.mark.parametrize(
+    ("variable", "values"),
+    [
+        ("encord_on_delete", '["report", "delete"]'),
+        ("encord_on_overwrite", '["report", "replace"]'),
+    ],
+)
+def test_the_policies_accept_only_the_values_the_function_accepts(
+    variable: str, values: str
+) -> None:
+    condition = single(terraform().variables[variable]["validation"])["condition"]
+    assert condition == "${contains(" + values + ", var." + variable + ")}"
+    accepted = Settings.model_fields[variable].annotation
+    assert sorted(json.loads(values)) == sorted(getattr(accepted, "__args__", ()))
 
 
 def test_secret_manager_is_enabled_only_with_an_encord_target() -> None:

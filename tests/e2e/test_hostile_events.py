@@ -1,7 +1,8 @@
 """Hostile payloads posted to a real functions-framework server (issue 13).
 
 Each one is answered 2xx or 4xx (never a 5xx, which the platform would redeliver for a day),
-leaves a log line that names the problem, and records nothing in Firestore.
+leaves a log line that names the problem, registers nothing, and is counted (and recorded as
+a malformed_event rejection where it still names an object) so that ops see it.
 """
 
 from __future__ import annotations
@@ -80,10 +81,10 @@ def _cases(bucket: str) -> list[tuple[str, bytes, str, str]]:
             "lone surrogate",
         ),
         (
-            "name-nul",
-            _json(_payload(bucket, name="hostile/\x00.jpg")),
-            "objects/hostile/%00.jpg",
-            "U+0000",
+            "name-carriage-return",
+            _json(_payload(bucket, name="hostile/\r.jpg")),
+            "objects/hostile/%0D.jpg",
+            "U+000D",
         ),
         (
             "name-1025-bytes",
@@ -154,7 +155,16 @@ def test_a_hostile_payload_is_answered_below_500_logged_with_its_problem_and_not
     assert words in problem
     assert len(problem) < 1000
     client = firestore.Client(project=PROJECT)
-    assert [collection.id for collection in client.collections()] == []
+    # Nothing registered; the event is counted for the day, and recorded as a malformed_event
+    # rejection where it still names a recordable object (tests/e2e/test_legal_names_e2e.py).
+    assert {collection.id for collection in client.collections()} <= {
+        "malformed_events",
+        "rejections",
+    }
+    counted = [snapshot.get("count") for snapshot in client.collection("malformed_events").get()]
+    assert sum(counted) == 1
+    reasons = {snapshot.get("reason") for snapshot in client.collection("rejections").get()}
+    assert reasons <= {"malformed_event"}
 
 
 @pytest.mark.parametrize(
@@ -177,7 +187,7 @@ def test_a_body_the_cloudevents_sdk_cannot_decode_is_answered_below_500(
     _, status = _post(server, body)
     assert status == 200
     client = firestore.Client(project=PROJECT)
-    assert [collection.id for collection in client.collections()] == []
+    assert [collection.id for collection in client.collections()] == ["malformed_events"]
 
 
 def test_a_well_formed_event_after_the_hostile_ones_is_still_registered(

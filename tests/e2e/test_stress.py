@@ -61,6 +61,7 @@ from tests.support.encord_stub import EncordStub
 from tests.support.encord_target import EncordTarget
 from tests.support.faults import ENV_VAR as FAULTS_VAR
 from tests.support.faults import KILL_EXIT_CODE, LOG_ENV_VAR, FaultPlan, with_faults
+from tests.support.legal_names import AWKWARD_CHARACTERS, awkward_file_stem
 from tests.support.tcp_proxy import TcpProxy
 
 SEED = int(os.environ.get("STRESS_SEED", "1"))
@@ -70,6 +71,8 @@ FLUSHING_FOLDERS = 8
 NAMES_PER_FOLDER = 200
 HELD_NAMES = 200  # videos, batch 1000: never flushed before the final sweep
 DUPLICATE_SHARE = 0.30
+# Names of the flushing folders drawn from the legal alphabet (tests/support/legal_names.py).
+LEGAL_ALPHABET_SHARE = 0.25
 DEADLINE_SECONDS = 900
 TIMED_KILLS = 4
 MAX_SWEEPS = 10
@@ -167,7 +170,12 @@ def build_scenario(bucket: str, rng: random.Random) -> Scenario:
 
     for folder in range(FLUSHING_FOLDERS):
         for index in range(NAMES_PER_FOLDER):
-            life(f"stress/f{folder}/img_{index:04d}.jpg", "image/jpeg", deletable=True, held=False)
+            # A share of the names is drawn from Cloud Storage's legal alphabet: tabs, other
+            # controls, bidi and zero-width characters, emoji (issue 18).
+            stem = awkward_file_stem(rng) if rng.random() < LEGAL_ALPHABET_SHARE else "img"
+            life(
+                f"stress/f{folder}/{stem}_{index:04d}.jpg", "image/jpeg", deletable=True, held=False
+            )
     for index in range(HELD_NAMES):
         life(f"stress/held/clip_{index:04d}.mp4", "video/mp4", deletable=True, held=True)
     duplicates = [event for event in events if rng.random() < DUPLICATE_SHARE]
@@ -482,9 +490,12 @@ def test_every_live_object_lands_in_exactly_one_manifest_through_duplicates_dele
     by_kind: Counter[str] = Counter()
     for label, n in fired.items():
         by_kind[kind_of(label)] += n
+    awkward = {name for name in counts if any(char in AWKWARD_CHARACTERS for char in name)}
+    assert awkward, "the scenario drew no names from the legal alphabet"
     print(
         f"seed {SEED} summary [{', '.join(kinds)}]: lost {len(lost)}, doubled {len(doubled)}, "
-        f"{len(counts)} registered in {len(manifests)} manifests, "
+        f"{len(counts)} registered in {len(manifests)} manifests "
+        f"({len(awkward)} named from the legal alphabet), "
         f"{len(results)} sweeps ({len(problems)} sweep errors); faults by kind {dict(by_kind)}; "
         f"fired {dict(sorted(fired.items()))}"
     )

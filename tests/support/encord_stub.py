@@ -5,11 +5,15 @@ It speaks the wire format of the real SDK (encord 0.1.211), so tests drive it wi
 - v2 (`/v2/public/...`, camelCase JSON, RFC 9421 Ed25519 signatures):
   `GET cloud-integrations`, `GET storage/folders/{folder}`,
   `POST storage/folders/{folder}/data-upload-jobs` (the answer is the job id as a bare JSON string),
-  `GET .../data-upload-jobs/{job}?timeoutSeconds=N`, `POST .../data-upload-jobs/{job}/cancel`.
+  `GET .../data-upload-jobs/{job}?timeoutSeconds=N`, `POST .../data-upload-jobs/{job}/cancel`;
+  after registration (issue 20): `POST storage/folders/{folder}/items/delete`,
+  `PATCH storage/folders/{folder}/items/{item}`, `GET storage/items/{item}` and
+  `POST storage/items/get-bulk`.
 - v1 (`POST /public`, `Authorization: <public key hex>:<hex signature of sha256(body)>`, the
   `ResourceID` header naming the dataset): query types `dataset` (GET) and
-  `datasetdatalongpolling` (POST starts a job, GET polls it). v1 answers are HTTP 200 with the
-  outcome inside: `{"status": 200, "response": ...}`, or an error code such as
+  `datasetdatalongpolling` (POST starts a job, GET polls it) and `datasetlinkitems` (POST
+  links storage items to the dataset, with the SDK's SKIP / DUPLICATE / FAIL). v1 answers are
+  HTTP 200 with the outcome inside: `{"status": 200, "response": ...}`, or an error code such as
   `["AUTHENTICATION_ERROR"]` (the SDK compares the code to a one-element list).
 
 Only requests signed by a registered Ed25519 key are served. Each upload job is worked out when
@@ -17,6 +21,13 @@ it is created (as if Encord processed it at once): every unit (one item, or one 
 `objectUrl_N`) is registered, skipped as a duplicate, or failed by a rule the test set. The job
 still reports PENDING for `polls_until_done` polls before its final status. Tests inject faults
 (429, 503, accept-then-timeout) into the next start or poll calls.
+
+The stub keeps its own records of what Encord would hold, for tests to assert on: every item a
+job created (`items`, `items_for_url`), each dataset's linked items (`linked_items`), and each
+delete request with its `remove_unused_frames` (`deletions`). Its model of a delete: the item
+goes, its dataset links go with it, and its URLs can be registered again; a group's frame files
+go too only with `remove_unused_frames` (otherwise they stay in the folder, so a group made of
+the same files again is skipped as a duplicate).
 
 In-process (the main use)::
 
@@ -27,7 +38,8 @@ In-process (the main use)::
         assert stub.registered_urls(folder)[url] == 1
 
 Standalone: `python -m tests.support.encord_stub --port 8099 --public-key HEX --auto-create`
-prints the URL and serves until SIGTERM (a read-only view: `GET /_stub/jobs`).
+prints the URL and serves until SIGTERM (read-only views: `GET /_stub/jobs`,
+`/_stub/registered/{target}`, `/_stub/items/{target}`, `/_stub/links/{dataset}`).
 """
 
 from __future__ import annotations
@@ -84,6 +96,12 @@ _V2_JOBS = re.compile(r"^/v2/public/storage/folders/(?P<folder>[^/]+)/data-uploa
 _V2_JOB = re.compile(
     r"^/v2/public/storage/folders/(?P<folder>[^/]+)/data-upload-jobs/(?P<job>[^/]+)$"
 )
+_V2_DELETE_ITEMS = re.compile(r"^/v2/public/storage/folders/(?P<folder>[^/]+)/items/delete$")
+_V2_FOLDER_ITEM = re.compile(
+    r"^/v2/public/storage/folders/(?P<folder>[^/]+)/items/(?P<item>[^/]+)$"
+)
+_V2_ITEM = re.compile(r"^/v2/public/storage/items/(?P<item>[^/]+)$")
+_V2_ITEMS_BULK = "/v2/public/storage/items/get-bulk"
 _V2_CANCEL = re.compile(
     r"^/v2/public/storage/folders/(?P<folder>[^/]+)/data-upload-jobs/(?P<job>[^/]+)/cancel$"
 )
@@ -108,6 +126,33 @@ class StubUnit:
     error: str | None = None
     item_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     subtask_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
+class StubItem:
+    """A storage item a job created: one file, or one group or series with its frame files."""
+
+    uuid: str
+    folder: str  # the folder UUID, or the legacy dataset hash the job targeted
+    key: str
+    name: str
+    urls: tuple[str, ...]
+    client_metadata: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    created_at: str = field(default_factory=lambda: _timestamp())
+
+    @property
+    def is_group(self) -> bool:
+        return self.key in GROUP_KEYS
+
+
+@dataclass(frozen=True)
+class StubDeletion:
+    """One delete request as the stub received it."""
+
+    folder: str
+    item_uuids: tuple[str, ...]
+    remove_unused_frames: bool
 
 
 @dataclass
@@ -266,6 +311,9 @@ class EncordStub:
         self._init_state()
 
     def _init_state(self) -> None:
+        self._items: dict[str, StubItem] = {}  # live items by UUID
+        self._links: dict[str, list[str]] = {}  # dataset hash -> linked item UUIDs, in order
+        self._deletions: list[StubDeletion] = []
         self.polls_until_done = self._default_polls_until_done
         self._integrations: dict[str, str] = {}  # uuid -> title
         self._folders: dict[str, str] = {}  # uuid -> name
@@ -420,6 +468,29 @@ class EncordStub:
         with self._lock:
             return list(self._requests)
 
+    def items(self, target: str | None = None) -> list[StubItem]:
+        """Live items in creation order; only those of a folder (UUID) or dataset when given."""
+        with self._lock:
+            key = None if target is None else self._target_key(target)
+            return [i for i in self._items.values() if key is None or i.folder == key]
+
+    def item(self, item_uuid: str) -> StubItem | None:
+        with self._lock:
+            return self._items.get(str(item_uuid))
+
+    def items_for_url(self, target: str, url: str) -> list[StubItem]:
+        """The live items of a folder (or dataset) that hold this URL, as a file or a frame."""
+        return [i for i in self.items(target) if url in i.urls]
+
+    def linked_items(self, dataset_hash: str) -> list[str]:
+        """Item UUIDs linked to a dataset (a legacy target's own items included), in order."""
+        with self._lock:
+            return list(self._links.get(dataset_hash, []))
+
+    def deletions(self) -> list[StubDeletion]:
+        with self._lock:
+            return list(self._deletions)
+
     @staticmethod
     def _target_key(target: str) -> str:
         try:
@@ -507,7 +578,12 @@ class EncordStub:
                 units.append(StubUnit(key, title, urls, "skipped"))
             else:
                 registered.update(urls)
-                units.append(StubUnit(key, title, urls, "registered"))
+                unit = StubUnit(key, title, urls, "registered")
+                units.append(unit)
+                self._items[unit.item_uuid] = StubItem(unit.item_uuid, target, key, title, urls)
+                if api == "dataset":
+                    # A legacy dataset's upload makes data rows backed by the new items.
+                    self._links.setdefault(target, []).append(unit.item_uuid)
         job = StubJob(
             id=str(uuid.uuid4()),
             api=api,
@@ -559,11 +635,83 @@ class EncordStub:
         for unit in job.units:
             if unit.outcome == "registered":
                 registered.subtract(unit.urls)
+                self._forget_item(unit.item_uuid)
             if unit.outcome in ("registered", "skipped"):
                 unit.outcome = "cancelled"
                 cancelled += 1
         self._registered[target] = +registered
         return cancelled
+
+    def _forget_item(self, item_uuid: str) -> None:
+        self._items.pop(item_uuid, None)
+        for linked in self._links.values():
+            while item_uuid in linked:
+                linked.remove(item_uuid)
+
+    def _live_item(self, item_uuid: Any) -> StubItem:
+        item = self._items.get(self._target_key(str(item_uuid)))
+        if item is None:
+            # Encord answers an unknown item and one the key may not see alike.
+            raise _ApiError(
+                HTTPStatus.FORBIDDEN,
+                f"Item {item_uuid} does not exist or you do not have access to it",
+                "AUTHORISATION_ERROR",
+            )
+        return item
+
+    def _delete_items(self, folder: str, item_uuids: list[Any], remove_unused_frames: bool) -> int:
+        items = [self._live_item(u) for u in item_uuids]
+        strangers = [i.uuid for i in items if i.folder != folder]
+        if strangers:
+            raise _ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"Items {strangers} are not children of folder {folder}",
+                "INVALID_ARGUMENTS_ERROR",
+            )
+        self._deletions.append(
+            StubDeletion(folder, tuple(i.uuid for i in items), remove_unused_frames)
+        )
+        registered = self._registered.setdefault(folder, Counter())
+        for item in items:
+            if not item.is_group or remove_unused_frames:
+                registered.subtract(item.urls)
+            self._forget_item(item.uuid)
+        self._registered[folder] = +registered
+        return len(items)
+
+    def _update_item(self, folder: str, item_uuid: str, patch: dict[str, Any]) -> StubItem:
+        item = self._live_item(item_uuid)
+        if item.folder != folder:
+            raise _ApiError(HTTPStatus.NOT_FOUND, f"Item {item_uuid} is not in folder {folder}", "")
+        if patch.get("name") is not None:
+            item.name = str(patch["name"])
+        if patch.get("description") is not None:
+            item.description = str(patch["description"])
+        if patch.get("clientMetadata") is not None:
+            item.client_metadata = dict(patch["clientMetadata"])
+        return item
+
+    def _link_items(self, dataset: str, item_uuids: list[Any], behaviour: str) -> list[StubItem]:
+        """Link items to a dataset; returns the items that got a new data row."""
+        items = [self._live_item(u) for u in item_uuids]
+        linked = self._links.setdefault(dataset, [])
+        if behaviour == "FAIL" and any(i.uuid in linked for i in items):
+            raise _ApiError(
+                HTTPStatus.CONFLICT, "Some items are already linked", "INVALID_ARGUMENTS_ERROR"
+            )
+        if behaviour not in ("SKIP", "DUPLICATE", "FAIL"):
+            raise _ApiError(
+                HTTPStatus.BAD_REQUEST,
+                f"Unknown duplicates_behavior {behaviour!r}",
+                "INVALID_ARGUMENTS_ERROR",
+            )
+        added: list[StubItem] = []
+        for item in items:
+            if behaviour == "SKIP" and (item.uuid in linked or item in added):
+                continue
+            linked.append(item.uuid)
+            added.append(item)
+        return added
 
 
 def _parse_manifest(manifest: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -706,6 +854,97 @@ def _v2_state(job: StubJob) -> dict[str, Any]:
     }
 
 
+_ITEM_TYPES = {
+    "images": "image",
+    "videos": "video",
+    "audio": "audio",
+    "pdfs": "pdf",
+    "text": "plainText",
+    "nifti": "nifti",
+    "image_groups": "imageGroup",
+    "dicom_series": "dicomSeries",
+}
+_DATA_TYPES = {
+    "images": "IMAGE",
+    "videos": "VIDEO",
+    "audio": "AUDIO",
+    "pdfs": "PDF",
+    "text": "PLAIN_TEXT",
+    "nifti": "NIFTI",
+    "image_groups": "IMG_GROUP",
+    "dicom_series": "DICOM",
+}
+
+
+def _v2_item(item: StubItem) -> dict[str, Any]:
+    """A storage item as `GET storage/items/{uuid}` answers it (orm.storage.StorageItem)."""
+    return {
+        "uuid": item.uuid,
+        "parent": item.folder if _is_uuid(item.folder) else str(uuid.UUID(int=0)),
+        "itemType": _ITEM_TYPES[item.key],
+        "name": item.name,
+        "description": item.description,
+        "clientMetadata": json.dumps(item.client_metadata),
+        "owner": "stub@example.com",
+        "createdAt": item.created_at,
+        "lastEditedAt": _timestamp(),
+        "isTombstone": False,
+        "isPlaceholder": False,
+        "backedDataUnitsCount": 0,
+        "storageLocation": "gcp",
+        "integrationHash": None,
+        # A group or series is one item over many files: it has no URL of its own.
+        "url": None if item.is_group else item.urls[0],
+        "signedUrl": None,
+        "fileSize": None,
+        "mimeType": None,
+        "duration": None,
+        "fps": None,
+        "height": None,
+        "width": None,
+        "dicomInstanceUid": None,
+        "dicomStudyUid": None,
+        "dicomSeriesUid": None,
+        "frameCount": len(item.urls) if item.is_group else None,
+        "audioSampleRate": None,
+        "audioBitDepth": None,
+        "audioCodec": None,
+        "audioNumChannels": None,
+    }
+
+
+def _v1_data_row(item: StubItem) -> dict[str, Any]:
+    """A dataset data row backed by a storage item (orm.dataset.DataRow.from_dict)."""
+    return {
+        "data_hash": str(uuid.uuid5(uuid.NAMESPACE_URL, item.uuid)),
+        "data_title": item.name,
+        "data_type": _DATA_TYPES[item.key],
+        "created_at": item.created_at,
+        "last_edited_at": _timestamp(),
+        "client_metadata": item.client_metadata,
+        "width": None,
+        "height": None,
+        "file_link": None if item.is_group else item.urls[0],
+        "file_size": None,
+        "file_type": None,
+        "storage_location": 2,  # StorageLocation.GCP
+        "frames_per_second": None,
+        "duration": None,
+        "signed_url": None,
+        "is_optimised_image_group": None,
+        "backing_item_uuid": item.uuid,
+        "images_data": None,
+    }
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _v1_state(job: StubJob) -> dict[str, Any]:
     counts = job.counts()
     finished = job.status != "PENDING"
@@ -760,6 +999,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def do_DELETE(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
         self._handle()
 
     # -- plumbing
@@ -918,6 +1160,27 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "POST" and (m := _V2_CANCEL.match(path)):
                 folder = stub._folder(m["folder"])
                 return HTTPStatus.OK, {"unitsCancelledCount": stub._cancel(folder, m["job"])}, None
+            if self.command == "POST" and (m := _V2_DELETE_ITEMS.match(path)):
+                folder = stub._folder(m["folder"])
+                payload = _json(body)
+                children = payload.get("childUuids")
+                frames = payload.get("removeUnusedFrames")
+                if not isinstance(children, list) or not isinstance(frames, bool):
+                    raise _ApiError(HTTPStatus.BAD_REQUEST, "childUuids and removeUnusedFrames", "")
+                deleted = stub._delete_items(folder, children, frames)
+                return HTTPStatus.OK, {"deletedCount": deleted}, None
+            if self.command == "PATCH" and (m := _V2_FOLDER_ITEM.match(path)):
+                folder = stub._folder(m["folder"])
+                item = stub._update_item(folder, m["item"], _json(body))
+                return HTTPStatus.OK, _v2_item(item), None
+            if self.command == "GET" and (m := _V2_ITEM.match(path)):
+                return HTTPStatus.OK, _v2_item(stub._live_item(m["item"])), None
+            if self.command == "POST" and path == _V2_ITEMS_BULK:
+                wanted = _json(body).get("itemUuids")
+                if not isinstance(wanted, list):
+                    raise _ApiError(HTTPStatus.BAD_REQUEST, "itemUuids must be a list", "")
+                results = [_v2_item(stub._live_item(u)) for u in wanted]
+                return HTTPStatus.OK, {"results": results}, None
         raise _ApiError(HTTPStatus.NOT_FOUND, f"No route {self.command} {path}", "")
 
     # -- v1
@@ -1001,6 +1264,14 @@ class _Handler(BaseHTTPRequestHandler):
                 job_id = str(payload.get("process_hash"))
                 job = stub._poll(dataset, job_id, int(payload.get("timeout_seconds", 0)))
                 return _v1_state(job), job
+            if query_type == "datasetlinkitems" and method == "POST":
+                dataset = stub._dataset(resource_id)
+                uuids = payload.get("item_uuids")
+                if not isinstance(uuids, list):
+                    raise _ApiError(HTTPStatus.BAD_REQUEST, "item_uuids must be a list", "")
+                behaviour = str(payload.get("duplicates_behavior", "SKIP"))
+                added = stub._link_items(dataset, uuids, behaviour)
+                return [_v1_data_row(item) for item in added], None
         raise _ApiError(
             HTTPStatus.BAD_REQUEST,
             f"The stub does not implement {method} {query_type}",
@@ -1015,6 +1286,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, [j.summary() for j in stub.jobs()])
         elif path.startswith("/_stub/registered/"):
             self._send(HTTPStatus.OK, dict(stub.registered_urls(path.rsplit("/", 1)[1])))
+        elif path.startswith("/_stub/items/"):
+            items = stub.items(path.rsplit("/", 1)[1])
+            self._send(
+                HTTPStatus.OK, [{"uuid": i.uuid, "name": i.name, "urls": i.urls} for i in items]
+            )
+        elif path.startswith("/_stub/links/"):
+            self._send(HTTPStatus.OK, stub.linked_items(path.rsplit("/", 1)[1]))
         else:
             self._send(HTTPStatus.NOT_FOUND, {"message": "unknown stub view"})
 

@@ -18,7 +18,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from registration.clock import Clock, utc_now
@@ -118,6 +118,7 @@ class MemoryStore:
     _folder_counts: dict[tuple[str, str], RejectionCounts] = field(default_factory=dict)
     _watermark: datetime | None = None
     _checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _malformed_events: dict[date, int] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- helpers ------------------------------------------------------------------------
@@ -388,6 +389,15 @@ class MemoryStore:
                 if rejection.record.bucket == bucket and rejection.record.name == name
             ]
         return sorted(records, key=lambda record: record.recorded_at)
+
+    def count_malformed_event(self, now: datetime) -> None:
+        with self._lock:
+            day = now.astimezone(UTC).date()
+            self._malformed_events[day] = self._malformed_events.get(day, 0) + 1
+
+    def malformed_events_since(self, day: date) -> dict[date, int]:
+        with self._lock:
+            return {moment: n for moment, n in self._malformed_events.items() if moment >= day}
 
     # -- bulk records -------------------------------------------------------------------
 

@@ -183,3 +183,140 @@ def test_variables_of_other_programs_are_ignored(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("REGISTRATION_SOMETHING_ELSE", "whatever")
     monkeypatch.setenv("BATCH_IMAGES", "0")
     assert load_settings().batch_images == 1000
+
+
+# -- after registration (issue 20): datasets, policies, the notification topic
+
+FOLDER = "0f8b7a52-3c1e-4d2a-9b6f-5e4d3c2b1a09"
+
+
+def with_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_ENCORD_FOLDER", FOLDER)
+    monkeypatch.setenv("REGISTRATION_ENCORD_INTEGRATION", "gcs")
+
+
+def test_after_registration_everything_is_only_reported_by_default() -> None:
+    settings = load_settings()
+    assert settings.encord_datasets == ()
+    assert settings.encord_on_delete == "report"
+    assert settings.encord_on_overwrite == "report"
+    assert settings.notify_topic is None
+    assert settings.notify_topic_path("my-project") is None
+
+
+def test_datasets_are_a_comma_separated_list_of_hashes_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_folder(monkeypatch)
+    dataset = "4c1e9a2e-aaaa-4bbb-8ccc-0123456789ab"
+    monkeypatch.setenv("REGISTRATION_ENCORD_DATASETS", f" ds-b , {dataset},")
+    assert load_settings().encord_datasets == ("ds-b", dataset)
+
+
+def test_the_policies_carry_deletes_and_overwrites_over_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with_folder(monkeypatch)
+    monkeypatch.setenv("REGISTRATION_ENCORD_ON_DELETE", "delete")
+    monkeypatch.setenv("REGISTRATION_ENCORD_ON_OVERWRITE", "replace")
+    settings = load_settings()
+    assert (settings.encord_on_delete, settings.encord_on_overwrite) == ("delete", "replace")
+
+
+@pytest.mark.parametrize(
+    ("raw", "project", "expected"),
+    [
+        ("job-ends", "my-project", "projects/my-project/topics/job-ends"),
+        ("projects/other-proj/topics/t.1~x", "my-project", "projects/other-proj/topics/t.1~x"),
+        (
+            "projects/example.com:scoped-proj/topics/ends",
+            "my-project",
+            "projects/example.com:scoped-proj/topics/ends",
+        ),
+        ("  job-ends  ", "p-123456", "projects/p-123456/topics/job-ends"),
+    ],
+)
+def test_a_bare_topic_id_is_in_the_functions_own_project(
+    monkeypatch: pytest.MonkeyPatch, raw: str, project: str, expected: str
+) -> None:
+    with_folder(monkeypatch)
+    monkeypatch.setenv("REGISTRATION_NOTIFY_TOPIC", raw)
+    assert load_settings().notify_topic_path(project) == expected
+
+
+def test_a_blank_topic_means_no_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_NOTIFY_TOPIC", "   ")
+    assert load_settings().notify_topic is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "variable", "problem"),
+    [
+        ({"ENCORD_ON_DELETE": "remove"}, "REGISTRATION_ENCORD_ON_DELETE", "delete"),
+        ({"ENCORD_ON_OVERWRITE": "delete"}, "REGISTRATION_ENCORD_ON_OVERWRITE", "replace"),
+        ({"ENCORD_DATASETS": "a b"}, "REGISTRATION_ENCORD_DATASETS", "'a b'"),
+        ({"ENCORD_DATASETS": "x/y"}, "REGISTRATION_ENCORD_DATASETS", "'x/y'"),
+        ({"ENCORD_DATASETS": "ds-1,ds-2,ds-1"}, "REGISTRATION_ENCORD_DATASETS", "ds-1"),
+        ({"NOTIFY_TOPIC": "ab"}, "REGISTRATION_NOTIFY_TOPIC", "3-255"),
+        ({"NOTIFY_TOPIC": "goog-ends"}, "REGISTRATION_NOTIFY_TOPIC", "goog"),
+        ({"NOTIFY_TOPIC": "1-starts-with-a-digit"}, "REGISTRATION_NOTIFY_TOPIC", "letter"),
+        ({"NOTIFY_TOPIC": "projects/p/topics/t"}, "REGISTRATION_NOTIFY_TOPIC", "projects/"),
+        ({"NOTIFY_TOPIC": "projects/my-project/subscriptions/s"}, "REGISTRATION_NOTIFY_TOPIC", ""),
+        ({"NOTIFY_TOPIC": "topics/ends"}, "REGISTRATION_NOTIFY_TOPIC", ""),
+    ],
+)
+def test_an_invalid_after_registration_value_stops_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], variable: str, problem: str
+) -> None:
+    with_folder(monkeypatch)
+    for name, value in environment.items():
+        monkeypatch.setenv("REGISTRATION_" + name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert problem in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    ("environment", "variable"),
+    [
+        ({"ENCORD_DATASETS": "ds-1"}, "REGISTRATION_ENCORD_DATASETS"),
+        ({"ENCORD_ON_DELETE": "delete"}, "REGISTRATION_ENCORD_ON_DELETE"),
+        ({"ENCORD_ON_OVERWRITE": "replace"}, "REGISTRATION_ENCORD_ON_OVERWRITE"),
+        ({"NOTIFY_TOPIC": "job-ends"}, "REGISTRATION_NOTIFY_TOPIC"),
+    ],
+)
+def test_carrying_anything_over_to_encord_without_a_target_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], variable: str
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv("REGISTRATION_" + name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert "REGISTRATION_ENCORD_FOLDER" in caught.value.problem
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("REGISTRATION_ENCORD_ON_DELETE", "delete"), ("REGISTRATION_ENCORD_ON_OVERWRITE", "replace")],
+)
+def test_deleting_items_needs_a_folder_target_not_a_legacy_dataset(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv("REGISTRATION_ENCORD_DATASET", "legacy-hash")
+    monkeypatch.setenv("REGISTRATION_ENCORD_INTEGRATION", "gcs")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+
+
+def test_a_legacy_dataset_target_may_still_link_and_notify(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRATION_ENCORD_DATASET", "legacy-hash")
+    monkeypatch.setenv("REGISTRATION_ENCORD_INTEGRATION", "gcs")
+    monkeypatch.setenv("REGISTRATION_ENCORD_DATASETS", "annotate-here")
+    monkeypatch.setenv("REGISTRATION_NOTIFY_TOPIC", "job-ends")
+    settings = load_settings()
+    assert settings.encord_datasets == ("annotate-here",)
+    assert settings.notify_topic == "job-ends"

@@ -200,11 +200,13 @@ HOSTILE: list[Any] = [
     pytest.param(with_fields(size="many"), "'size'", id="size-not-numeric"),
     pytest.param(with_fields(size=1.5), "'size'", id="size-float"),
     pytest.param(with_fields(name="a/\ud800.jpg"), "lone surrogate", id="name-lone-surrogate"),
-    pytest.param(with_fields(name="a/\x00.jpg"), "U+0000", id="name-nul"),
     pytest.param(with_fields(name="a/b\r\n.jpg"), "U+000D", id="name-crlf"),
-    pytest.param(with_fields(name="a/b\t.jpg"), "U+0009", id="name-tab"),
-    pytest.param(with_fields(name="a/b\x7f.jpg"), "U+007F", id="name-del"),
-    pytest.param(with_fields(name="a/b\x85.jpg"), "U+0085", id="name-c1-nel"),
+    pytest.param(with_fields(name="a/b\r.jpg"), "U+000D", id="name-cr"),
+    pytest.param(with_fields(name="a/b\n.jpg"), "U+000A", id="name-lf"),
+    pytest.param(
+        with_fields(name=".well-known/acme-challenge/x.jpg"), "acme-challenge", id="name-acme"
+    ),
+    pytest.param(with_fields(name="."), "'.'", id="name-dot"),
     pytest.param(with_fields(name="x" * 1021 + ".jpg"), "1025 bytes", id="name-1025-bytes"),
     pytest.param(with_fields(name="é" * 511 + ".jpg"), "1026 bytes", id="name-1026-bytes-utf8"),
     pytest.param(with_fields(name=".."), "'..'", id="name-dot-dot"),

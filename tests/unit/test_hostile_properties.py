@@ -75,7 +75,8 @@ def check(result: Any) -> None:
     """What a StorageObject out of the parser always satisfies."""
     assert isinstance(result, StorageObject)
     assert 0 < len(result.name.encode("utf-8")) <= MAX_OBJECT_NAME_BYTES
-    assert not any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in result.name)
+    assert "\r" not in result.name and "\n" not in result.name
+    assert not result.name.startswith(".well-known/acme-challenge/")
     assert isinstance(result.generation, int) and 0 <= result.generation <= MAX_INT64
     assert result.size is None or 0 <= result.size <= MAX_INT64
     assert all(isinstance(v, str) for v in result.custom_metadata.values())

@@ -460,3 +460,23 @@ def test_a_cycle_of_module_level_imports_is_found_but_one_through_a_function_is_
     )
     assert cycles(a + b) == [["registration.services.flush", "registration.services.intake"]]
     assert cycles(a + lazy) == []
+
+
+# Each vendor SDK has one home, so its quirks are handled in one place.
+VENDOR_HOMES = {
+    "encord": "registration.adapters.encord_gateway",
+    "google.cloud.pubsub": "registration.adapters.pubsub",
+    "google.cloud.pubsub_v1": "registration.adapters.pubsub",
+}
+
+
+def test_encord_and_pubsub_are_each_imported_by_their_one_adapter_only() -> None:
+    importers: dict[str, set[str]] = {vendor: set() for vendor in VENDOR_HOMES}
+    for item in all_imports():
+        for vendor in VENDOR_HOMES:
+            if within(item.target, vendor):
+                importers[vendor].add(item.module)
+    for vendor, found in importers.items():
+        assert found <= {VENDOR_HOMES[vendor]}, vendor
+    # Not vacuous: the homes do import their SDK.
+    assert importers["encord"] and importers["google.cloud.pubsub_v1"]

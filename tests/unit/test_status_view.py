@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+import pytest
+from markupsafe import escape
+
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -26,6 +29,7 @@ from registration.services.status import (
     StatusView,
     Totals,
 )
+from registration.visible import visible
 from registration.web.status_page import (
     CONTENT_SECURITY_POLICY,
     Filters,
@@ -36,6 +40,7 @@ from registration.web.status_page import (
     render_overview,
     select_rows,
 )
+from tests.support.legal_names import NAME_CASES, NameCase
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 FOLDER = "site-a/cam 1"
@@ -284,6 +289,15 @@ def test_hostile_names_render_inert() -> None:
     assert "\u202e" not in page
     assert "<bdi>invoice⟨U+202E⟩gpj.exe</bdi>" in page
     assert "it&#39;s &#34;quoted&#34;" in page
+
+
+@pytest.mark.parametrize("case", NAME_CASES, ids=lambda case: case.ident)
+def test_every_legal_character_class_shows_visibly_on_the_page(case: NameCase) -> None:
+    page = render_overview(view([row()], [], rejected=[rejection(case.name)]))
+    shown = visible(case.name)
+    # Nothing invisible reaches the page raw; what stands for it is there, HTML-escaped.
+    assert not any(not char.isprintable() and char not in "\n" for char in page)
+    assert str(escape(shown)) in page
 
 
 def test_no_inline_script_or_style_and_assets_are_served_from_the_package() -> None:

@@ -9,6 +9,7 @@ Layout (docs/firestore-schema.md has every field):
   folders/{folder_id}                      rejection counts of one folder (the sweep's summary)
   backfills/{job_id}                       backfill checkpoints
   ops/rejection_summary                    the rejection summary's watermark
+  malformed_events/{day}-{shard}           malformed events counted per UTC day (sharded)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ REJECTIONS = "rejections"
 FOLDERS = "folders"
 BACKFILLS = "backfills"
 OPS = "ops"
+MALFORMED_EVENTS = "malformed_events"
 REJECTION_SUMMARY_DOC = "rejection_summary"
 
 # Firestore's ceiling for one commit, and a read batch size that keeps one call small.

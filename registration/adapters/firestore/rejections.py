@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from google.api_core.exceptions import AlreadyExists
@@ -13,6 +14,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from registration.adapters.firestore.documents import (
     BUFFERS,
     FOLDERS,
+    MALFORMED_EVENTS,
     OPS,
     REJECTION_RETENTION,
     REJECTION_SUMMARY_DOC,
@@ -29,6 +31,9 @@ from registration.domain.model import (
     StorageObject,
     stable_id,
 )
+
+# Shards of one day's malformed-event counter; status reads at most this many per day.
+MALFORMED_SHARDS = 4
 
 
 class FirestoreRejections:
@@ -92,6 +97,26 @@ class FirestoreRejections:
         )
         records = [rejection_record(fields_of(snapshot)) for snapshot in query.stream()]
         return sorted(records, key=lambda record: record.recorded_at)
+
+    def count_malformed_event(self, now: datetime) -> None:
+        # A flood of malformed events must not contend on one document (about one write per
+        # second each): a random shard of MALFORMED_SHARDS per day, summed when read.
+        day = now.astimezone(UTC).date().isoformat()
+        shard = random.randrange(MALFORMED_SHARDS)  # spreading load, not security
+        self._docs.client.collection(MALFORMED_EVENTS).document(f"{day}-{shard}").set(
+            {"day": day, "count": firestore.Increment(1), "last_at": now}, merge=True
+        )
+
+    def malformed_events_since(self, day: date) -> dict[date, int]:
+        query = self._docs.client.collection(MALFORMED_EVENTS).where(
+            filter=FieldFilter("day", ">=", day.isoformat())
+        )
+        counts: dict[date, int] = {}
+        for snapshot in query.stream():
+            fields = fields_of(snapshot)
+            moment = date.fromisoformat(str(fields.get("day")))
+            counts[moment] = counts.get(moment, 0) + int(fields.get("count") or 0)
+        return counts
 
 
 class FirestoreRejectionSummaries:
