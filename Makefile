@@ -46,12 +46,13 @@ demo: setup
 	$(PY) -m devstack.demo
 
 # Your own files through the function, locally: make try DROP=./my-folder [BUCKET=name]
-# (REGISTRATION_* variables pass through, e.g. REGISTRATION_BATCH_IMAGES=25 make try ...).
+# [ARGS="--no-serve --all --encord --report out.json"] (REGISTRATION_* variables pass
+# through, e.g. REGISTRATION_BATCH_IMAGES=25 make try ...).
 DROP ?=
 BUCKET ?= try-bucket
 try: setup
-	@test -n "$(DROP)" || { echo "usage: make try DROP=./my-folder [BUCKET=name]" >&2; exit 2; }
-	$(PY) -m devstack.try_drop "$(DROP)" --bucket "$(BUCKET)"
+	@test -n "$(DROP)" || { echo "usage: make try DROP=./my-folder [BUCKET=name] [ARGS=...]" >&2; exit 2; }
+	$(PY) -m devstack.try_drop "$(DROP)" --bucket "$(BUCKET)" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

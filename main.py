@@ -20,6 +20,8 @@ from cloudevents.http import CloudEvent
 from registration import bootstrap, logs
 from registration.domain.events import DELETED, FINALIZED, named_object, parse_storage_object
 from registration.exceptions import MalformedEventError
+from registration.presenters import wire
+from registration.presenters.display import Filters
 from registration.services import intake, invocation
 from registration.services.malformed import drop_malformed
 from registration.services.reconcile import reconcile_recent
@@ -87,7 +89,7 @@ def status(request: flask.Request) -> flask.Response:
     """JSON by default; HTML for browsers. ?buffer=ID is one buffer; ?asset= the page's files.
 
     The overview reads prefix, type, state, sort, cursor and all from the query string
-    (registration/web/status_page.Filters), so its filter form works without JavaScript.
+    (registration/presenters/display.Filters), so its filter form works without JavaScript.
     """
     if request.method not in ("GET", "HEAD"):
         return _json({"error": "status takes GET"}, 405)
@@ -114,12 +116,18 @@ def status(request: flask.Request) -> flask.Response:
         if wants_html:
             page = status_page.render_detail(detail, ctx.clock(), ctx.settings.max_age_seconds)
             return _html(page)
-        return _json(detail.as_dict())
-    filters = status_page.Filters.from_query(args)
-    view = status_view(ctx, cursor=filters.cursor, everything=filters.include_idle)
+        return _json(wire.detail_json(detail))
+    filters = Filters.from_query(args)
+    view = status_view(
+        ctx,
+        cursor=filters.cursor,
+        everything=filters.everything,
+        query=filters.buffer_query(),
+        state=filters.buffer_state(),
+    )
     if wants_html:
         return _html(status_page.render_overview(view, filters))
-    return _json(view.as_dict())
+    return _json(wire.status_json(view))
 
 
 def _html(page: str, status: int = 200) -> flask.Response:

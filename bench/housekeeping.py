@@ -26,7 +26,16 @@ tests/support/seeding.py, shared with tests/integration/test_due_work_sweep.py).
    adapters, buffers.ensure + records.add_pending, with a clock one hour back), swept alone
    and among 1,000 idle buffers; DUE_REPEATS rounds of 10 new overdue buffers each;
    reads, writes and seconds of the sweep that flushes them, medians, and the ratio.
-4. group_flush_peak_mb: MAX_GROUP_MEMBERS (flush.py) image-group members with about 2 KB of
+4. burst_sweep: a burst of new folders (1,000, against 20), each made through the event
+   path (intake.register, as an event does) with one image and a batch size of 1, so each
+   folder becomes a buffer whose manifest is written at once, with no rejection; a sweep
+   before the burst (the deployment's watermark and scan cursor exist), then the sweep right
+   after it and the sweep 6 minutes later (a context whose clock is 6 minutes ahead, not a
+   wait): reads, counts, seconds. Goal: the burst's sweeps at most 3x the 20 folders'.
+5. status_all_paging: `status?all=1` paged through 2,000 idle buffers (seeded as in 1),
+   100 per page, every page read through to the last: reads, queries and seconds of each
+   page. Goal: reads per page flat from the first page to the last.
+6. group_flush_peak_mb: MAX_GROUP_MEMBERS (flush.py) image-group members with about 2 KB of
    custom metadata each, registered through records.add_pending_many; then a fresh process
    builds its context, makes one Firestore call (channels open), reads ru_maxrss, runs the
    real flush (claim against the emulator, build + render, manifest written to the storage
@@ -68,7 +77,10 @@ IDLE_BUCKET = "bench-idle"
 DUE_BUCKET = "bench-due"
 GROUP_BUCKET = "bench-group"
 GROUP_FOLDER = "groups/shoot-1"
-GOALS = {"steady_time_ratio": 2.0, "steady_reads": 50, "due_ratio": 1.5}
+BURST = 1_000
+PAGING = 2_000
+BURST_LATER = timedelta(minutes=6)
+GOALS = {"steady_time_ratio": 2.0, "steady_reads": 50, "due_ratio": 1.5, "burst_ratio": 3.0}
 OPS_KEYS = ("reads", "writes", "deletes", "failed_writes", "queries", "aggregations")
 
 
@@ -288,6 +300,97 @@ def due_scenarios(
     return out
 
 
+def burst_round(ctx_of: Callable[[], Any], folders: int) -> dict[str, Any]:
+    """One burst of new folders through the event path, and the two sweeps after it."""
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    from registration.clock import utc_now
+    from registration.domain.model import StorageObject
+    from registration.services.intake import register
+    from registration.services.sweep import sweep
+    from registration.services.threshold import ThresholdGate
+
+    ctx = warm(ctx_of())
+    sweep(ctx)  # a deployment that has swept before: its watermark and cursor exist
+    gate = ThresholdGate()
+    objects = [
+        StorageObject(DUE_BUCKET, f"burst/cam-{index:04d}/frame.jpg", 1, size=1000)
+        for index in range(folders)
+    ]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda obj: register(ctx, obj, gate), objects))
+    made = time.perf_counter() - started
+    out: dict[str, Any] = {"folders": folders, "burst_seconds": round(made, 1)}
+    later = dataclasses.replace(ctx, clock=lambda: utc_now() + BURST_LATER)
+    for label, context in (("right_after", ctx), ("six_minutes_later", later)):
+        report, ops = measured(functools.partial(sweep, context))
+        if report.errors:
+            raise RuntimeError(f"the sweep after the burst failed: {report.as_dict()}")
+        out[label] = ops
+        say(f"    {folders:>5} new folders, sweep {label:>17}: {describe(ops)}")
+    return out
+
+
+def burst_scenarios(
+    wipe: Callable[[], None], ctx_of: Callable[[], Any], burst: int
+) -> dict[str, Any]:
+    say(f"Sweeps after a burst of new folders made by events ({IDLE_SMALL}, then {burst}):")
+    out: dict[str, Any] = {}
+    for label, size in (("small", IDLE_SMALL), ("burst", burst)):
+        wipe()
+        out[label] = burst_round(ctx_of, size)
+    ratio = {
+        phase: {
+            key: round(out["burst"][phase][key] / max(out["small"][phase][key], 1e-9), 2)
+            for key in ("reads", "seconds")
+        }
+        for phase in ("right_after", "six_minutes_later")
+    }
+    out["ratio_burst_to_small"] = ratio
+    out["goal"] = f"each sweep after {burst} new folders <= 3x the one after {IDLE_SMALL}"
+    out["met"] = all(item["seconds"] <= GOALS["burst_ratio"] for item in ratio.values())
+    say(f"  burst / small: {ratio}")
+    return out
+
+
+def paging_scenario(
+    wipe: Callable[[], None], client: Any, ctx_of: Callable[[], Any], buffers: int
+) -> dict[str, Any]:
+    from registration.services.status import status
+
+    say(f"status?all=1 paged through {buffers} idle buffers, 100 per page:")
+    wipe()
+    seed_idle_buffers(client, IDLE_BUCKET, buffers)
+    ctx = warm(ctx_of())
+    pages: list[dict[str, Any]] = []
+    cursor = None
+    shown = 0
+    while True:
+        view, ops = measured(functools.partial(status, ctx, cursor=cursor, everything=True))
+        shown += len(view.buffers)
+        pages.append(ops)
+        cursor = view.next_cursor
+        if cursor is None or len(pages) > buffers:
+            break
+    reads = [page["reads"] for page in pages]
+    say(f"  {len(pages)} pages, {shown} rows; reads per page: {reads}")
+    say(f"  seconds per page: {[page['seconds'] for page in pages]}")
+    full = [page for page in pages if page is not pages[-1]] or pages
+    return {
+        "buffers": buffers,
+        "rows": shown,
+        "pages": len(pages),
+        "reads_per_page": reads,
+        "seconds_per_page": [page["seconds"] for page in pages],
+        "queries_per_page": [page["queries"] for page in pages],
+        "reads_last_full_to_first": round(full[-1]["reads"] / max(1, full[0]["reads"]), 2),
+        "goal": "reads per page flat from the first page to the last",
+        "met": shown == buffers and max(p["reads"] for p in full) <= 1.1 * full[0]["reads"],
+    }
+
+
 # -- the group flush's memory (a fresh process) ------------------------------------------------
 
 
@@ -417,6 +520,13 @@ def run(args: argparse.Namespace, firestore_host: str, storage_url: str) -> dict
     if not args.skip_due:
         due_ctx: Callable[[], Any] = lambda: build_context(Settings(max_age_seconds=900))  # noqa: E731
         figures["due_work_sweep"] = due_scenarios(wipe, client, due_ctx, args.due_idle)
+    if not args.skip_burst:
+        burst_ctx: Callable[[], Any] = lambda: build_context(Settings(batch_images=1))  # noqa: E731
+        figures["burst_sweep"] = burst_scenarios(wipe, burst_ctx, args.burst)
+    if not args.skip_paging:
+        figures["status_all_paging"] = paging_scenario(
+            wipe, client, lambda: build_context(Settings()), args.paging
+        )
     if not args.skip_group:
         from registration.services.flush import MAX_GROUP_MEMBERS
 
@@ -458,6 +568,14 @@ def flat(figures: dict[str, Any]) -> dict[str, Any]:
     if due:
         out["due_work_ratio"] = due["ratio_among_idle_to_alone"]
         out["due_work_met"] = due["met"]
+    paging = figures.get("status_all_paging")
+    if paging:
+        out["status_all_reads_last_to_first_page"] = paging["reads_last_full_to_first"]
+        out["status_all_paging_met"] = paging["met"]
+    burst = figures.get("burst_sweep")
+    if burst:
+        out["burst_sweep_ratio"] = burst["ratio_burst_to_small"]
+        out["burst_sweep_met"] = burst["met"]
     if "group_flush_peak_mb" in figures:
         out["group_flush_peak_mb"] = figures["group_flush_peak_mb"]
         out["group_flush_process_peak_mb"] = figures["group_flush"]["process_peak_mb"]
@@ -481,6 +599,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--skip-due", action="store_true")
     parser.add_argument("--skip-group", action="store_true")
+    parser.add_argument("--burst", type=int, default=BURST, help="new folders in the burst")
+    parser.add_argument("--skip-burst", action="store_true")
+    parser.add_argument("--paging", type=int, default=PAGING, help="buffers to page through")
+    parser.add_argument("--skip-paging", action="store_true")
     parser.add_argument("--group-flush-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.group_flush_child:

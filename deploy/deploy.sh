@@ -277,6 +277,8 @@ COMPOSITE_INDEXES=(
   "objects bucket state name"
   "rejections bucket folder recorded_at:descending"
   "rejections bucket folder recorded_at"
+  "buffers key folder"
+  "buffers key create_video folder"
 )
 for index in "${COMPOSITE_INDEXES[@]}"; do
   read -r collection fields <<<"$index"
@@ -310,8 +312,9 @@ for field in created_at metadata; do
   run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
     --collection-group=objects --disable-indexes
 done
-# The sweep and the status view query batches of every buffer (collection-group queries).
-for field in state submission; do
+# The sweep and the status view query batches of every buffer, and `resubmit` finds one by
+# its manifest (collection-group queries).
+for field in state submission manifest_path; do
   run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
     --collection-group=batches --index=order=ascending,query-scope=collection-group
 done

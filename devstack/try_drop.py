@@ -1,14 +1,20 @@
 """`make try DROP=./my-folder`: your own files through the function, locally, with verdicts.
 
-    python -m devstack.try_drop DIR [--bucket NAME] [--no-serve] [--report PATH]
+    python -m devstack.try_drop DIR [--bucket NAME] [--all] [--encord] [--no-serve]
+                                    [--report PATH]
 
 Starts the local stack (Firestore emulator, Storage emulator, functions-framework servers for
 on_storage_event, sweep and status), uploads every file under DIR to a bucket of the Storage
 emulator (relative paths kept, hidden files included), posts one finalize CloudEvent per file
 (with a progress bar), then sweeps with a short max age so partial batches and quiet groups
-are written. It prints one verdict per file: the manifest it went into, or why it was
-rejected. Then it serves the status page at a printed local URL until Ctrl-C (--no-serve
-exits instead; --report writes the verdicts as JSON).
+are written. It prints one line per manifest (its folder, type, file and number of files),
+then one row per file that was rejected (and why) or is still pending; --all prints a row
+for every file. Then it serves the status page at a printed local URL until Ctrl-C
+(--no-serve exits instead; --report writes every verdict as JSON). With `make`:
+`make try DROP=./my-folder ARGS="--no-serve --all"`.
+
+--encord submits each manifest to a local Encord stub (tests/support/encord_stub.py, as
+`make demo` does) through the real `encord` SDK, and follows each job to its end.
 
 Settings: REGISTRATION_MAX_AGE_SECONDS and REGISTRATION_GROUP_QUIET_SECONDS default to 2 s
 here; every REGISTRATION_* variable in your environment (batch sizes, prefixes, ...) is passed
@@ -18,6 +24,7 @@ through to the function, e.g. `REGISTRATION_BATCH_IMAGES=25 make try DROP=./phot
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import mimetypes
 import os
@@ -37,9 +44,11 @@ from rich.progress import MofNCompleteColumn
 from rich.table import Table
 
 from devstack import cloudevents
+from devstack.demo import Encord, start_encord
 from devstack.stack import PROJECT, Stack, StackError, local_stack
 from registration.cli.output import SafeConsole, progress_bar
 from registration.manifest.urls import parse_object_url
+from tests.support.encord_stub import EncordStub
 
 DEFAULT_BUCKET = "try-bucket"
 SHORT_SETTINGS = {
@@ -48,6 +57,8 @@ SHORT_SETTINGS = {
 }
 MANIFEST_PREFIX_VARIABLE = "REGISTRATION_MANIFEST_PREFIX"
 SWEEP_ROUNDS = 5
+# With --encord: sweeps follow the jobs until each has ended, at most this long.
+JOB_FOLLOW_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -186,17 +197,81 @@ def verdicts(
     return result
 
 
-def print_verdicts(console: Console, results: list[Verdict]) -> None:
-    table = Table(title="Verdict per file", title_justify="left")
-    for column in ("File", "Verdict", "Manifest (or reason)"):
-        table.add_column(column, overflow="fold")
-    styles = {"registered": "green", "rejected": "red", "pending": "yellow"}
+@dataclass(frozen=True)
+class ManifestSummary:
+    url: str  # gs://BUCKET/PREFIX/FOLDER/KEY/NAME.json
+    key: str
+    files: int
+
+    def parts(self, bucket: str, prefix: str) -> tuple[str, str]:
+        """(folder, file name): the path under gs://BUCKET/PREFIX, split before the key."""
+        path = self.url.removeprefix(f"gs://{bucket}/").removeprefix(prefix)
+        head, _, name = path.rpartition("/")
+        folder = head.removesuffix(self.key).rstrip("/")
+        return folder or "(root)", name
+
+
+def manifest_summaries(results: list[Verdict]) -> list[ManifestSummary]:
+    files: dict[tuple[str, str], int] = {}
     for item in results:
-        where = (
-            f"{item.manifest} ({item.key})" if item.verdict == "registered" else item.reason or "—"
+        if item.manifest is not None and item.key is not None:
+            files[(item.manifest, item.key)] = files.get((item.manifest, item.key), 0) + 1
+    return [ManifestSummary(url, key, count) for (url, key), count in sorted(files.items())]
+
+
+def tail(text: str, width: int) -> str:
+    """text in at most width characters, keeping its end (a path's most telling part)."""
+    return text if len(text) <= width else "…" + text[-(width - 1) :]
+
+
+def print_verdicts(
+    console: Console,
+    results: list[Verdict],
+    *,
+    bucket: str = DEFAULT_BUCKET,
+    prefix: str = "encord-manifests/",
+    every_file: bool = False,
+) -> None:
+    """One row per manifest; then one per file rejected or pending (every file with
+    every_file). Nothing wraps: a long path keeps its end after an ellipsis."""
+    summaries = manifest_summaries(results)
+    room = max(40, console.width)
+    table = Table(title=f"Manifests under gs://{bucket}/{prefix}", title_justify="left")
+    types = max([len(summary.key) for summary in summaries] + [4])
+    path_width = room - types - 6 - 10  # Files column, borders and padding
+    table.add_column("Manifest (folder/type/name)", no_wrap=True)
+    table.add_column("Type", no_wrap=True)
+    table.add_column("Files", justify="right", no_wrap=True)
+    for summary in summaries:
+        folder, name = summary.parts(bucket, prefix)
+        path = f"{folder}/{summary.key}/{name}"
+        table.add_row(tail(path, path_width), summary.key, str(summary.files))
+    console.print(table if summaries else "No manifest was written.", markup=False)
+    styles = {"registered": "green", "rejected": "red", "pending": "yellow"}
+    shown = [item for item in results if every_file or item.verdict != "registered"]
+    if shown:
+        files = Table(
+            title="Every file" if every_file else "Files rejected or still pending",
+            title_justify="left",
         )
-        table.add_row(item.name, f"[{styles[item.verdict]}]{item.verdict}[/]", where)
-    console.print(table)
+        inner = room - 10 - len("registered")
+        name_width = inner * 55 // 100
+        for column in ("File", "Verdict", "Manifest (or reason)"):
+            files.add_column(column, no_wrap=True)
+        for item in shown:
+            if item.verdict == "registered" and item.manifest is not None:
+                folder, name = ManifestSummary(item.manifest, item.key or "", 1).parts(
+                    bucket, prefix
+                )
+                where = f"{folder}/{item.key}/{name}"
+            else:
+                where = item.reason or "—"
+            files.add_row(
+                tail(item.name, name_width),
+                f"[{styles[item.verdict]}]{item.verdict}[/]",
+                tail(where, inner - name_width),
+            )
+        console.print(files)
     counts: dict[str, int] = {}
     for item in results:
         counts[item.verdict] = counts.get(item.verdict, 0) + 1
@@ -223,7 +298,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
     )
     log_dir = Path(args.log_dir)
     console.print("Starting the Firestore and Storage emulators and functions-framework ...")
-    with local_stack(log_dir) as stack:
+    with local_stack(log_dir) as stack, contextlib.ExitStack() as cleanup:
+        encord = None
+        if args.encord:
+            stub = cleanup.enter_context(EncordStub(polls_until_done=1))
+            encord = start_encord(stub)
+            settings = {**settings, **encord.env}
+            console.print(f"Encord: the local stub at {stub.url}, folder {encord.folder}")
         on_event = stack.serve("on_storage_event", settings)
         sweep = stack.serve("sweep", settings)
         status = stack.serve("status", settings)
@@ -246,7 +327,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             if all(name in written or name in rejected for name in names):
                 break
         results = verdicts(names, written, rejected)
-        print_verdicts(console, results)
+        print_verdicts(console, results, bucket=args.bucket, prefix=prefix, every_file=args.all)
+        if encord is not None:
+            follow_jobs(console, encord, sweep.url, prefix)
         if failed:
             console.print(f"{len(failed)} events were not acknowledged: {failed[:5]}", markup=False)
         status_url = status.url + "/"
@@ -274,6 +357,26 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1 if failed else 0
 
 
+def follow_jobs(console: Console, encord: Encord, sweep_url: str, prefix: str) -> None:
+    """Sweep until every Encord job has ended, then one line per job, as `make demo` shows."""
+    deadline = time.monotonic() + JOB_FOLLOW_SECONDS
+    while time.monotonic() < deadline:
+        summary = requests.post(sweep_url, timeout=300).json()
+        jobs = encord.stub.jobs(encord.folder)
+        if jobs and all(job.status != "PENDING" for job in jobs) and not summary["submitted"]:
+            break
+        time.sleep(0.5)
+    table = Table(title="Encord jobs (local stub)", title_justify="left")
+    for column in ("Manifest", "Job", "Status", "Done", "Refused"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    for job in encord.stub.jobs(encord.folder):
+        counts = job.counts()
+        table.add_row(
+            job.file_name or "?", job.id[:8], job.status, str(counts["done"]), str(counts["error"])
+        )
+    console.print(table)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devstack.try_drop",
@@ -285,6 +388,14 @@ def main(argv: list[str] | None = None) -> int:
         "--no-serve", action="store_true", help="exit after the verdicts instead of serving"
     )
     parser.add_argument("--report", default=None, help="write the verdicts as JSON here")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="a row for every file, not only those rejected or pending",
+    )
+    parser.add_argument(
+        "--encord", action="store_true", help="submit to a local Encord stub and follow each job"
+    )
     parser.add_argument("--log-dir", default=".cache/try-logs", help="logs of every process")
     args = parser.parse_args(argv)
     console = SafeConsole(highlight=False)

@@ -235,6 +235,12 @@ class Settings(BaseSettings):
         """The folder or dataset manifests are submitted to; None: only written."""
         return self.encord_folder or self.encord_dataset
 
+    @property
+    def submits_to_encord(self) -> bool:
+        """Whether written manifests go to Encord: a setting, never the presence of a gateway
+        (the status function reads submissions without one)."""
+        return self.encord_target is not None
+
     @model_validator(mode="after")
     def _csv_files_hold_at_most_10000_entries(self) -> Settings:
         if self.manifest_format == "csv":

@@ -31,6 +31,9 @@ locals {
     # A folder's rejections, newest first (detail page) and oldest first (its expiry).
     rejections_of_folder_newest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at desc"] }
     rejections_of_folder_oldest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at"] }
+    # The status view's filters: one type (and sequence or group) under a folder prefix.
+    buffers_of_type_by_folder       = { collection = "buffers", fields = ["key", "folder"] }
+    buffers_of_group_kind_by_folder = { collection = "buffers", fields = ["key", "create_video", "folder"] }
   }
 }
 
@@ -106,9 +109,10 @@ resource "google_firestore_field" "objects_metadata_unindexed" {
 }
 
 # buffers/{buffer}/batches: the sweep and the status view query batches of every buffer
-# by state and by submission state (collection-group queries need their own index).
+# by state and by submission state, and `resubmit` by manifest path (collection-group
+# queries need their own index).
 resource "google_firestore_field" "batches_collection_group" {
-  for_each = toset(["state", "submission"])
+  for_each = toset(["state", "submission", "manifest_path"])
 
   project    = var.project_id
   database   = var.firestore_database

@@ -213,6 +213,43 @@ resource "google_logging_metric" "encord_jobs_failed" {
   }
 }
 
+resource "google_logging_metric" "encord_jobs_started" {
+  project     = var.project_id
+  name        = "${var.name_prefix}/encord_jobs_started"
+  description = "Encord upload jobs started, one per manifest submitted (retries included)."
+  filter      = "${local.function_logs} AND jsonPayload.message=\"encord job started\""
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "Encord registration: Encord jobs started"
+  }
+}
+
+resource "google_logging_metric" "encord_jobs_finished" {
+  project     = var.project_id
+  name        = "${var.name_prefix}/encord_jobs_finished"
+  description = "Encord upload jobs that reached their end, by status (DONE, ERROR, CANCELLED)."
+  filter      = "${local.function_logs} AND jsonPayload.message=\"encord job finished\""
+
+  label_extractors = {
+    "status" = "EXTRACT(jsonPayload.status)"
+  }
+
+  metric_descriptor {
+    metric_kind  = "DELTA"
+    value_type   = "INT64"
+    unit         = "1"
+    display_name = "Encord registration: finished Encord jobs"
+    labels {
+      key         = "status"
+      value_type  = "STRING"
+      description = "DONE, ERROR or CANCELLED."
+    }
+  }
+}
+
 # ---------------------------------------------------------------------------------------
 # Alert policies. Each condition sums over all revisions of all functions (REDUCE_SUM), so
 # a new revision after a deployment neither splits nor resets a series.

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from registration.domain.lifecycle import ObjectState
 from registration.domain.submission import SubmissionState
 
 
@@ -19,6 +20,12 @@ def stable_id(*parts: str) -> str:
     """A document id for values that ids cannot hold ('/', 1 KiB names, '__x__'): the first
     40 hex digits of SHA-256 over the parts joined by newlines (docs/firestore-schema.md)."""
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:40]
+
+
+def is_stable_id(text: str) -> bool:
+    """Whether text can be a stable_id (40 lowercase hex digits): anything else, such as a
+    path with '/', names no document and must never reach the store as an id."""
+    return len(text) == 40 and all(char in "0123456789abcdef" for char in text)
 
 
 class ManifestKey(enum.StrEnum):
@@ -217,6 +224,11 @@ class BatchRecord:
     problem: str | None = None  # why it is INVALID
     submission: Submission | None = None  # None: no Encord target when it was written
 
+    @property
+    def manifest_url(self) -> str:
+        """Where its manifest is (or will be), as gs://BUCKET/PATH."""
+        return gs_url(self.manifest_bucket, self.manifest_path)
+
     def abandoned(self, lease_seconds: int) -> bool:
         """Claimed, and untouched for longer than a lease: its writer died mid-flush."""
         return (
@@ -224,6 +236,46 @@ class BatchRecord:
             and self.idle_seconds is not None
             and self.idle_seconds >= lease_seconds
         )
+
+
+def gs_url(bucket: str, path: str) -> str:
+    """gs://BUCKET/PATH, the one spelling of an object's address for people and logs."""
+    return f"gs://{bucket}/{path}"
+
+
+def split_gs_url(url: str) -> tuple[str, str] | None:
+    """gs://BUCKET/PATH -> (bucket, path), the path taken literally; None if it is not one."""
+    if not url.startswith("gs://"):
+        return None
+    bucket, _, path = url.removeprefix("gs://").partition("/")
+    return (bucket, path) if bucket and path else None
+
+
+@dataclass(frozen=True)
+class BufferQuery:
+    """Which buffers a listing wants: a folder prefix, a manifest key, and for image groups
+    whether sequences (True) or groups (False). The store answers it with a query."""
+
+    prefix: str = ""
+    key: ManifestKey | None = None
+    sequence: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.prefix) or self.key is not None or self.sequence is not None
+
+    def matches(self, buffer: BufferRef) -> bool:
+        return (
+            buffer.folder.startswith(self.prefix)
+            and (self.key is None or buffer.key is self.key)
+            and (self.sequence is None or buffer.create_video is self.sequence)
+        )
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string above every string that starts with prefix (a range query's end):
+    the last character moved up by one, as Firestore orders strings by code point."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 @dataclass(frozen=True)
@@ -234,7 +286,7 @@ class BufferSummary:
     pending: int | None
     oldest_pending_at: datetime | None
     last_flush_at: datetime | None
-    last_manifest_path: str | None
+    last_manifest_url: str | None  # gs://BUCKET/PATH (the store field keeps its old name)
     batches_written: int
     objects_registered: int
 
@@ -262,7 +314,7 @@ class RejectionRecord:
     bucket: str
     name: str
     generation: int
-    reason: str
+    reason: RejectionReason
     detail: str
     folder: str
     recorded_at: datetime
@@ -274,7 +326,7 @@ class StoredObject:
 
     buffer: BufferRef
     obj: StorageObject
-    state: str
+    state: ObjectState
     created_at: datetime | None
     batch: int | None
     source: str | None = None

@@ -41,9 +41,17 @@ class SubmissionState(enum.StrEnum):
     def unfinished(self) -> bool:
         return self in UNFINISHED_SUBMISSIONS
 
+    @property
+    def needs_attention(self) -> bool:
+        """Ended without registering everything: a person decides what happens next."""
+        return self in ATTENTION_SUBMISSIONS
+
 
 UNFINISHED_SUBMISSIONS = frozenset(
     {SubmissionState.PENDING, SubmissionState.SUBMITTING, SubmissionState.SUBMITTED}
+)
+ATTENTION_SUBMISSIONS = frozenset(
+    {SubmissionState.FAILED, SubmissionState.ERROR, SubmissionState.CANCELLED}
 )
 
 

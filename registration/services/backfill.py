@@ -1,4 +1,7 @@
-"""Register objects that already exist, through the same buffers as events (resumable)."""
+"""Register objects that already exist, through the same buffers as events (resumable).
+
+Ports: source (the listing), checkpoints (where it got to), and those of intake.py.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ class BackfillReport(IntakeTally):
     @property
     def already_known(self) -> int:
         """Names whose record already decided them: duplicates, stale, deleted."""
-        return sum(count for action, count in self.actions.items() if action != "buffer")
+        buffered = FinalizeAction.BUFFER.value
+        return sum(count for action, count in self.actions.items() if action != buffered)
 
     @property
     def rate(self) -> float:

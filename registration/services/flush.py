@@ -3,6 +3,10 @@
 Every step is idempotent (README, "The flush protocol"): a claimed batch's members never
 change again, and its manifest path is fixed at claim time, so whoever finishes it writes
 the same bytes to the same place.
+
+Ports: records (counts), batches (lease, claim, members, marks), manifests (the write),
+buffers (the summary and the catalogue query), rejections (an invalid manifest's members),
+and those of submit.py when manifests go to Encord (a setting).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass, field
 from registration import logs
 from registration.domain.model import (
     BatchRecord,
+    BufferQuery,
     BufferRef,
     LeaseOutcome,
     ManifestKey,
@@ -41,6 +46,8 @@ MAX_GROUP_MEMBERS = 15_000
 # Names per "manifest written" log line, and the bytes of names one line may carry: Cloud
 # Logging refuses entries over 256 KB, and 1,000 names of 1 KB would make a 1 MB line.
 LOGGED_NAMES_PER_LINE = 1000
+# Buffers read per page when the CLI looks a buffer up by its folder and key.
+FIND_PAGE = 100
 LOGGED_NAME_BYTES_PER_LINE = 200_000
 
 
@@ -50,12 +57,20 @@ class WriteOutcome(enum.Enum):
     INVALID = "invalid"  # the manifest failed validation: its objects are rejected
 
 
+@dataclass(frozen=True)
+class InvalidManifest:
+    """A manifest that failed validation (never written); its objects are rejected."""
+
+    buffer: str  # the buffer's label
+    manifest: str  # its path in the manifest bucket
+
+
 @dataclass
 class FlushReport:
     manifests: list[str] = field(default_factory=list)
     completed: list[str] = field(default_factory=list)
-    # Manifests that failed validation (never written): reported as errors by the sweep.
-    invalid: list[dict[str, str]] = field(default_factory=list)
+    # Reported as errors by the sweep.
+    invalid: list[InvalidManifest] = field(default_factory=list)
 
 
 def claim_size(ctx: Context, buffer: BufferRef) -> int:
@@ -114,7 +129,7 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
         )
         outcome = write_manifest(ctx, claimed.record, claimed.members)
         if outcome is WriteOutcome.INVALID:
-            report.invalid.append({"buffer": buffer.label, "manifest": path})
+            report.invalid.append(InvalidManifest(buffer.label, path))
         else:
             report.manifests.append(path)
         if len(claimed.members) < size or (
@@ -142,7 +157,7 @@ def _finish_if_abandoned(ctx: Context, buffer: BufferRef, seq: int, report: Flus
     if outcome is WriteOutcome.WRITTEN:
         report.completed.append(batch.manifest_path)
     elif outcome is WriteOutcome.INVALID:
-        report.invalid.append({"buffer": buffer.label, "manifest": batch.manifest_path})
+        report.invalid.append(InvalidManifest(buffer.label, batch.manifest_path))
 
 
 def finish(ctx: Context, batch: BatchRecord) -> WriteOutcome:
@@ -230,7 +245,7 @@ def _log_written(batch: BatchRecord, members: Sequence[StorageObject]) -> None:
     # be traced from the logs alone; chunked to keep each line under Cloud Logging's limit.
     # part/parts let a log-based metric count each manifest once (its part 1).
     names = sorted(obj.name for obj in members)
-    manifest = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+    manifest = batch.manifest_url
     chunks = _name_chunks(names)
     for part, chunk in enumerate(chunks, start=1):
         logs.info(
@@ -253,18 +268,21 @@ def find_buffers(
     bucket: str | None = None,
     sequence: bool | None = None,
 ) -> list[BufferRef]:
-    """The buffers of one folder and key (the CLI's `flush` names a buffer this way)."""
-    return sorted(
-        (
-            summary.buffer
-            for summary in ctx.backends.buffers.all()
-            if summary.buffer.folder == folder
-            and summary.buffer.key is key
-            and (bucket is None or summary.buffer.bucket == bucket)
-            and (sequence is None or summary.buffer.create_video == sequence)
-        ),
-        key=lambda buffer: (buffer.bucket, buffer.create_video),
-    )
+    """The buffers of one folder and key (the CLI's `flush` names a buffer this way).
+
+    A query for the folder as a prefix, in folder order: the folder itself sorts first, so
+    the pages stop at the first deeper folder, and the catalogue is never read whole."""
+    query = BufferQuery(prefix=folder, key=key, sequence=sequence)
+    found: list[BufferRef] = []
+    after: str | None = None
+    while True:
+        page = ctx.backends.buffers.page(query, after, FIND_PAGE)
+        exact = [summary.buffer for summary in page if summary.buffer.folder == folder]
+        found += [buffer for buffer in exact if bucket is None or buffer.bucket == bucket]
+        if len(page) < FIND_PAGE or len(exact) < len(page):
+            break
+        after = page[-1].buffer.ident
+    return sorted(found, key=lambda buffer: (buffer.bucket, buffer.create_video))
 
 
 def force_flush(ctx: Context, buffer: BufferRef) -> FlushReport:
@@ -273,7 +291,3 @@ def force_flush(ctx: Context, buffer: BufferRef) -> FlushReport:
     report = flush(ctx, buffer, full_only=False)
     save_summary(ctx, buffer)
     return report
-
-
-def _by_name(members: Sequence[StorageObject]) -> list[StorageObject]:
-    return sorted(members, key=lambda obj: (obj.name, obj.generation))

@@ -4,6 +4,9 @@ register/withdraw take one event's object; register_many takes a listed page of 
 and batches the Firestore round trips, but every decision is the same: classify (reading
 the DICOM header where it can decide), record the rejection or the pending record by
 generation, and flush a buffer that is full.
+
+Ports: source (a header to classify by), buffers (created on first use), records and bulk
+(the decisions), rejections (through rejecting.py), and those of flush.py for a full buffer.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Compare a bucket with Firestore: missed finalizes and missed deletes, and repair them."""
+"""Compare a bucket with Firestore: missed finalizes and missed deletes, and repair them.
+
+Ports: source (the listing), bulk (the records under a prefix), records (withdraw),
+rejections (already rejected?), and those of intake.py (through backfill) to repair.
+"""
 
 from __future__ import annotations
 
@@ -116,7 +120,7 @@ def reconcile(
     for record in candidates:
         if source.stat(bucket, record.obj.name) is not None:
             continue  # uploaded again since the listing: its own event handles it
-        if record.state == ObjectState.PENDING.value:
+        if record.state is ObjectState.PENDING:
             report.pending_gone.append(record)
         else:
             report.registered_gone.append(record)

@@ -1,10 +1,16 @@
 """The ops read model (typed): what needs attention first, then one row per active buffer.
 
-main.py serves it as JSON (as_dict) and as the HTML page; the CLI prints the same model.
+main.py serves it as JSON (registration/presenters/wire.py) and as the HTML page; the CLI
+prints the same model.
 By default a page shows the buffers with something pending or unfinished, or flushed
 recently, plus totals for the rest; `cursor` pages through them. Pending counts and ages are
 live (a count() and a one-document query per buffer shown); rejected counts by reason are
 the sweep's per-folder summary (docs/firestore-schema.md).
+
+Ports it reads (never writes): records (the pending scan, counts, ages), buffers (the
+catalogue and its summaries), batches (claimed and invalid ones, a buffer's recent batches),
+submissions (unfinished and failed ones: read whatever this function's own settings),
+summaries and rejections. No Encord gateway.
 """
 
 from __future__ import annotations
@@ -13,60 +19,38 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from registration.domain.found import unreadable_in
 from registration.domain.model import (
     BatchRecord,
-    BatchState,
+    BufferQuery,
     BufferRef,
     BufferSummary,
     RejectionCounts,
     RejectionRecord,
+    is_stable_id,
 )
-from registration.domain.submission import SubmissionState
+from registration.services.attention import (
+    Attention,
+    AttentionKind,
+    SubmissionsSeen,
+    batch_attention,
+    stuck_attention,
+    stuck_batches,
+    submissions_by_state,
+    submissions_seen,
+    urgency,
+)
 from registration.services.ports import Context
+
+# Read by the presenters and tests from here too: the view is their one entry point.
+__all__ = ["Attention", "AttentionKind", "BufferDetail", "BufferState", "BufferView", "status"]
 
 # A buffer flushed this recently still shows on the default page.
 RECENT_FLUSH = timedelta(hours=24)
 DEFAULT_PAGE_SIZE = 100
-# Claimed batches read per view, to find the stuck ones; and batches of each other kind
-# that need attention (invalid, Encord trouble).
-STUCK_LIMIT = 200
 # Days of malformed-event counts the view shows.
 MALFORMED_DAYS = 7
-ATTENTION_LIMIT = 100
-
-
-class AttentionKind(enum.StrEnum):
-    STUCK_BATCH = "stuck_batch"  # claimed, untouched for longer than a lease
-    INVALID_BATCH = "invalid_batch"  # its manifest failed validation
-    OVERDUE_BUFFER = "overdue_buffer"  # oldest pending older than the max age
-    SUBMISSION_FAILED = "submission_failed"  # Encord refused the manifest
-    JOB_PENDING_TOO_LONG = "job_pending_too_long"  # an Encord job that does not end
-    JOB_ERRORS = "job_errors"  # an Encord job finished with refused files
-
-
-@dataclass(frozen=True)
-class Attention:
-    """One thing a person should look at, most urgent first."""
-
-    kind: AttentionKind
-    buffer: BufferRef | None
-    detail: str
-    since: datetime | None = None
-    manifest: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind.value,
-            "buffer": None if self.buffer is None else self.buffer.label,
-            "bucket": None if self.buffer is None else self.buffer.bucket,
-            "folder": None if self.buffer is None else self.buffer.folder,
-            "detail": self.detail,
-            "since": self.since,
-            "manifest": self.manifest,
-        }
 
 
 class BufferState(enum.StrEnum):
@@ -84,29 +68,11 @@ class BufferView:
     batch_size: int
     oldest_pending_at: datetime | None
     last_flush_at: datetime | None
-    last_manifest_path: str | None
+    last_manifest_url: str | None
     batches_written: int
     objects_registered: int
     # Rejections belong to the folder, not the key (docs/firestore-schema.md).
     rejected_by_reason: dict[str, int]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.buffer.ident,
-            "bucket": self.buffer.bucket,
-            "folder": self.buffer.folder,
-            "key": self.buffer.key.value,
-            "sequence": self.buffer.create_video,
-            "state": self.state.value,
-            "pending": self.pending,
-            "oldest_pending_at": self.oldest_pending_at,
-            "last_flush_at": self.last_flush_at,
-            "last_manifest_path": self.last_manifest_path,
-            "batches_written": self.batches_written,
-            "objects_registered": self.objects_registered,
-            "batch_size": self.batch_size,
-            "rejected_by_reason": self.rejected_by_reason,
-        }
 
 
 @dataclass(frozen=True)
@@ -118,19 +84,11 @@ class Totals:
     pending_shown: int
     rejected_by_reason: dict[str, int]
     submissions_by_state: dict[str, int] = field(default_factory=dict)
+    # How many buffers match the query's prefix and type (None: no query).
+    buffers_matching: int | None = None
     # Events Cloud Storage could not have sent, per UTC day (ISO date) over the last
     # MALFORMED_DAYS; those that named an object are in rejected_by_reason too.
     malformed_events_by_day: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "buffers": self.buffers,
-            "buffers_shown": self.buffers_shown,
-            "pending_shown": self.pending_shown,
-            "rejected_by_reason": self.rejected_by_reason,
-            "submissions_by_state": self.submissions_by_state,
-            "malformed_events_by_day": self.malformed_events_by_day,
-        }
 
 
 @dataclass(frozen=True)
@@ -150,30 +108,6 @@ class StatusView:
     def pending_total(self) -> int:
         return sum(view.pending for view in self.buffers)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The status function's JSON."""
-        return {
-            "generated_at": self.generated_at,
-            "max_age_seconds": self.max_age_seconds,
-            "attention": [item.as_dict() for item in self.attention],
-            "buffers": [view.as_dict() for view in self.buffers],
-            "totals": self.totals.as_dict(),
-            "next_cursor": self.next_cursor,
-            "unreadable": list(self.unreadable),
-            "unreadable_count": len(self.unreadable),
-            "rejected": [_rejection_dict(record) for record in self.rejected],
-            "rejected_counts": [
-                {
-                    "bucket": item.bucket,
-                    "folder": item.folder,
-                    "counts": item.counts,
-                    "total": item.total,
-                    "counted_at": item.counted_at,
-                }
-                for item in self.rejected_counts
-            ],
-        }
-
 
 @dataclass(frozen=True)
 class BufferDetail:
@@ -182,57 +116,6 @@ class BufferDetail:
     view: BufferView
     batches: list[BatchRecord]
     rejections: list[RejectionRecord]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "buffer": self.view.as_dict(),
-            "batches": [
-                {
-                    "seq": batch.seq,
-                    "state": batch.state.value,
-                    "items": batch.item_count,
-                    "manifest": f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
-                    if batch.manifest_path
-                    else None,
-                    "claimed_at": batch.claimed_at,
-                    "written_at": batch.written_at,
-                    "problem": batch.problem,
-                    "encord": submission_dict(batch),
-                }
-                for batch in self.batches
-            ],
-            "rejections": [_rejection_dict(record) for record in self.rejections],
-        }
-
-
-def submission_dict(batch: BatchRecord) -> dict[str, Any] | None:
-    """A batch's Encord submission as ops read it (status detail, trace)."""
-    submission = batch.submission
-    if submission is None:
-        return None
-    return {
-        "state": submission.state.value,
-        "job_id": submission.job_id,
-        "attempts": submission.attempts,
-        "next_attempt_at": submission.next_attempt_at,
-        "submitted_at": submission.submitted_at,
-        "finished_at": submission.finished_at,
-        "units_done": submission.units_done,
-        "units_error": submission.units_error,
-        "problem": submission.problem,
-    }
-
-
-def _rejection_dict(record: RejectionRecord) -> dict[str, Any]:
-    return {
-        "bucket": record.bucket,
-        "name": record.name,
-        "folder": record.folder,
-        "generation": record.generation,
-        "reason": record.reason,
-        "detail": record.detail,
-        "recorded_at": record.recorded_at,
-    }
 
 
 def _view(
@@ -262,114 +145,17 @@ def _view(
         batch_size=ctx.settings.batch_size(buffer.key),
         oldest_pending_at=oldest if pending else None,
         last_flush_at=summary.last_flush_at,
-        last_manifest_path=summary.last_manifest_path,
+        last_manifest_url=summary.last_manifest_url,
         batches_written=summary.batches_written,
         objects_registered=summary.objects_registered,
         rejected_by_reason=counts,
     )
 
 
-def _stuck_batches(ctx: Context, reads: list[Sequence[object]]) -> list[BatchRecord]:
-    claimed = ctx.backends.batches.in_state(BatchState.CLAIMED, STUCK_LIMIT)
-    reads.append(claimed)
-    return [batch for batch in claimed if batch.abandoned(ctx.settings.lease_seconds)]
-
-
-def _gs(batch: BatchRecord) -> str:
-    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
-
-
-@dataclass(frozen=True)
-class _Submissions:
-    """The view's one read of the batches whose submission is unfinished or failed."""
-
-    due: list[BatchRecord]
-    failed: list[BatchRecord]
-
-
-def _submissions(ctx: Context) -> _Submissions:
-    if ctx.backends.encord is None:
-        return _Submissions([], [])
-    submissions = ctx.backends.submissions
-    return _Submissions(
-        submissions.submissions_due(ATTENTION_LIMIT),
-        submissions.failed_submissions(ATTENTION_LIMIT),
-    )
-
-
-def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
-    """Invalid manifests and Encord submissions a person must look at (collection-group
-    queries: the cost follows these batches, never the buffers)."""
-    backends = ctx.backends
-    items = [
-        Attention(
-            AttentionKind.INVALID_BATCH,
-            batch.buffer,
-            f"batch {batch.seq} ({batch.item_count} objects) failed validation, and its "
-            f"objects were rejected: {batch.problem}",
-            batch.claimed_at,
-            _gs(batch),
-        )
-        for batch in backends.batches.in_state(BatchState.INVALID, ATTENTION_LIMIT)
-    ]
-    now = ctx.clock()
-    waited = timedelta(seconds=ctx.settings.encord_job_attention_seconds)
-    for batch in submitted.failed:
-        submission = batch.submission
-        assert submission is not None
-        if submission.state is SubmissionState.FAILED:
-            kind, detail = (
-                AttentionKind.SUBMISSION_FAILED,
-                f"Encord refused it: {submission.problem}",
-            )
-        else:
-            kind = AttentionKind.JOB_ERRORS
-            detail = f"Encord job {submission.job_id} ended in ERROR"
-        items.append(Attention(kind, batch.buffer, detail, submission.finished_at, _gs(batch)))
-    for batch in submitted.due:
-        submission = batch.submission
-        assert submission is not None
-        started = submission.submitted_at or batch.written_at
-        if started is not None and now - started > waited:
-            items.append(
-                Attention(
-                    AttentionKind.JOB_PENDING_TOO_LONG,
-                    batch.buffer,
-                    f"not finished in Encord after {int((now - started).total_seconds())} s "
-                    f"({submission.state.value}, {submission.attempts} attempts"
-                    + (f", last problem: {submission.problem}" if submission.problem else "")
-                    + ")",
-                    started,
-                    _gs(batch),
-                )
-            )
-    return items
-
-
-def _submissions_by_state(submitted: _Submissions) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for batch in [*submitted.due, *submitted.failed]:
-        assert batch.submission is not None
-        state = batch.submission.state.value
-        counts[state] = counts.get(state, 0) + 1
-    return counts
-
-
 def _attention(
-    ctx: Context, views: list[BufferView], stuck: list[BatchRecord], submitted: _Submissions
+    ctx: Context, views: list[BufferView], stuck: list[BatchRecord], seen: SubmissionsSeen
 ) -> list[Attention]:
-    items = _batch_attention(ctx, submitted)
-    items += [
-        Attention(
-            AttentionKind.STUCK_BATCH,
-            batch.buffer,
-            f"batch {batch.seq} ({batch.item_count} objects) is claimed but its manifest is "
-            "not written; the sweep finishes it",
-            batch.claimed_at,
-            batch.manifest_path,
-        )
-        for batch in stuck
-    ]
+    items = batch_attention(ctx, seen) + stuck_attention(stuck)
     items.extend(
         Attention(
             AttentionKind.OVERDUE_BUFFER,
@@ -381,7 +167,7 @@ def _attention(
         for view in views
         if view.state is BufferState.OVERDUE
     )
-    return sorted(items, key=_urgency)
+    return sorted(items, key=urgency)
 
 
 def status(
@@ -391,38 +177,40 @@ def status(
     page_size: int = DEFAULT_PAGE_SIZE,
     cursor: str | None = None,
     everything: bool = False,
+    query: BufferQuery | None = None,
+    state: BufferState | None = None,
 ) -> StatusView:
     """The ops view, at a cost that follows what it shows.
 
     The default page holds the buffers with something pending (a skip scan over the
     records, paged by buffer id with `cursor`), those with a stuck batch, and, on the first
     page, those flushed in the last day; totals cover the rest with count() aggregations.
-    everything=True lists every buffer ever created instead (an explicit, full-cost read).
+
+    A query (folder prefix, type), everything=True (every buffer ever created) or
+    state=IDLE pages through the buffer documents instead: the store answers the query and
+    pages by keyset, so a page costs its own buffers whatever its number. The state filter
+    keeps the rows of that live state; idle rows show only when asked for.
     """
     backends = ctx.backends
     now = ctx.clock()
-    reads: list[Sequence[object]] = []  # what each read skipped is reported (unreadable)
-    stuck = _stuck_batches(ctx, reads)
-    submitted = _submissions(ctx)
-    reads += [submitted.due, submitted.failed]
+    query = query or BufferQuery()
+    stuck = stuck_batches(ctx)
+    submitted = submissions_seen(ctx)
+    reads: list[Sequence[object]] = [stuck, submitted.due, submitted.failed]
     stuck_idents = {batch.buffer.ident for batch in stuck}
-    oldest: dict[str, datetime] = {}
+    oldest: dict[str, datetime | None] = {}
+    known: dict[str, BufferSummary] = {}  # summaries the listing already read
     next_cursor = None
-    if everything:
-        summaries = sorted(backends.buffers.all(), key=lambda item: _order(item.buffer))
-        start = (
-            0
-            if cursor is None
-            else next((i + 1 for i, item in enumerate(summaries) if item.buffer.ident == cursor), 0)
-        )
-        page = summaries[start : start + page_size]
-        if start + page_size < len(summaries):
+    if everything or query.active or state is BufferState.IDLE:
+        page = backends.buffers.page(query, cursor, page_size + 1)
+        reads.append(page)
+        if len(page) > page_size:
+            page = page[:page_size]
             next_cursor = page[-1].buffer.ident
         chosen = {item.buffer.ident: item.buffer for item in page}
-        every_pending = backends.records.pending_buffers(None, len(summaries) + 1)
-        reads.append(every_pending)
-        for item in every_pending:
-            oldest[item.buffer.ident] = item.oldest_pending_at
+        known = {item.buffer.ident: item for item in page}
+        # One one-document query per buffer shown: the page's cost, never the catalogue's.
+        oldest = {ident: backends.records.oldest_pending_at(buf) for ident, buf in chosen.items()}
     else:
         pending = backends.records.pending_buffers(cursor, page_size + 1)
         reads.append(pending)
@@ -441,10 +229,17 @@ def status(
     buffers = list(chosen.values())
     folders = sorted({_folder(buffer) for buffer in buffers})
     counts = {(item.bucket, item.folder): item for item in backends.summaries.counts_of(folders)}
-    views = []
-    summaries_read = backends.buffers.get_many(buffers)
+    unread = [buffer for buffer in buffers if buffer.ident not in known]
+    summaries_read = backends.buffers.get_many(unread)
     reads.append(summaries_read)
-    for buffer, summary in zip(buffers, summaries_read, strict=True):
+    known.update(
+        (buffer.ident, summary)
+        for buffer, summary in zip(unread, summaries_read, strict=True)
+        if summary is not None
+    )
+    views = []
+    for buffer in buffers:
+        summary = known.get(buffer.ident)
         if summary is None:  # a record names a buffer whose document is not created yet
             continue
         folder_counts = counts.get(_folder(buffer))
@@ -457,6 +252,7 @@ def status(
                 buffer.ident in stuck_idents,
             )
         )
+    views = [view for view in views if _wanted(view, query, state, everything, now)]
     views.sort(key=lambda view: _order(view.buffer))
     return StatusView(
         generated_at=now,
@@ -468,7 +264,8 @@ def status(
             buffers_shown=len(views),
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
-            submissions_by_state=_submissions_by_state(submitted),
+            submissions_by_state=submissions_by_state(submitted),
+            buffers_matching=backends.buffers.count_matching(query) if query.active else None,
             malformed_events_by_day=_malformed_by_day(ctx, now),
         ),
         rejected=backends.rejections.recent(recent_rejections),
@@ -478,6 +275,24 @@ def status(
     )
 
 
+def _wanted(
+    view: BufferView,
+    query: BufferQuery,
+    state: BufferState | None,
+    everything: bool,
+    now: datetime,
+) -> bool:
+    """The rows a page keeps: the query's (stuck and recent buffers are added to the first
+    page without it), of the state asked for, and idle ones only when asked for."""
+    if not query.matches(view.buffer):
+        return False
+    if state is not None:
+        return view.state is state
+    if everything or view.state is not BufferState.IDLE:
+        return True
+    return view.last_flush_at is not None and now - view.last_flush_at <= RECENT_FLUSH
+
+
 def _malformed_by_day(ctx: Context, now: datetime) -> dict[str, int]:
     since = (now - timedelta(days=MALFORMED_DAYS - 1)).astimezone(UTC).date()
     counts = ctx.backends.rejections.malformed_events_since(since)
@@ -485,7 +300,10 @@ def _malformed_by_day(ctx: Context, now: datetime) -> dict[str, int]:
 
 
 def buffer_detail(ctx: Context, ident: str, batches: int = 20) -> BufferDetail | None:
-    """One buffer by its id (BufferRef.ident): its row, recent batches and rejections."""
+    """One buffer by its id (BufferRef.ident): its row, recent batches and rejections.
+    None when no buffer has that id, and at once when the text cannot be an id at all."""
+    if not is_stable_id(ident):
+        return None
     backends = ctx.backends
     summary = backends.buffers.by_ident(ident)
     if summary is None:
@@ -516,10 +334,3 @@ def _order(buffer: BufferRef) -> tuple[str, str, str, bool]:
 
 def _folder(buffer: BufferRef) -> tuple[str, str]:
     return (buffer.bucket, buffer.folder)
-
-
-_ORDER = list(AttentionKind)
-
-
-def _urgency(item: Attention) -> tuple[int, datetime]:
-    return (_ORDER.index(item.kind), item.since or datetime.max.replace(tzinfo=UTC))

@@ -88,7 +88,7 @@ def submit(ctx: Context, batch: BatchRecord, written: bytes | None = None) -> bo
     if not isinstance(began, Next):
         return False
     token = began.token
-    where = _where(batch)
+    where = batch.manifest_url
     try:
         job_id = encord.start(written_manifest(ctx, batch, written), job_file_name(batch))
     except EncordRateLimitedError as error:
@@ -123,7 +123,7 @@ def _retry(
         return
     logs.warning(
         "encord submission failed",
-        manifest=_where(batch),
+        manifest=batch.manifest_url,
         reason=problem,
         retry_at=retry_at,
         attempt=token,
@@ -198,7 +198,7 @@ def follow(ctx: Context, batch: BatchRecord) -> EncordJobResult | None:
         log = logs.info if result.status == "DONE" and not result.units_error else logs.warning
         log(
             "encord job finished",
-            manifest=_where(batch),
+            manifest=batch.manifest_url,
             job_id=submission.job_id,
             status=result.status,
             units_done=result.units_done,

@@ -54,7 +54,7 @@ class SweepReport:
     buffers_flushed: int = 0
     manifests_written: list[str] = field(default_factory=list)
     batches_completed: list[str] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str | None]] = field(default_factory=list)
     # True when the budget ran out first: the next run carries on.
     work_remaining: bool = False
     # Buffers whose oldest pending object was past the max age when the sweep found them.
@@ -64,7 +64,7 @@ class SweepReport:
     submitted: list[str] = field(default_factory=list)
     jobs_finished: list[str] = field(default_factory=list)
     # The kinds of work the budget (or an Encord outage) cut short: "abandoned",
-    # "submissions", "scan", "buffers". Never empty when work_remaining is True.
+    # "submissions", "scan", "buffers", "rejection summary". Never empty when work_remaining.
     cut_short: list[str] = field(default_factory=list)
     # Documents skipped because they could not be read (their ids; docs/upgrade.md).
     unreadable: list[str] = field(default_factory=list)
@@ -84,9 +84,9 @@ class SweepReport:
                 logs.error("unreadable document skipped", document=item.path, problem=item.problem)
 
     def failed(self, buffer: str, error: Exception, **where: str) -> None:
-        """One unit of work failed: report it and carry on with the others."""
+        """One buffer's work failed: report it and carry on with the others."""
         logs.error("sweep failed for buffer", problem=repr(error), buffer=buffer, **where)
-        self.errors.append({"buffer": buffer, "error": repr(error), **where})
+        self.errors.append({"work": "buffer", "buffer": buffer, "error": repr(error), **where})
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,9 +142,15 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
     if isinstance(encord, EncordBreaker) and encord.deferring:
         # Manifests were written, and their submissions (or polls) wait for the next run.
         report.stop("submissions", "Encord failed in this run")
-    counted = summarize_rejections(ctx)
+    # Last, within what is left of the budget: the counts are a view, registering matters more.
+    counted = summarize_rejections(ctx, out_of_time)
+    if counted.work_remaining:
+        report.stop("rejection summary", "budget spent")
     if counted.problem is not None:
-        report.errors.append({"buffer": "(rejection summary)", "error": counted.problem})
+        # Logged where it failed (services/rejection_summary.py); no buffer is at fault.
+        report.errors.append(
+            {"work": "rejection summary", "buffer": None, "error": counted.problem}
+        )
     done = logs.error if report.errors else logs.info
     done("sweep done", **report.as_dict())
     return report
@@ -227,7 +233,7 @@ def _sweep_buffer(ctx: Context, item: PendingBuffer, report: SweepReport) -> Non
             return
     if flushed is not None:
         for invalid in flushed.invalid:
-            _invalid(report, invalid["buffer"], invalid["manifest"])
+            _invalid(report, invalid.buffer, invalid.manifest)
     if flushed is not None and (flushed.manifests or flushed.completed):
         report.buffers_flushed += 1
         report.manifests_written.extend(flushed.manifests)

@@ -1,9 +1,12 @@
-"""One object's fate, from its classification to its manifest or rejection."""
+"""One object's fate, from its classification to its manifest or rejection.
+
+Ports it reads: source (the live object, its header, whether the manifest exists), bulk (the
+object's record), batches, rejections and records (the pending count of its buffer).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from registration.domain.lifecycle import ObjectState
 from registration.domain.model import (
@@ -21,7 +24,6 @@ from registration.domain.model import (
 from registration.domain.submission import SubmissionState
 from registration.services.intake import verdict_for
 from registration.services.ports import Context
-from registration.services.status import submission_dict
 
 
 @dataclass
@@ -41,44 +43,6 @@ class Trace:
     rejections: list[RejectionRecord]
     fate: str
     pending_in_buffer: int | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "name": self.name,
-            "fate": self.fate,
-            "live_generation": None if self.live is None else self.live.generation,
-            "classification": self.classification,
-            "records": [
-                {
-                    "buffer": item.record.buffer.label,
-                    "generation": item.record.obj.generation,
-                    "state": item.record.state,
-                    "buffered_at": item.record.created_at,
-                    "source": item.record.source or "event",
-                    "batch": item.record.batch,
-                    "batch_state": None if item.batch is None else item.batch.state,
-                    "manifest": None if item.batch is None else _gs(item.batch),
-                    "manifest_written_at": None if item.batch is None else item.batch.written_at,
-                    "manifest_exists": item.manifest_exists,
-                    "encord": None if item.batch is None else submission_dict(item.batch),
-                }
-                for item in self.records
-            ],
-            "rejections": [
-                {
-                    "generation": record.generation,
-                    "reason": record.reason,
-                    "detail": record.detail,
-                    "recorded_at": record.recorded_at,
-                }
-                for record in self.rejections
-            ],
-        }
-
-
-def _gs(batch: BatchRecord) -> str:
-    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
 
 
 def trace(ctx: Context, bucket: str, name: str) -> Trace:
@@ -103,7 +67,7 @@ def trace(ctx: Context, bucket: str, name: str) -> Trace:
         records.append(BatchTrace(record, batch, exists))
     rejections = backends.rejections.of_object(bucket, name)
     result = Trace(bucket, name, live, classification, records, rejections, fate="")
-    pending = [item for item in records if item.record.state == ObjectState.PENDING.value]
+    pending = [item for item in records if item.record.state is ObjectState.PENDING]
     if pending:
         result.pending_in_buffer = backends.records.count_pending(pending[0].record.buffer)
     result.fate = _fate(ctx, result, verdict)
@@ -144,14 +108,14 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
         refused = [
             item
             for item in result.rejections
-            if item.reason == RejectionReason.ENCORD_REFUSED.value and item.generation == generation
+            if item.reason is RejectionReason.ENCORD_REFUSED and item.generation == generation
         ]
         if refused:
             return f"refused by Encord: {refused[-1].detail}"
-        if record.state == ObjectState.CLAIMED.value and batch is not None:
+        if record.state is ObjectState.CLAIMED and batch is not None:
             if batch.state is BatchState.WRITTEN:
                 return (
-                    f"registered: generation {generation} is in manifest {_gs(batch)} "
+                    f"registered: generation {generation} is in manifest {batch.manifest_url} "
                     f"(batch {batch.seq} of buffer {record.buffer.label})" + _encord_fate(batch)
                 )
             if batch.state is BatchState.INVALID:
@@ -161,9 +125,9 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
                 )
             return (
                 f"in batch {batch.seq} of buffer {record.buffer.label}; its manifest "
-                f"{_gs(batch)} is not written yet (the sweep finishes interrupted batches)"
+                f"{batch.manifest_url} is not written yet (the sweep finishes interrupted batches)"
             )
-        if record.state == ObjectState.PENDING.value:
+        if record.state is ObjectState.PENDING:
             size = ctx.settings.batch_size(record.buffer.key)
             return (
                 f"pending: generation {generation} waits in buffer "
@@ -171,12 +135,12 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
                 f"({result.pending_in_buffer} of {size} pending; written when the batch is "
                 f"full or at most {ctx.settings.max_age_seconds} s after the oldest)"
             )
-        if record.state == ObjectState.DELETED.value:
+        if record.state is ObjectState.DELETED:
             return f"withdrawn: generation {generation} was deleted before any manifest"
-        return f"{record.state}: generation {generation} in {record.buffer.label}"
+        return f"{record.state.value}: generation {generation} in {record.buffer.label}"
     if result.rejections:
         last = result.rejections[-1]
-        return f"rejected: {last.reason} ({last.detail})"
+        return f"rejected: {last.reason.value} ({last.detail})"
     if isinstance(verdict, Ignored):
         return f"ignored: {verdict.detail}"
     if result.live is None:

@@ -16,29 +16,37 @@ own query).
 
 from __future__ import annotations
 
-import enum
 import importlib.resources
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
-from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from registration.domain.model import BufferRef, ManifestKey
+from registration.presenters.display import (
+    ATTENTION_LABELS,
+    ENCORD_KINDS,
+    MISSING,
+    SORT_LABELS,
+    STATES,
+    TYPES,
+    Filters,
+    Sort,
+    relative_age,
+    select_rows,
+    type_label,
+    type_of,
+)
 from registration.services.status import (
     Attention,
     AttentionKind,
     BufferDetail,
-    BufferState,
-    BufferView,
     StatusView,
 )
 from registration.visible import visible
 
-MISSING = "—"
+# Shared with the CLI (registration/presenters/display.py); named here for the page's tests.
+__all__ = ["Filters", "Sort", "relative_age", "render_detail", "render_overview", "select_rows"]
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -57,111 +65,6 @@ ASSETS: Mapping[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
 }
-
-SEQUENCE_TYPE = "image_sequences"
-TYPES = (*(key.value for key in ManifestKey), SEQUENCE_TYPE)
-STATES = tuple(state.value for state in BufferState)
-STATE_ORDER = {state: index for index, state in enumerate(BufferState)}
-
-
-class Sort(enum.StrEnum):
-    FOLDER = "folder"  # the read model's order: bucket, folder, type
-    URGENCY = "urgency"  # stuck, overdue, pending, idle; then the oldest first
-    AGE = "age"  # oldest pending first
-    FILL = "fill"  # fullest buffer first
-
-
-_SORTS = {sort.value: sort for sort in Sort}
-SORT_LABELS = {
-    Sort.FOLDER: "folder",
-    Sort.URGENCY: "urgency",
-    Sort.AGE: "oldest pending",
-    Sort.FILL: "fill",
-}
-
-# Headings of the attention list, in the read model's order of urgency.
-ATTENTION_LABELS = {
-    AttentionKind.STUCK_BATCH: "Stuck batch",
-    AttentionKind.INVALID_BATCH: "Invalid batch",
-    AttentionKind.OVERDUE_BUFFER: "Overdue buffer",
-    AttentionKind.SUBMISSION_FAILED: "Encord submission failed",
-    AttentionKind.JOB_PENDING_TOO_LONG: "Encord job pending too long",
-    AttentionKind.JOB_ERRORS: "Encord job with errors",
-}
-ENCORD_KINDS = frozenset(
-    {AttentionKind.SUBMISSION_FAILED, AttentionKind.JOB_PENDING_TOO_LONG, AttentionKind.JOB_ERRORS}
-)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """The overview's query: ?prefix=&type=&state=&sort=&cursor=&all=1 (all optional)."""
-
-    prefix: str = ""
-    type: str = ""
-    state: str = ""
-    sort: Sort = Sort.FOLDER
-    cursor: str | None = None
-    everything: bool = False
-
-    @classmethod
-    def from_query(cls, args: Mapping[str, str]) -> Filters:
-        """Lenient: an unknown type, state or sort is ignored rather than an error page."""
-        kind = args.get("type", "")
-        state = args.get("state", "")
-        sort = args.get("sort", "")
-        return cls(
-            prefix=args.get("prefix", "").strip().strip("/")[:1024],
-            type=kind if kind in TYPES else "",
-            state=state if state in STATES else "",
-            sort=_SORTS.get(sort, Sort.FOLDER),
-            cursor=args.get("cursor") or None,
-            everything=args.get("all", "") in ("1", "true", "yes", "on"),
-        )
-
-    @property
-    def include_idle(self) -> bool:
-        """Idle buffers are hidden by default; asking for them (all or state=idle) lists them."""
-        return self.everything or self.state == BufferState.IDLE.value
-
-    def query(self, **changes: Any) -> str:
-        """This query with changes, as '?a=b' (empty values left out)."""
-        updated = replace(self, **changes)
-        pairs = {
-            "prefix": updated.prefix,
-            "type": updated.type,
-            "state": updated.state,
-            "sort": "" if updated.sort is Sort.FOLDER else updated.sort.value,
-            "all": "1" if updated.everything else "",
-            "cursor": updated.cursor or "",
-        }
-        encoded = urlencode({name: value for name, value in pairs.items() if value})
-        return "?" + encoded if encoded else "?"
-
-    @property
-    def active(self) -> bool:
-        return bool(self.prefix or self.type or self.state)
-
-
-def relative_age(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return MISSING
-    seconds = int((now - moment).total_seconds())
-    if seconds < 0:
-        return "just now"
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
-
-
-def type_of(buffer: BufferRef) -> str:
-    """The filterable type of a buffer: its manifest key, or image_sequences."""
-    return SEQUENCE_TYPE if buffer.create_video else buffer.key.value
-
-
-def type_label(buffer: BufferRef) -> str:
-    return type_of(buffer).replace("_", " ")
 
 
 def age_class(moment: datetime | None, now: datetime, max_age_seconds: int) -> str:
@@ -185,28 +88,6 @@ def visible_text(value: object) -> str:
 def user_text(value: object) -> Markup:
     """User data for the page: escaped, isolated in <bdi>, invisible characters shown."""
     return Markup("<bdi>{}</bdi>").format(visible_text(value))
-
-
-def select_rows(rows: list[BufferView], filters: Filters) -> list[BufferView]:
-    """The page's rows that match the filters, in the requested order."""
-    chosen = [
-        row
-        for row in rows
-        if row.buffer.folder.startswith(filters.prefix)
-        and (not filters.type or type_of(row.buffer) == filters.type)
-        and (not filters.state or row.state.value == filters.state)
-    ]
-    keys: dict[Sort, Callable[[BufferView], Any]] = {
-        Sort.URGENCY: lambda row: (STATE_ORDER[row.state], _timestamp(row.oldest_pending_at)),
-        Sort.AGE: lambda row: _timestamp(row.oldest_pending_at),
-        Sort.FILL: lambda row: -row.pending / max(1, row.batch_size),
-    }
-    key = keys.get(filters.sort)
-    return sorted(chosen, key=key) if key else chosen
-
-
-def _timestamp(moment: datetime | None) -> float:
-    return moment.timestamp() if moment is not None else float("inf")
 
 
 def _age_seconds(moment: datetime | None, now: datetime) -> int | None:
@@ -284,8 +165,3 @@ def asset(name: str) -> tuple[bytes, str] | None:
         return None
     data = importlib.resources.files("registration.web").joinpath("static", name).read_bytes()
     return data, mimetype
-
-
-def escape_text(value: object) -> str:
-    """Plain escaped text (for callers outside a template)."""
-    return str(escape(visible_text(value)))

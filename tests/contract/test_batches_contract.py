@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from registration.domain.model import BatchState, LeaseOutcome
+from registration.domain.model import BatchState, BufferQuery, LeaseOutcome
 from registration.domain.submission import SubmissionState
 from tests.contract.conftest import BUFFER, LEASE, NOW, Store, expire_at_of, image
 
@@ -61,9 +61,9 @@ def test_marking_a_batch_written_twice_counts_it_once(store: Store) -> None:
     assert store.batches.mark_written(claimed.record, NOW) is True
     assert store.batches.mark_written(claimed.record, NOW) is False
     assert store.batches.mark_invalid(claimed.record, "too late") is False
-    summary = next(iter(store.buffers.all()))
+    [summary] = store.buffers.page(BufferQuery(), None, 10)
     assert (summary.batches_written, summary.objects_registered) == (1, 1)
-    assert summary.last_manifest_path == "gs://bkt/m/1.json"
+    assert summary.last_manifest_url == "gs://bkt/m/1.json"
     assert store.batches.unfinished(BUFFER) == []
     written = store.batches.get(BUFFER, 1)
     assert written is not None and written.state is BatchState.WRITTEN

@@ -35,6 +35,7 @@ FIELDS = {
     },
     "encord submission failed": {"manifest", "reason", "retry_at"},
     "encord job finished": {"manifest", "job_id", "status", "units_done", "units_error"},
+    "encord job started": {"manifest", "job_id", "attempt"},
 }  # fmt: skip
 
 Line = dict[str, Any]
@@ -59,6 +60,8 @@ INTENT: dict[str, Callable[[Line], bool]] = {
     "encord_jobs_failed": lambda line: (
         line["message"] == "encord job finished" and line["status"] in ("ERROR", "CANCELLED")
     ),
+    "encord_jobs_started": lambda line: line["message"] == "encord job started",
+    "encord_jobs_finished": lambda line: line["message"] == "encord job finished",
 }
 
 POLICIES = {

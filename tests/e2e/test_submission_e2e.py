@@ -163,3 +163,32 @@ def test_an_incomplete_or_invalid_encord_setting_stops_the_cold_start_naming_the
     else:
         process.stop()
         raise AssertionError(f"started with {settings} (key: {with_key})")
+
+
+def test_a_status_function_with_no_encord_setting_and_no_key_shows_a_manifest_encord_refused(
+    stub: EncordStub, emulators: Stack, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 19, finding 1: as deployed, only the event and sweep functions hold the target.
+    target = EncordTarget.on(stub)
+    stub.remove_public_key(target.key.public_key())  # Encord no longer knows the key: refused
+    registering = start_function(
+        "on_storage_event", emulators.env(target.env(batch_images=1)), emulators.log_dir
+    )
+    monkeypatch.delenv("ENCORD_SSH_KEY", raising=False)
+    monkeypatch.delenv("ENCORD_SSH_KEY_FILE", raising=False)
+    status_env = emulators.env()
+    assert not [name for name in status_env if name.startswith(("REGISTRATION_ENCORD", "ENCORD"))]
+    status = start_function("status", status_env, emulators.log_dir)
+    try:
+        [data] = events(bucket, 1)
+        assert cloudevents.finalize(registering.url, data).status_code == 200
+        answer = requests.get(status.url, timeout=60)
+    finally:
+        registering.stop()
+        status.stop()
+
+    assert answer.status_code == 200
+    [item] = [i for i in answer.json()["attention"] if i["kind"] == "submission_failed"]
+    assert item["manifest"].startswith(f"gs://{bucket}/encord-manifests/cam/images/")
+    assert "Encord refused it" in item["detail"]
+    assert answer.json()["totals"]["submissions_by_state"] == {"failed": 1}

@@ -50,33 +50,39 @@ def make_drop(root: Path) -> dict[str, tuple[str, str]]:
     return expected
 
 
-def test_try_drop_gives_each_of_50_mixed_files_its_verdict(tmp_path: Path) -> None:
-    drop = tmp_path / "my-folder"
-    expected = make_drop(drop)
-    report_path = tmp_path / "report.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRATION_")}
-    # A full batch of 25 images is written at once; the rest by the sweep after 2 s.
-    env["REGISTRATION_BATCH_IMAGES"] = "25"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "devstack.try_drop",
-            str(drop),
-            "--no-serve",
-            "--bucket",
-            "try-test",
-            "--report",
-            str(report_path),
-            "--log-dir",
-            str(tmp_path / "logs"),
-        ],
+def run_try(
+    drop: Path, logs: Path, *args: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m devstack.try_drop DROP --no-serve ARGS` as a person runs it, in a terminal
+    80 columns wide, with only these REGISTRATION_* settings (and no Encord key)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REGISTRATION_", "ENCORD"))}
+    env.update({f"REGISTRATION_{name.upper()}": value for name, value in settings.items()})
+    env["COLUMNS"] = "80"
+    command = [sys.executable, "-m", "devstack.try_drop", str(drop), "--no-serve", *args]
+    return subprocess.run(
+        [*command, "--log-dir", str(logs)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
+    )
+
+
+def test_try_drop_gives_each_of_50_mixed_files_its_verdict(tmp_path: Path) -> None:
+    drop = tmp_path / "my-folder"
+    expected = make_drop(drop)
+    report_path = tmp_path / "report.json"
+    # A full batch of 25 images is written at once; the rest by the sweep after 2 s.
+    completed = run_try(
+        drop,
+        tmp_path / "logs",
+        "--bucket",
+        "try-test",
+        "--report",
+        str(report_path),
+        batch_images="25",
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-4000:]
@@ -97,6 +103,29 @@ def test_try_drop_gives_each_of_50_mixed_files_its_verdict(tmp_path: Path) -> No
     assert len(series) == 1
     photos = {files[f"photos/img_{i:02d}.png"]["manifest"] for i in range(30)}
     assert len(photos) == 2
-    assert "Verdict per file" in completed.stdout
-    assert "47 registered, 3 rejected" in completed.stdout
+    # One row per manifest, rows only for the files rejected, none wider than the terminal.
+    out = completed.stdout
+    assert "Manifests under gs://try-test/encord-manifests/" in out
+    assert "Files rejected or still pending" in out
+    assert "models/net.onnx" in out and "photos/.thumbs.jpg" in out
+    assert "photos/img_00.png" not in out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert "47 registered, 3 rejected" in out
     assert report["status_url"].startswith("http://127.0.0.1:")
+
+
+def test_try_drop_with_encord_submits_each_manifest_to_the_local_stub_and_shows_its_end(
+    tmp_path: Path,
+) -> None:
+    drop = tmp_path / "drop"
+    (drop / "cam").mkdir(parents=True)
+    for index in range(3):
+        (drop / "cam" / f"img_{index}.png").write_bytes(png_bytes(index))
+    completed = run_try(drop, tmp_path / "logs", "--encord", "--all", "--bucket", "try-encord")
+    out = completed.stdout
+    assert completed.returncode == 0, (out + completed.stderr)[-4000:]
+    assert "Encord: the local stub at http://127.0.0.1:" in out
+    jobs = out.split("Encord jobs (local stub)", 1)[1]
+    [row] = [line for line in jobs.splitlines() if ".json" in line]
+    assert "DONE" in row and row.split("│")[4].strip() == "3"  # its 3 files registered
+    assert "Every file" in out and out.count("registered │") == 3

@@ -22,7 +22,7 @@ from google.cloud import storage
 from devstack.stack import PROJECT, Process, Stack
 from registration.cli.commands import cli
 from registration.config import load_settings
-from registration.domain.model import StorageObject
+from registration.domain.model import BufferQuery, StorageObject
 from registration.manifest.urls import parse_object_url
 from tests.support.app import App, app_on_emulators
 from tests.support.bulk_storage import FIRST_GENERATION, seeded_storage
@@ -174,7 +174,8 @@ def test_status_prints_needs_attention_first_then_rows_then_totals(seeded: Any) 
     totals = out.index("3 of 3 rows shown, 3 objects pending; 3 buffers in all")
     assert attention < out.index("Nothing is stuck") < table < totals
     narrowed = invoke("status", "--prefix", "north").stdout
-    assert "2 of 3 rows shown" in narrowed and "south/cam" not in narrowed
+    # The store answers the prefix: only the matching buffers are read and shown.
+    assert "2 of 2 rows shown" in narrowed and "south/cam" not in narrowed
     as_json = json.loads(invoke("status", "--json").stdout)
     assert {row["folder"] for row in as_json["buffers"]} == {"north/cam", "north/dock", "south/cam"}
 
@@ -212,7 +213,11 @@ def test_reconcile_finds_missed_events_both_ways_and_repair_replays_them(seeded:
     # Registered, but the objects are gone and their delete events were missed.
     svc.register(StorageObject(BUCKET, "rec/gone.jpg", 5))
     svc.register(StorageObject(BUCKET, "rec/old/shipped.jpg", 6))
-    [shipped_buffer] = [s.buffer for s in svc.store.buffers.all() if s.buffer.folder == "rec/old"]
+    [shipped_buffer] = [
+        s.buffer
+        for s in svc.store.buffers.page(BufferQuery("rec/old"), None, 10)
+        if s.buffer.folder == "rec/old"
+    ]
     svc.flush(shipped_buffer, full_only=False)
 
     found = invoke("reconcile", f"gs://{BUCKET}/rec/", "--json")
@@ -263,7 +268,11 @@ def test_trace_tells_the_fate_of_any_object_in_one_call(seeded: Any) -> None:
     svc = service()
     svc.register(seeded_object(names, "tr/in manifest #1.jpg"))
     svc.register(seeded_object(names, "tr/model.onnx"))
-    [buffer] = [s.buffer for s in svc.store.buffers.all() if s.buffer.folder == "tr"]
+    [buffer] = [
+        s.buffer
+        for s in svc.store.buffers.page(BufferQuery("tr"), None, 10)
+        if s.buffer.folder == "tr"
+    ]
     claimed = svc.flush(buffer, full_only=False).manifests
     svc.register(seeded_object(names, "tr/waiting.jpg"))
     svc.register(StorageObject(BUCKET, "tr/overwritten.jpg", 2))  # then its newer event got lost
@@ -293,7 +302,11 @@ def test_trace_as_json_lists_the_record_batch_and_manifest(seeded: Any) -> None:
     seeded(names)
     svc = service()
     svc.register(seeded_object(names, "tj/a.jpg"))
-    [buffer] = [s.buffer for s in svc.store.buffers.all() if s.buffer.folder == "tj"]
+    [buffer] = [
+        s.buffer
+        for s in svc.store.buffers.page(BufferQuery("tj"), None, 10)
+        if s.buffer.folder == "tj"
+    ]
     [path] = svc.flush(buffer, full_only=False).manifests
     result = invoke("trace", f"gs://{BUCKET}/tj/a.jpg", "--json")
     assert result.exit_code == 0, result.output

@@ -31,7 +31,7 @@ import requests
 
 from devstack.stack import ROOT, Process, Stack, start_function
 from registration.config import Settings
-from registration.domain.model import StorageObject
+from registration.domain.model import BufferRef, ManifestKey, StorageObject
 from registration.services.ports import Context
 from registration.services.rejection_summary import summarize_rejections
 from tests.integration.test_status_page import CHROMIUM_FLAGS, VisibleText, chromium
@@ -274,7 +274,15 @@ def test_500_buffers_page_by_100_with_totals_and_a_next_page_link(
     serve_status: Callable[..., Process], bucket: str
 ) -> None:
     svc = app()
-    names = [f"fleet/unit-{i:03d}/frame.jpg" for i in range(500)]
+    folders = [f"fleet/unit-{i:03d}" for i in range(497)]
+    # Three more folders that a filter finds, all of them past the first page (which is in
+    # buffer id order): chosen by their ids, after the 100th id of the others.
+    ids = sorted(BufferRef(bucket, folder, ManifestKey.IMAGES).ident for folder in folders)
+    later = (f"fleet/match-{n}" for n in range(1000))
+    matching = [
+        folder for folder in later if BufferRef(bucket, folder, ManifestKey.IMAGES).ident > ids[99]
+    ][:3]
+    names = [f"{folder}/frame.jpg" for folder in folders + matching]
     register_all(svc, bucket, names, threads=16)
     status = serve_status()
     started = time.perf_counter()
@@ -294,6 +302,17 @@ def test_500_buffers_page_by_100_with_totals_and_a_next_page_link(
     first = {row["data-folder"] for row in parsed.rows}
     rows = dom_of(second.text).rows
     assert len(rows) == 100 and not first & {row["data-folder"] for row in rows}
+    # A filter is answered by the store, not by the page already read: the three folders
+    # past the first page are exactly what the filtered page shows.
+    assert not first & set(matching)
+    filtered = requests.get(
+        status.url, params={"prefix": "fleet/match-"}, headers={"Accept": HTML}, timeout=120
+    )
+    assert sorted(str(row["data-folder"]) for row in dom_of(filtered.text).rows) == sorted(matching)
+    assert "3 buffers in all match the prefix and type" in text_of(filtered.text)
+    answer = requests.get(status.url, params={"prefix": "fleet/match-"}, timeout=120).json()
+    assert sorted(row["folder"] for row in answer["buffers"]) == sorted(matching)
+    assert answer["totals"]["buffers_matching"] == 3
     print(f"screenshot: {shot}; first page served in {elapsed:.1f} s")
 
 
@@ -427,3 +446,10 @@ def test_the_detail_page_and_its_json_list_batches_with_manifests(
     assert "Pending 1 / 2" in text
     missing = requests.get(f"{status.url}?buffer=nope", timeout=60)
     assert missing.status_code == 404
+    # Text that cannot be a document id (a path) is a 404 with a JSON error, never a 500.
+    for malformed in ("a/b", "a//b", "__x__", row["id"] + "/batches"):
+        answer = requests.get(status.url, params={"buffer": malformed}, timeout=60)
+        assert (answer.status_code, answer.json()) == (
+            404,
+            {"error": "no such buffer", "buffer": malformed},
+        ), malformed

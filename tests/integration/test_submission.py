@@ -22,6 +22,7 @@ from google.api_core.exceptions import ServiceUnavailable
 from devstack.stack import Stack
 from registration.domain.model import BufferRef, ManifestKey, RejectionReason
 from registration.domain.submission import SubmissionState
+from registration.presenters import wire
 from registration.services import trace as trace_service
 from tests.support.clock import FakeClock
 from tests.support.encord_stub import EncordStub
@@ -171,7 +172,7 @@ def test_each_file_encord_refuses_becomes_a_rejection_with_encords_error_in_stat
     ]
     assert error in traced.rejections[0].detail
     assert f"job {job_id}" in traced.fate
-    assert traced.as_dict()["records"][0]["encord"]["state"] == "done"
+    assert wire.trace_json(traced)["records"][0]["encord"]["state"] == "done"
     accepted = trace_service.trace(app.ctx, bucket, objects[1].name)
     assert accepted.rejections == []
     # A third sweep records nothing twice.

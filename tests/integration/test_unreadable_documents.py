@@ -18,6 +18,7 @@ from devstack.stack import Stack
 from registration.clock import utc_now
 from registration.config import Settings
 from registration.domain.model import BufferRef, ManifestKey, StorageObject
+from registration.presenters.wire import status_json
 from registration.services.status import status
 from registration.services.sweep import sweep
 from tests.support.app import app_on_emulators
@@ -56,7 +57,7 @@ def test_a_batch_document_without_its_buffers_identity_is_skipped_and_reported_w
     later = app_on_emulators(app.settings, clock=lambda: utc_now() + timedelta(minutes=5))
 
     report = sweep(later.ctx)
-    view = status(later.ctx).as_dict()
+    view = status_json(status(later.ctx))
 
     assert report.unreadable == [path]
     assert report.as_dict()["unreadable_count"] == 1
@@ -81,7 +82,7 @@ def test_an_object_record_and_a_buffer_document_that_cannot_be_read_are_skipped_
     odd_record = next(iter(query.stream()))
     odd_record.reference.update({"key": "holograms"})
 
-    view = status(app.ctx).as_dict()
+    view = status_json(status(app.ctx))
 
     assert {row["id"] for row in view["buffers"]} == {good.ident}
     assert sorted(view["unreadable"]) == sorted([f"buffers/{bad.ident}", odd_record.reference.path])

@@ -13,6 +13,7 @@ from registration.clock import Clock, utc_now
 from registration.config import Settings
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
 from registration.domain.model import BatchRecord, BufferRef, StorageObject
+from registration.presenters import wire
 from registration.services import flush, intake, status, sweep
 from registration.services.ports import Backends, Context
 from registration.services.threshold import ThresholdGate
@@ -47,7 +48,7 @@ class App:
         return sweep.sweep(self.ctx)
 
     def status(self, recent_rejections: int = 50) -> dict[str, Any]:
-        return status.status(self.ctx, recent_rejections).as_dict()
+        return wire.status_json(status.status(self.ctx, recent_rejections))
 
 
 def app_on_emulators(settings: Settings | None = None, clock: Clock = utc_now) -> App:

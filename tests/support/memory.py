@@ -53,6 +53,7 @@ from registration.domain.lifecycle import (
 from registration.domain.model import (
     BatchRecord,
     BatchState,
+    BufferQuery,
     BufferRef,
     BufferSummary,
     ClaimedBatch,
@@ -65,7 +66,6 @@ from registration.domain.model import (
     StoredObject,
     Submission,
 )
-from registration.domain.submission import SubmissionState
 from registration.services.ports import Backends, EncordJobs
 
 REJECTION_RETENTION = timedelta(days=90)
@@ -329,7 +329,7 @@ class MemoryStore(SubmissionWrites):
             if state is None:
                 raise KeyError(f"no buffer {batch.buffer} (Firestore's update() would fail)")
             state.last_flush_at = now
-            state.last_manifest_path = f"gs://{batch.manifest_bucket}/{batch.manifest_path}"
+            state.last_manifest_path = batch.manifest_url
             state.batches_written += 1
             state.objects_registered += batch.item_count
             return True
@@ -352,7 +352,7 @@ class MemoryStore(SubmissionWrites):
                     pending=state.pending,
                     oldest_pending_at=state.oldest_pending_at,
                     last_flush_at=state.last_flush_at,
-                    last_manifest_path=state.last_manifest_path,
+                    last_manifest_url=state.last_manifest_path,
                     batches_written=state.batches_written,
                     objects_registered=state.objects_registered,
                 )
@@ -382,7 +382,7 @@ class MemoryStore(SubmissionWrites):
                     bucket=obj.bucket,
                     name=obj.name,
                     generation=obj.generation,
-                    reason=reason.value,
+                    reason=reason,
                     detail=detail,
                     folder=obj.folder,
                     recorded_at=now,
@@ -445,7 +445,7 @@ class MemoryStore(SubmissionWrites):
         return StoredObject(
             buffer=entry.buffer,
             obj=_stored(entry.obj),
-            state=entry.state.value,
+            state=entry.state,
             created_at=entry.created_at,
             batch=entry.batch,
             source=entry.source,
@@ -549,13 +549,20 @@ class MemoryStore(SubmissionWrites):
         due.sort(key=lambda b: (b.submission and b.submission.next_attempt_at) or _EARLIEST)
         return due[:limit]
 
+    def by_manifest(self, bucket: str, path: str) -> BatchRecord | None:
+        with self._lock:
+            for buffer, batch in self._every_batch():
+                record = self._batch_record(buffer, batch)
+                if (record.manifest_bucket, record.manifest_path) == (bucket, path):
+                    return record
+        return None
+
     def failed_submissions(self, limit: int) -> list[BatchRecord]:
         with self._lock:
             failed = [
                 self._batch_record(buffer, batch)
                 for buffer, batch in self._every_batch()
-                if batch.submission is not None
-                and batch.submission.state in (SubmissionState.FAILED, SubmissionState.ERROR)
+                if batch.submission is not None and batch.submission.state.needs_attention
             ]
         return failed[:limit]
 
@@ -567,7 +574,7 @@ class MemoryStore(SubmissionWrites):
             pending=state.pending,
             oldest_pending_at=state.oldest_pending_at,
             last_flush_at=state.last_flush_at,
-            last_manifest_path=state.last_manifest_path,
+            last_manifest_url=state.last_manifest_path,
             batches_written=state.batches_written,
             objects_registered=state.objects_registered,
         )
@@ -592,6 +599,20 @@ class MemoryStore(SubmissionWrites):
         with self._lock:
             return len(self._buffers)
 
+    def page(self, query: BufferQuery, after: str | None, limit: int) -> list[BufferSummary]:
+        with self._lock:
+            found = sorted(
+                (buffer.folder, buffer.ident, self._summary(buffer, state))
+                for buffer, state in self._buffers.items()
+                if query.matches(buffer)
+            )
+            start = next((i + 1 for i, item in enumerate(found) if item[1] == after), 0)
+        return [summary for _, _, summary in found[start : start + limit]]
+
+    def count_matching(self, query: BufferQuery) -> int:
+        with self._lock:
+            return sum(query.matches(buffer) for buffer in self._buffers)
+
     def recently_flushed(self, since: datetime, limit: int) -> list[BufferSummary]:
         with self._lock:
             flushed = [
@@ -610,20 +631,16 @@ class MemoryStore(SubmissionWrites):
     def save_watermark(self, moment: datetime) -> None:
         self._watermark = moment
 
-    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]:
+    def reasons_recorded_since(
+        self, moment: datetime | None
+    ) -> dict[tuple[str, str], frozenset[str]]:
+        found: dict[tuple[str, str], set[str]] = {}
         with self._lock:
-            touched = {
-                (r.record.bucket, r.record.folder)
-                for r in self._rejections.values()
-                if moment is None or r.record.recorded_at >= moment
-            }
-            if moment is not None:
-                touched |= {
-                    (buffer.bucket, buffer.folder)
-                    for buffer, state in self._buffers.items()
-                    if state.created_at >= moment
-                }
-            return touched
+            for rejection in self._rejections.values():
+                record = rejection.record
+                if moment is None or record.recorded_at >= moment:
+                    found.setdefault((record.bucket, record.folder), set()).add(record.reason.value)
+        return {key: frozenset(reasons) for key, reasons in found.items()}
 
     def folders_due_recount(self, moment: datetime) -> set[tuple[str, str]]:
         with self._lock:
@@ -638,13 +655,13 @@ class MemoryStore(SubmissionWrites):
                     due.add(key)
             return due
 
-    def count_folder(self, bucket: str, folder: str) -> dict[str, int]:
+    def count_folder(self, bucket: str, folder: str, reasons: Sequence[str]) -> dict[str, int]:
         counts: dict[str, int] = {}
         with self._lock:
             for rejection in self._rejections.values():
                 record = rejection.record
-                if record.bucket == bucket and record.folder == folder:
-                    counts[record.reason] = counts.get(record.reason, 0) + 1
+                if (record.bucket, record.folder) == (bucket, folder) and record.reason in reasons:
+                    counts[record.reason.value] = counts.get(record.reason.value, 0) + 1
         return counts
 
     def save_counts(self, bucket: str, folder: str, counts: dict[str, int], now: datetime) -> None:

@@ -328,3 +328,11 @@ def test_image_group_part_titles_are_unique_fit_300_characters_and_build_a_manif
     assert len(set(titles)) == len(titles)
     assert all(0 < len(title) <= MAX_TITLE_CHARS for title in titles)
     build_manifest(ManifestKey.IMAGE_GROUPS, units)
+
+
+def test_digits_that_are_not_decimal_sort_as_text_and_never_raise() -> None:
+    # '²' and '①' are digits to str.isdigit but not to int(): a name holding one alone
+    # used to raise ValueError in the natural order.
+    assert natural_key("frame1²") == ((1, "frame"), (0, 1), (1, "²"))
+    names = ["b1①", "a1²", "a10", "a2"]
+    assert sorted(names, key=natural_key) == ["a1²", "a2", "a10", "b1①"]

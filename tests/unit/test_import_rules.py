@@ -32,6 +32,8 @@ LOWER_USE_CASES = (
 HIGHER_USE_CASES = (
     "registration.services.sweep",
     "registration.services.status",
+    "registration.services.attention",
+    "registration.services.jobs",
     "registration.services.trace",
     "registration.services.backfill",
     "registration.services.reconcile",
@@ -188,6 +190,27 @@ def service_violations(imports: Iterable[Import]) -> list[str]:
     ]
 
 
+# (importing module, imported module): pairs of layers that must never meet.
+EDGE_RULES = (
+    ("registration.cli", ("registration.web",)),
+    ("registration.services", ("registration.presenters",)),
+    ("registration.adapters", ("registration.presenters",)),
+    ("registration.domain", ("registration.presenters",)),
+    ("registration.presenters", ("registration.adapters", "registration.cli", "registration.web")),
+)
+
+
+def edge_violations(imports: Iterable[Import]) -> list[str]:
+    """The CLI never imports the page; the presenters (shared by page, CLI and main.py) sit
+    at the edge, so nothing below it imports them, and they import no adapter or CLI."""
+    return [
+        item.where()
+        for item in imports
+        for layer, forbidden in EDGE_RULES
+        if within(item.module, layer) and within(item.target, *forbidden)
+    ]
+
+
 def use_case_order_violations(imports: Iterable[Import]) -> list[str]:
     return [
         item.where()
@@ -307,6 +330,10 @@ def test_the_use_cases_import_no_adapter_cli_web_bootstrap_or_main() -> None:
     assert service_violations(all_imports()) == []
 
 
+def test_neither_the_cli_nor_the_use_cases_import_the_page_nor_the_core_the_presenters() -> None:
+    assert service_violations(all_imports()) + edge_violations(all_imports()) == []
+
+
 def test_intake_and_flush_import_no_use_case_built_on_top_of_them() -> None:
     assert use_case_order_violations(all_imports()) == []
 
@@ -360,6 +387,19 @@ def imports_of(source: str, module: str, *, is_package: bool = False) -> list[Im
             service_violations,
         ),
         ("registration.services.trace", "import main", service_violations),
+        ("registration.cli.status", "from registration.web import status_page", edge_violations),
+        (
+            "registration.cli.jobs",
+            "def f():\n    from registration.web.status_page import Filters",
+            edge_violations,
+        ),
+        (
+            "registration.services.status",
+            "from registration.presenters import wire",
+            edge_violations,
+        ),
+        ("registration.adapters.gcs", "import registration.presenters.display", edge_violations),
+        ("registration.presenters.wire", "from registration.cli import app", edge_violations),
         (
             "registration.services.intake",
             "from registration.services.sweep import sweep",

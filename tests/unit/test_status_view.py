@@ -13,9 +13,11 @@ from markupsafe import escape
 from registration.domain.model import (
     BatchRecord,
     BatchState,
+    BufferQuery,
     BufferRef,
     ManifestKey,
     RejectionCounts,
+    RejectionReason,
     RejectionRecord,
 )
 from registration.services.status import (
@@ -110,7 +112,7 @@ def row(folder: str = FOLDER, **overrides: Any) -> BufferView:
         "batch_size": 1000,
         "oldest_pending_at": NOW - timedelta(minutes=3),
         "last_flush_at": NOW - timedelta(hours=2),
-        "last_manifest_path": f"gs://bkt/encord-manifests/{folder}/images/000001.json",
+        "last_manifest_url": f"gs://bkt/encord-manifests/{folder}/images/000001.json",
         "batches_written": 4,
         "objects_registered": 4000,
         "rejected_by_reason": {"unknown_type": 2, "hidden_file": 1},
@@ -121,7 +123,13 @@ def row(folder: str = FOLDER, **overrides: Any) -> BufferView:
 
 def rejection(name: str = f"{FOLDER}/model.onnx") -> RejectionRecord:
     return RejectionRecord(
-        "bkt", name, 3, "unknown_type", "no type Encord registers", FOLDER, NOW - timedelta(40)
+        "bkt",
+        name,
+        3,
+        RejectionReason.UNKNOWN_TYPE,
+        "no type Encord registers",
+        FOLDER,
+        NOW - timedelta(40),
     )
 
 
@@ -228,6 +236,9 @@ def test_filters_narrow_the_rows_of_the_page_and_keep_their_values_in_the_form()
     assert 'name="prefix" value="site-a"' in page
     assert '<option value="videos" selected>' in page
     assert "1 of 3 rows on this page match the filters" in parse(page).visible
+    assert filters.buffer_query() == BufferQuery("site-a", ManifestKey.VIDEOS)
+    assert Filters(type="image_sequences").buffer_query().sequence is True
+    assert Filters(type="image_groups").buffer_query().sequence is False
     idle = Filters.from_query({"state": "idle"})
     assert idle.include_idle and [v.buffer.folder for v in select_rows(rows, idle)] == [
         "site-b/cam 1"

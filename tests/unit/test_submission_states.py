@@ -4,7 +4,6 @@ in by each answer Encord can give (services/submit.py over the in-memory fake)."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +31,7 @@ from registration.services.ports import Context
 from tests.support.app import App
 from tests.support.clock import FakeClock
 from tests.support.memory import MemoryBucket, MemoryStore, memory_backends
+from tests.support.scripted_encord import ScriptedEncord
 
 FOLDER = "0f8fad5b-d9cb-469f-a165-70867728950e"
 BUCKET = "b"
@@ -129,23 +129,7 @@ def test_a_polled_job_maps_to_the_batchs_submission_state(
 # -- what each answer leaves on the batch (in-memory store) --------------------------------
 
 
-class FakeEncord:
-    """Answers start with the next scripted outcome: a job id, or an exception to raise."""
-
-    def __init__(self, *outcomes: str | Exception) -> None:
-        self.outcomes = list(outcomes)
-        self.started: list[str] = []
-        self.polls: dict[str, EncordJobResult] = {}
-
-    def start(self, manifest: Mapping[str, Any], file_name: str) -> str:
-        self.started.append(file_name)
-        outcome = self.outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    def poll(self, job_id: str) -> EncordJobResult:
-        return self.polls[job_id]
+FakeEncord = ScriptedEncord
 
 
 def app_with(encord: FakeEncord) -> tuple[App, FakeClock]:

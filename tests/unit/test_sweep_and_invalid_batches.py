@@ -96,7 +96,7 @@ def test_an_invalid_manifest_rejects_its_objects_and_never_blocks_the_buffer() -
 
     assert first.manifests_written == []
     assert [error["buffer"] for error in first.errors] == [f"{BUCKET}/scans/big:image_groups"]
-    assert "failed validation" in first.errors[0]["error"]
+    assert "failed validation" in str(first.errors[0]["error"])
     buffer = BufferRef(BUCKET, "scans/big", ManifestKey.IMAGE_GROUPS)
     batch = store.get(buffer, 1)
     assert batch is not None and batch.state is BatchState.INVALID

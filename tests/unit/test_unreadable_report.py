@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from registration.domain.found import Found, Unreadable, unreadable_in
+from registration.presenters.wire import status_json
 from registration.services.status import StatusView, Totals
 from registration.web.status_page import render_overview
 
@@ -30,7 +31,7 @@ def test_the_status_page_and_json_name_the_unreadable_documents() -> None:
         unreadable=(OLD_BATCH,),
     )
 
-    assert view.as_dict()["unreadable"] == [OLD_BATCH]
-    assert view.as_dict()["unreadable_count"] == 1
+    assert status_json(view)["unreadable"] == [OLD_BATCH]
+    assert status_json(view)["unreadable_count"] == 1
     page = render_overview(view)
     assert 'id="unreadable"' in page and f"<code>{OLD_BATCH}</code>" in page

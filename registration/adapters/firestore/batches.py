@@ -235,7 +235,7 @@ class FirestoreBatches:
                 buffer_ref,
                 {
                     "last_flush_at": now,
-                    "last_manifest_path": f"gs://{batch.manifest_bucket}/{batch.manifest_path}",
+                    "last_manifest_path": batch.manifest_url,
                     "batches_written": firestore.Increment(1),
                     "objects_registered": firestore.Increment(batch.item_count),
                 },
@@ -281,6 +281,17 @@ class FirestoreBatches:
         )
         return records_of(query)
 
+    def by_manifest(self, bucket: str, path: str) -> BatchRecord | None:
+        """The batch whose manifest is gs://bucket/path, in any buffer: a collection-group
+        query on its path (indexes.py), so 1 read whatever the number of buffers."""
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(filter=FieldFilter("manifest_path", "==", path))
+            .limit(10)
+        )
+        found = [batch for batch in records_of(query) if batch.manifest_bucket == bucket]
+        return found[0] if found else None
+
     def unfinished(self, buffer: BufferRef) -> list[BatchRecord]:
         query = self._docs.batches(buffer).where(
             filter=FieldFilter("state", "in", [BatchState.CLAIMING.value, BatchState.CLAIMED.value])
@@ -288,8 +299,8 @@ class FirestoreBatches:
         return [with_idle(batch_record(buffer, snapshot), snapshot) for snapshot in query.stream()]
 
 
-# What a group's manifest needs of each member: a group of 20,000 members with heavy
-# custom metadata would otherwise be loaded whole (metadata never goes into a group item).
+# What a group's manifest needs of each member: a group of 15,000 members (the cap) with
+# heavy custom metadata would otherwise be loaded whole (metadata never goes into an item).
 GROUP_MEMBER_FIELDS = (
     "bucket", "name", "generation", "state", "size", "content_type", "time_created",
     "series_uid", "instance_number",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,13 @@ from registration.adapters.firestore.documents import (
 )
 from registration.domain.found import Found
 from registration.domain.migration import SCHEMA_VERSION
-from registration.domain.model import BufferRef, BufferSummary
+from registration.domain.model import (
+    BufferQuery,
+    BufferRef,
+    BufferSummary,
+    is_stable_id,
+    prefix_end,
+)
 
 
 class FirestoreBuffers:
@@ -63,16 +69,6 @@ class FirestoreBuffers:
         with self._known_lock:
             self._known.add(ident)
 
-    def all(self) -> Iterator[BufferSummary]:
-        """Every buffer ever created (ops commands only: never the sweep or status); a
-        document that cannot be read is left out."""
-        for snapshot in self._docs.client.collection(BUFFERS).stream():
-            try:
-                summary = _summary(snapshot)
-            except PARSE_ERRORS:
-                continue
-            yield summary
-
     def get_many(self, buffers: Sequence[BufferRef]) -> list[BufferSummary | None]:
         """Their summaries, None for a buffer whose document does not exist or cannot be
         read (those are named in the result: a Found)."""
@@ -98,6 +94,23 @@ class FirestoreBuffers:
         result = collection.count(alias="n").get()
         return int(result[0][0].value)
 
+    def page(self, query: BufferQuery, after: str | None, limit: int) -> list[BufferSummary]:
+        """The buffers matching query, by folder then id, after the buffer `after`: keyset
+        paging, so a page costs its own documents (and 1 read for the cursor), never the
+        pages before it (indexes.py declares the composites the filters need)."""
+        found: Any = _matching(self._docs.client.collection(BUFFERS), query)
+        found = found.order_by("folder").order_by("__name__")
+        if after is not None and is_stable_id(after):
+            cursor = self._docs.client.collection(BUFFERS).document(after).get()
+            if cursor.exists:
+                found = found.start_after(cursor)
+        return [_summary(snapshot) for snapshot in found.limit(limit).stream()]
+
+    def count_matching(self, query: BufferQuery) -> int:
+        """How many buffers match: a count() (1 read per 1,000)."""
+        found: Any = _matching(self._docs.client.collection(BUFFERS), query)
+        return int(found.count(alias="n").get()[0][0].value)
+
     def recently_flushed(self, since: datetime, limit: int) -> list[BufferSummary]:
         query = (
             self._docs.client.collection(BUFFERS)
@@ -119,6 +132,19 @@ class FirestoreBuffers:
         )
 
 
+def _matching(collection: Any, query: BufferQuery) -> Any:
+    found = collection
+    if query.key is not None:
+        found = found.where(filter=FieldFilter("key", "==", query.key.value))
+    if query.sequence is not None:
+        found = found.where(filter=FieldFilter("create_video", "==", query.sequence))
+    if query.prefix:
+        found = found.where(filter=FieldFilter("folder", ">=", query.prefix)).where(
+            filter=FieldFilter("folder", "<", prefix_end(query.prefix))
+        )
+    return found
+
+
 def _summary(snapshot: Any) -> BufferSummary:
     fields = fields_of(snapshot)
     return BufferSummary(
@@ -126,7 +152,7 @@ def _summary(snapshot: Any) -> BufferSummary:
         pending=fields.get("pending"),
         oldest_pending_at=fields.get("oldest_pending_at"),
         last_flush_at=fields.get("last_flush_at"),
-        last_manifest_path=fields.get("last_manifest_path"),
+        last_manifest_url=fields.get("last_manifest_path"),
         batches_written=int(fields.get("batches_written") or 0),
         objects_registered=int(fields.get("objects_registered") or 0),
     )

@@ -300,7 +300,7 @@ def stored_object(snapshot: Any) -> StoredObject:
     return StoredObject(
         buffer=buffer_of(fields),
         obj=storage_object(fields),
-        state=str(fields.get("state")),
+        state=ObjectState(fields["state"]),
         created_at=fields.get("created_at"),
         batch=fields.get("batch"),
         source=fields.get("source"),
@@ -386,7 +386,7 @@ def rejection_record(fields: dict[str, Any]) -> RejectionRecord:
         bucket=fields["bucket"],
         name=fields["name"],
         generation=int(fields["generation"]),
-        reason=fields["reason"],
+        reason=RejectionReason(fields["reason"]),
         detail=fields["detail"],
         folder=fields.get("folder", ""),
         recorded_at=fields["recorded_at"],

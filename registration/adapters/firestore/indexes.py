@@ -23,6 +23,10 @@ COMPOSITE_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     # A folder's rejections, newest first (the detail page) and oldest first (its expiry).
     ("rejections", ("bucket", "folder", "recorded_at desc")),
     ("rejections", ("bucket", "folder", "recorded_at")),
+    # The status view's filters: buffers of one type (and, for image groups, sequences or
+    # not) under a folder prefix, by folder (keyset pages on folder, then the id).
+    ("buffers", ("key", "folder")),
+    ("buffers", ("key", "create_video", "folder")),
 )
 
 # (collection group, fields in order): composites over every buffer's subcollection.
@@ -44,4 +48,6 @@ SINGLE_FIELD: tuple[tuple[str, str, tuple[Scope, ...]], ...] = (
     # submission state: collection-group queries, which need their own single-field index.
     ("batches", "state", ("COLLECTION", "COLLECTION_GROUP")),
     ("batches", "submission", ("COLLECTION", "COLLECTION_GROUP")),
+    # `resubmit` finds the batch that wrote a manifest by its path, in any buffer.
+    ("batches", "manifest_path", ("COLLECTION", "COLLECTION_GROUP")),
 )

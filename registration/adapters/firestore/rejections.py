@@ -139,23 +139,21 @@ class FirestoreRejectionSummaries:
             {"watermark": moment, "updated_at": firestore.SERVER_TIMESTAMP}, merge=True
         )
 
-    def folders_touched_since(self, moment: datetime | None) -> set[tuple[str, str]]:
-        """Folders with a rejection recorded at or after moment, and (when moment is set)
-        folders that gained a buffer since, whose new buffer document needs the counts.
-        With no moment (the first summary ever), only folders that hold rejections: a
-        bucket's whole history of buffers is not the summary's business."""
-        touched: set[tuple[str, str]] = set()
-        sources = [(REJECTIONS, "recorded_at")]
+    def reasons_recorded_since(
+        self, moment: datetime | None
+    ) -> dict[tuple[str, str], frozenset[str]]:
+        """The reasons of the rejections recorded at or after moment (every rejection when
+        moment is None, the first summary ever), by folder: 1 read per rejection found.
+        New buffers are no reason to count: a folder without rejections costs nothing."""
+        query: Any = self._docs.client.collection(REJECTIONS)
         if moment is not None:
-            sources.append((BUFFERS, "created_at"))
-        for collection, field in sources:
-            query: Any = self._docs.client.collection(collection)
-            if moment is not None:
-                query = query.where(filter=FieldFilter(field, ">=", moment))
-            for snapshot in query.select(["bucket", "folder"]).stream():
-                fields = fields_of(snapshot)
-                touched.add((fields["bucket"], fields.get("folder") or ""))
-        return touched
+            query = query.where(filter=FieldFilter("recorded_at", ">=", moment))
+        found: dict[tuple[str, str], set[str]] = {}
+        for snapshot in query.select(["bucket", "folder", "reason"]).stream():
+            fields = fields_of(snapshot)
+            key = (fields["bucket"], fields.get("folder") or "")
+            found.setdefault(key, set()).add(str(fields["reason"]))
+        return {key: frozenset(reasons) for key, reasons in found.items()}
 
     def folders_due_recount(self, moment: datetime) -> set[tuple[str, str]]:
         """Folders whose oldest counted rejection has expired by moment (the TTL policy
@@ -168,20 +166,23 @@ class FirestoreRejectionSummaries:
             for fields in (fields_of(snapshot) for snapshot in query.stream())
         }
 
-    def count_folder(self, bucket: str, folder: str) -> dict[str, int]:
-        # One count() per reason: exact, and it bills one read per 1,000 matching records
-        # (at least one), with no counter document for events to contend on.
+    def count_folder(self, bucket: str, folder: str, reasons: Sequence[str]) -> dict[str, int]:
+        """The folder's rejections of these reasons (those with none are left out).
+
+        One count() per reason asked, and the summary asks only for the reasons that may
+        have changed: exact, billed one read per 1,000 matching records (at least one), with
+        no counter document for events to contend on."""
         base: Any = (
             self._docs.client.collection(REJECTIONS)
             .where(filter=FieldFilter("bucket", "==", bucket))
             .where(filter=FieldFilter("folder", "==", folder))
         )
         counts: dict[str, int] = {}
-        for reason in RejectionReason:
-            query = base.where(filter=FieldFilter("reason", "==", reason.value))
+        for reason in reasons:
+            query = base.where(filter=FieldFilter("reason", "==", reason))
             number = int(query.count(alias="n").get()[0][0].value)
             if number:
-                counts[reason.value] = number
+                counts[reason] = number
         return counts
 
     def _oldest_expiry(self, bucket: str, folder: str) -> datetime | None:

@@ -79,5 +79,5 @@ class FirestoreSubmissions(SubmissionWrites):
         return records_of(query)
 
     def failed_submissions(self, limit: int) -> list[BatchRecord]:
-        """Batches Encord refused, or whose job ended in ERROR."""
-        return self._anywhere([SubmissionState.FAILED.value, SubmissionState.ERROR.value], limit)
+        """Batches Encord refused, or whose job ended in ERROR or was cancelled."""
+        return self._anywhere([s.value for s in SubmissionState if s.needs_attention], limit)
