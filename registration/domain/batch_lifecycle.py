@@ -297,6 +297,10 @@ def _after_poll(current: Submission, event: SubmissionEvent) -> Decision:
             units_cancelled=result.units_cancelled,
             last_polled_at=event.now,
             problem=None,
+            # To the back of the queue: the sweep takes unfinished submissions in order of
+            # their next attempt, so with more jobs than one sweep can poll, each gets its
+            # turn instead of the oldest being polled again and again.
+            next_attempt_at=event.now,
         )
         if isinstance(event, Finished) and result.finished:
             return Next(replace(polled, state=result.final_state, finished_at=event.now))

@@ -286,6 +286,7 @@ def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable
 
 def _due(batch: BatchRecord, now: datetime) -> bool:
     submission = batch.submission
-    if submission is None or submission.state is not SubmissionState.PENDING:
-        return True  # a job to poll, or an intent whose holder may have died
+    if submission is None or submission.state is SubmissionState.SUBMITTING:
+        return True  # an intent whose holder may have died: begin decides in a transaction
+    # A retry, or a poll Encord refused, waits for its time; a polled job is due again at once.
     return submission.next_attempt_at is None or submission.next_attempt_at <= now

@@ -133,3 +133,27 @@ def _with_encord(app: App, encord: FakeEncord) -> Any:
     from dataclasses import replace
 
     return replace(app.store, encord=encord)
+
+
+class SlowEncord(FakeEncord):
+    """Jobs that stay PENDING: every poll finds them running."""
+
+    def poll(self, job_id: str) -> EncordJobResult:
+        self.polled.append(job_id)
+        return EncordJobResult("PENDING", BATCH, 0, 0, 0, ())
+
+
+def test_with_more_running_jobs_than_one_sweep_can_poll_each_gets_its_turn() -> None:
+    encord = SlowEncord()
+    app, clock = world(encord, sweep_budget_seconds=40)
+    for folder in range(12):  # 12 full batches: 12 jobs started at write time
+        for i in range(BATCH):
+            app.register(StorageObject(BUCKET, f"cam{folder:02d}/{i}.jpg", 1, size=1))
+    assert len(encord.started) == 12
+
+    for _ in range(4):  # each sweep's share of the budget polls only a few jobs
+        clock.advance(60)
+        sweep(app.ctx, monotonic=Ticks())
+
+    assert len(encord.polled) < 12 * 4  # the share did cut the sweeps short
+    assert set(encord.polled) == {f"job-{n}" for n in range(1, 13)}
