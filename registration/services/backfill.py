@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registration import logs
+from registration.domain.checkpoint import Checkpoint
 from registration.domain.lifecycle import FinalizeAction
 from registration.domain.model import StorageObject, stable_id
 from registration.services.intake import IntakeTally, register_many
@@ -107,19 +108,15 @@ def backfill(
     checkpoints = ctx.backends.checkpoints
     job = backfill_job(bucket, prefix)
     report = BackfillReport(bucket=bucket, prefix=prefix)
-    checkpoint = None if restart else checkpoints.load(job)
-    if checkpoint is not None and checkpoint.get("state") != "done":
-        report.resumed_after = checkpoint.get("last_name")
-    checkpoints.save(
-        job,
-        {
-            "bucket": bucket,
-            "prefix": prefix,
-            "state": "running",
-            "last_name": report.resumed_after,
-            "run_started_at": ctx.clock(),
-        },
+    saved = None if restart else checkpoints.load(job)
+    report.resumed_after = None if saved is None else saved.resume_after
+    checkpoint = Checkpoint(
+        position=report.resumed_after,
+        scope={"bucket": bucket, "prefix": prefix},
+        run_started_at=ctx.clock(),
+        updated_at=ctx.clock(),
     )
+    checkpoints.save(job, checkpoint)
     logs.info("backfill started", bucket=bucket, prefix=prefix, resumed_after=report.resumed_after)
     started = monotonic()
     objects = ctx.backends.source.list_objects(bucket, prefix, start_after=report.resumed_after)
@@ -128,19 +125,18 @@ def backfill(
         report.elapsed_seconds = monotonic() - started
         if stop_after is not None and report.listed >= stop_after:
             raise BackfillStoppedError(report)
-        checkpoints.save(
-            job, {"last_name": chunk[-1].name, "updated_at": ctx.clock(), **_counts(report)}
-        )
+        checkpoint = checkpoint.advanced(chunk[-1].name, ctx.clock(), **_counts(report))
+        checkpoints.save(job, checkpoint)
         if on_progress is not None:
             on_progress(report)
     report.elapsed_seconds = monotonic() - started
     report.finished = True
-    checkpoints.save(job, {"state": "done", "finished_at": ctx.clock(), **_counts(report)})
+    checkpoints.save(job, checkpoint.done(ctx.clock(), **_counts(report)))
     logs.info("backfill done", **report.as_dict())
     return report
 
 
-def _counts(report: BackfillReport) -> dict[str, Any]:
+def _counts(report: BackfillReport) -> dict[str, int]:
     return {
         "run_listed": report.listed,
         "run_buffered": report.buffered,

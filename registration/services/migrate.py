@@ -17,6 +17,7 @@ from typing import Any
 
 from registration import logs
 from registration.clock import Clock
+from registration.domain.checkpoint import Checkpoint
 from registration.domain.migration import BufferMigration
 from registration.services.ports import Checkpoints, LegacyLayout
 
@@ -66,8 +67,9 @@ def migrate(
     """Migrate every buffer after the checkpoint (all of them with restart). stop_after
     ends the run after that many buffers, as an interruption would (tests)."""
     saved = None if restart else checkpoints.load(CHECKPOINT)
-    cursor: str | None = (saved or {}).get("cursor")
+    cursor = None if saved is None else saved.resume_after
     report = MigrationReport(resumed_after=cursor)
+    checkpoint = Checkpoint(position=cursor, run_started_at=clock(), updated_at=clock())
     while True:
         page = legacy.buffers_after(cursor, BUFFERS_PAGE)
         for ident in page:
@@ -78,13 +80,14 @@ def migrate(
                 logs.error("migration skipped a document", document=item.path, problem=item.problem)
             report.add(done)
             cursor = ident
-            checkpoints.save(CHECKPOINT, {"cursor": cursor, "at": clock()})
+            checkpoint = checkpoint.advanced(cursor, clock())
+            checkpoints.save(CHECKPOINT, checkpoint)
             if on_buffer is not None:
                 on_buffer(report)
         if len(page) < BUFFERS_PAGE:
             break
     # Done: the next run starts from the top again (and finds nothing left to move).
-    checkpoints.save(CHECKPOINT, {"cursor": None, "finished_at": clock()})
+    checkpoints.save(CHECKPOINT, checkpoint.done(clock()))
     report.finished = True
     logs.info("migration done", **report.as_dict())
     return report

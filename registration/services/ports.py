@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 from registration.clock import Clock
 from registration.config import Settings
 from registration.domain.batch_lifecycle import Decision
+from registration.domain.checkpoint import Checkpoint
 from registration.domain.encord_items import JobItems, LinkOutcome
 from registration.domain.lifecycle import DeleteAction, FinalizeAction
 from registration.domain.migration import BufferMigration
@@ -249,11 +250,11 @@ class RejectionSummaries(Protocol):
 
 
 class Checkpoints(Protocol):
-    """Where a resumable backfill got to."""
+    """Where a resumable walk got to: a backfill, the sweep's scan, the migration."""
 
-    def load(self, job: str) -> dict[str, Any] | None: ...
+    def load(self, job: str) -> Checkpoint | None: ...
 
-    def save(self, job: str, fields: dict[str, Any]) -> None: ...
+    def save(self, job: str, checkpoint: Checkpoint) -> None: ...
 
 
 class LegacyLayout(Protocol):

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from registration import logs
+from registration.domain.checkpoint import Checkpoint
 from registration.domain.found import unreadable_in
 from registration.domain.model import BatchRecord, BatchState, PendingBuffer
 from registration.domain.submission import SubmissionState
@@ -181,8 +182,8 @@ def _scan_pending(
 ) -> list[PendingBuffer]:
     """Every buffer with a pending object, from where the last run's scan stopped."""
     checkpoints = ctx.backends.checkpoints
-    saved = checkpoints.load(SWEEP_CHECKPOINT) or {}
-    cursor: str | None = saved.get("cursor")
+    saved = checkpoints.load(SWEEP_CHECKPOINT)
+    cursor = None if saved is None else saved.position
     start = cursor
     found: list[PendingBuffer] = []
     wrapped = False
@@ -203,8 +204,9 @@ def _scan_pending(
         if out_of_time():
             report.stop("scan", "its share of the budget is spent")
             break
-    if cursor != saved.get("cursor"):
-        checkpoints.save(SWEEP_CHECKPOINT, {"cursor": cursor})
+    if cursor != start:
+        # The scan never finishes for good: a cursor of None means "from the top next time".
+        checkpoints.save(SWEEP_CHECKPOINT, Checkpoint(position=cursor, updated_at=ctx.clock()))
     return found
 
 

@@ -21,7 +21,9 @@ from registration.services.ports import (
     Batches,
     BufferCatalog,
     BulkRecords,
+    Checkpoints,
     ObjectRecords,
+    Rejections,
     Submissions,
 )
 from tests.support.clock import FakeClock
@@ -40,6 +42,8 @@ class Store:
     batches: Batches
     submissions: Submissions
     buffers: BufferCatalog
+    checkpoints: Checkpoints
+    rejections: Rejections
     pass_time: Callable[[float], None]
     # Whatever the test needs to read beneath the ports (the fake, or Firestore's client).
     raw: object
@@ -63,7 +67,7 @@ def image(index: int, generation: int = 1) -> StorageObject:
 def _memory(submits: bool) -> Store:
     clock = FakeClock(NOW)
     fake = MemoryStore(clock=clock, submits=submits)
-    return Store("memory", fake, fake, fake, fake, fake, clock.advance, fake)
+    return Store("memory", fake, fake, fake, fake, fake, fake, fake, clock.advance, fake)
 
 
 def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
@@ -72,8 +76,10 @@ def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
 
     from registration.adapters.firestore.batches import FirestoreBatches
     from registration.adapters.firestore.buffers import FirestoreBuffers
+    from registration.adapters.firestore.checkpoints import FirestoreCheckpoints
     from registration.adapters.firestore.documents import Documents
     from registration.adapters.firestore.records import FirestoreObjectRecords
+    from registration.adapters.firestore.rejections import FirestoreRejections
     from registration.adapters.firestore.submissions import FirestoreSubmissions
 
     documents = Documents(firestore.Client(project="local-project"))
@@ -85,6 +91,8 @@ def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
         FirestoreBatches(documents, submits=submits),
         FirestoreSubmissions(documents),
         FirestoreBuffers(documents),
+        FirestoreCheckpoints(documents),
+        FirestoreRejections(documents),
         time.sleep,  # Firestore's own clock decides idleness
         documents,
     )

@@ -27,7 +27,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from registration.clock import Clock, utc_now
 from registration.domain.batch_lifecycle import (
@@ -42,6 +41,7 @@ from registration.domain.batch_lifecycle import (
     on_lease,
     written_submission,
 )
+from registration.domain.checkpoint import Checkpoint
 from registration.domain.lifecycle import (
     DeleteAction,
     FinalizeAction,
@@ -141,7 +141,7 @@ class MemoryStore(SubmissionWrites):
     _rejections: dict[tuple[str, str, int, str], _Rejection] = field(default_factory=dict)
     _folder_counts: dict[tuple[str, str], RejectionCounts] = field(default_factory=dict)
     _watermark: datetime | None = None
-    _checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     _malformed_events: dict[date, int] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -692,14 +692,13 @@ class MemoryStore(SubmissionWrites):
 
     # -- checkpoints --------------------------------------------------------------------
 
-    def load(self, job: str) -> dict[str, Any] | None:
+    def load(self, job: str) -> Checkpoint | None:
         with self._lock:
-            saved = self._checkpoints.get(job)
-            return None if saved is None else dict(saved)
+            return self._checkpoints.get(job)
 
-    def save(self, job: str, fields: dict[str, Any]) -> None:
+    def save(self, job: str, checkpoint: Checkpoint) -> None:
         with self._lock:
-            self._checkpoints.setdefault(job, {}).update(fields)
+            self._checkpoints[job] = checkpoint
 
     # -- for tests ----------------------------------------------------------------------
 
