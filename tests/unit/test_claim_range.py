@@ -46,6 +46,7 @@ class Stored:
     generation: int
     state: ObjectState
     queued: Queued
+    home: int  # the buffer it waits (or waited) in
 
 
 @dataclass(frozen=True)
@@ -63,18 +64,36 @@ class InFlight:
 
 
 @dataclass
-class Buffer:
-    """One buffer as the stores would keep it, each step an atomic transaction or commit,
+class Line:
+    """One buffer's claim state: its cursor, the lease of its next batch, a claim between
+    its read and its commit, and the batches written."""
+
+    cursor: Cursor = field(default_factory=Cursor)
+    lease: int | None = None  # the lease's version (its update time) while CLAIMING
+    in_flight: InFlight | None = None
+    batches: list[list[Member]] = field(default_factory=list)
+
+
+def home_of(generation: int) -> int:
+    # A name's type may change between generations (an extension-less object overwritten
+    # with another content type), so its generations may wait in two buffers.
+    return generation % 2
+
+
+@dataclass
+class Store:
+    """Two buffers as the stores would keep them, each step an atomic transaction or commit,
     and a claim split into its read and its commit so that anything can come in between."""
 
     limit: int
     clock: int = 0
     records: dict[str, Stored] = field(default_factory=dict)
-    cursor: Cursor = field(default_factory=Cursor)
-    lease: int | None = None  # the lease's version (its update time) while CLAIMING
-    in_flight: InFlight | None = None
-    batches: list[list[Member]] = field(default_factory=list)
+    lines: tuple[Line, Line] = field(default_factory=lambda: (Line(), Line()))
     reported: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def batches(self) -> list[list[Member]]:
+        return [batch for line in self.lines for batch in line.batches]
 
     def commit_time(self, step: int) -> datetime:
         # A commit after a read has a later timestamp than the read (Firestore's snapshots);
@@ -82,28 +101,38 @@ class Buffer:
         self.clock += step
         return at(self.clock)
 
-    def lease_state(self) -> BatchState | None:
-        return None if self.lease is None else BatchState.CLAIMING
-
     def before(self, name: str) -> ObjectRecord | None:
+        """The record as a decision sees it: its stored state, claimed by its own buffer's
+        cursor (the buffer it waits in, whatever buffer the event names)."""
         stored = self.records.get(name)
         if stored is None:
             return None
         record = ObjectRecord(stored.state, stored.generation)
-        return effective(record, stored.queued, self.cursor)
+        return effective(record, stored.queued, self.lines[stored.home].cursor)
 
-    def write(self, name: str, generation: int, state: ObjectState, step: int) -> None:
+    def lease_of(self, name: str) -> BatchState | None:
+        stored = self.records.get(name)
+        if stored is None or self.lines[stored.home].lease is None:
+            return None
+        return BatchState.CLAIMING
+
+    def write(self, name: str, generation: int, state: ObjectState, home: int, step: int) -> None:
         ident = stable_id("bucket", name)
         position = Position(self.commit_time(step), ident)
-        self.records[name] = Stored(generation, state, Queued(shard_of(ident), position))
+        self.records[name] = Stored(generation, state, Queued(shard_of(ident), position), home)
+
+    def fence(self, name: str) -> None:
+        line = self.lines[self.records[name].home]
+        assert line.lease is not None
+        line.lease += 1
 
     def finalize(self, name: str, generation: int, step: int) -> None:
         before = self.before(name)
         action = on_finalize(before, generation)
         if action is FinalizeAction.BUFFER:
-            if must_fence(action, before, self.lease_state()):
-                self.touch_lease()
-            self.write(name, generation, ObjectState.PENDING, step)
+            if must_fence(action, before, self.lease_of(name)):
+                self.fence(name)
+            self.write(name, generation, ObjectState.PENDING, home_of(generation), step)
         elif action is FinalizeAction.OVERWRITES_REGISTERED:
             self.reported.append((name, generation, action.value))
 
@@ -111,30 +140,33 @@ class Buffer:
         before = self.before(name)
         action = on_delete(before, generation)
         if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
-            if must_fence(action, before, self.lease_state()):
-                self.touch_lease()
-            self.write(name, generation, ObjectState.DELETED, step)
+            if must_fence(action, before, self.lease_of(name)):
+                self.fence(name)
+            # A withdrawn record stays filed under the buffer it waited in.
+            stored = self.records.get(name)
+            home = stored.home if stored is not None else home_of(generation)
+            self.write(name, generation, ObjectState.DELETED, home, step)
         elif action is DeleteAction.DELETED_AFTER_REGISTRATION:
             self.reported.append((name, generation, action.value))
 
-    def touch_lease(self) -> None:
-        assert self.lease is not None
-        self.lease += 1
+    def take_lease(self, home: int) -> None:
+        line = self.lines[home]
+        if line.lease is None:
+            line.lease = 0
 
-    def take_lease(self) -> None:
-        if self.lease is None:
-            self.lease = 0
-
-    def read(self) -> None:
+    def read(self, home: int) -> None:
         """The claim's reads, at one snapshot: each shard's pending records after its cursor,
         asked for in shares and then topped up, as the adapter does."""
-        if self.lease is None or self.in_flight is not None:
+        line = self.lines[home]
+        if line.lease is None or line.in_flight is not None:
             return
         pending: list[list[Member]] = [[] for _ in range(SHARDS)]
         for name, stored in self.records.items():
             queued = stored.queued
-            if stored.state is ObjectState.PENDING and not self.cursor.covers(
-                queued.shard, queued.position
+            if (
+                stored.home == home
+                and stored.state is ObjectState.PENDING
+                and not line.cursor.covers(queued.shard, queued.position)
             ):
                 member = Member(queued.shard, queued.position, name, stored.generation)
                 pending[queued.shard].append(member)
@@ -144,28 +176,30 @@ class Buffer:
         got = [shard[:want] for shard, want in zip(pending, asked, strict=True)]
         more = short_by(self.limit, [len(g) for g in got], asked)
         got = [shard[: len(g) + extra] for shard, g, extra in zip(pending, got, more, strict=True)]
-        members, after = take(got, self.limit, self.cursor)
-        self.in_flight = InFlight(self.lease, self.cursor, members, after)
+        members, after = take(got, self.limit, line.cursor)
+        line.in_flight = InFlight(line.lease, line.cursor, members, after)
 
-    def commit(self) -> None:
+    def commit(self, home: int) -> None:
         """The claim's commit: the batch and the new cursor, under preconditions on the lease
         and the buffer; a failed precondition sends it back to read again."""
-        flight, self.in_flight = self.in_flight, None
+        line = self.lines[home]
+        flight, line.in_flight = line.in_flight, None
         if flight is None or not flight.members:
             return
-        if flight.lease_version != self.lease or flight.cursor != self.cursor:
+        if flight.lease_version != line.lease or flight.cursor != line.cursor:
             return
-        self.batches.append(flight.members)
-        self.cursor = flight.after
-        self.lease = None
+        line.batches.append(flight.members)
+        line.cursor = flight.after
+        line.lease = None
 
     def drain(self) -> None:
-        self.in_flight = None
-        for _ in range(len(self.records) + 1):
-            self.take_lease()
-            self.read()
-            self.commit()
-        self.lease = None
+        for home, line in enumerate(self.lines):
+            line.in_flight = None
+            for _ in range(len(self.records) + 1):
+                self.take_lease(home)
+                self.read(home)
+                self.commit(home)
+            line.lease = None
 
 
 Step = tuple[str, int, int, int]
@@ -181,8 +215,8 @@ steps = st.lists(
 )
 
 
-def run(program: list[Step], limit: int) -> tuple[Buffer, list[tuple[str, str, int]]]:
-    buffer = Buffer(limit)
+def run(program: list[Step], limit: int) -> tuple[Store, list[tuple[str, str, int]]]:
+    store = Store(limit)
     delivered: list[tuple[str, str, int]] = []
     for kind, index, generation, step in program:
         if kind == "redeliver":
@@ -192,19 +226,19 @@ def run(program: list[Step], limit: int) -> tuple[Buffer, list[tuple[str, str, i
         else:
             name = NAMES[index]
         if kind == "finalize":
-            buffer.finalize(name, generation, step)
+            store.finalize(name, generation, step)
             delivered.append((kind, name, generation))
         elif kind == "delete":
-            buffer.delete(name, generation, step)
+            store.delete(name, generation, step)
             delivered.append((kind, name, generation))
         elif kind == "lease":
-            buffer.take_lease()
+            store.take_lease(index % 2)
         elif kind == "read":
-            buffer.read()
+            store.read(index % 2)
         else:
-            buffer.commit()
-    buffer.drain()
-    return buffer, delivered
+            store.commit(index % 2)
+    store.drain()
+    return store, delivered
 
 
 @settings(max_examples=1000)
@@ -212,12 +246,12 @@ def run(program: list[Step], limit: int) -> tuple[Buffer, list[tuple[str, str, i
 def test_claims_raced_by_deletes_overwrites_and_redeliveries_register_each_object_once_or_never(
     program: list[Step], limit: int
 ) -> None:
-    buffer, delivered = run(program, limit)
-    in_batches = [(m.name, m.generation) for batch in buffer.batches for m in batch]
+    store, delivered = run(program, limit)
+    in_batches = [(m.name, m.generation) for batch in store.batches for m in batch]
     names = [name for name, _ in in_batches]
     assert len(names) == len(set(names)), "a name is in two manifests"
     for name in {name for _, name, _ in delivered}:
-        record = buffer.before(name)
+        record = store.before(name)
         assert record is not None
         newest_finalize = max(
             (g for k, n, g in delivered if k == "finalize" and n == name), default=0
@@ -228,9 +262,9 @@ def test_claims_raced_by_deletes_overwrites_and_redeliveries_register_each_objec
             # In exactly one manifest, with the generation its record holds.
             assert claimed == [record.generation]
             if newest_delete >= record.generation:
-                assert (name, newest_delete, "deleted_after_registration") in buffer.reported
+                assert (name, newest_delete, "deleted_after_registration") in store.reported
             if newest_finalize > record.generation:
-                assert (name, newest_finalize, "overwrites_registered") in buffer.reported
+                assert (name, newest_finalize, "overwrites_registered") in store.reported
         else:
             # The drain claims every pending record, so anything left is deleted: in none.
             assert record.state is ObjectState.DELETED
@@ -243,10 +277,11 @@ def test_claims_raced_by_deletes_overwrites_and_redeliveries_register_each_objec
 def test_a_claim_takes_exactly_the_records_its_cursor_covers(
     program: list[Step], limit: int
 ) -> None:
-    buffer, _ = run(program, limit)
-    members = {(m.name, m.generation) for batch in buffer.batches for m in batch}
-    for name, stored in buffer.records.items():
-        covered = stored.state is ObjectState.PENDING and buffer.cursor.covers(
+    store, _ = run(program, limit)
+    members = {(m.name, m.generation) for batch in store.batches for m in batch}
+    for name, stored in store.records.items():
+        cursor = store.lines[stored.home].cursor
+        covered = stored.state is ObjectState.PENDING and cursor.covers(
             stored.queued.shard, stored.queued.position
         )
         assert covered == ((name, stored.generation) in members)
@@ -254,18 +289,31 @@ def test_a_claim_takes_exactly_the_records_its_cursor_covers(
 
 def test_without_the_fence_a_delete_racing_a_claim_is_withdrawn_and_registered_both() -> None:
     """The counterexample the fence exists for: read, delete, commit."""
-    buffer = Buffer(limit=1)
-    buffer.finalize(NAMES[0], 1, 1)
-    buffer.take_lease()
-    buffer.read()
-    assert buffer.in_flight is not None and buffer.in_flight.members
-    lease_before = buffer.lease
-    buffer.delete(NAMES[0], 1, 1)
-    assert buffer.lease != lease_before, "the delete touched the lease"
-    buffer.commit()
-    assert buffer.batches == []  # the claim failed its precondition
-    buffer.drain()
-    assert buffer.batches == [] and buffer.before(NAMES[0]) == ObjectRecord(ObjectState.DELETED, 1)
+    store = Store(limit=1)
+    store.finalize(NAMES[0], 1, 1)
+    home = home_of(1)
+    store.take_lease(home)
+    store.read(home)
+    line = store.lines[home]
+    assert line.in_flight is not None and line.in_flight.members
+    lease_before = line.lease
+    store.delete(NAMES[0], 1, 1)
+    assert line.lease != lease_before, "the delete touched the lease"
+    store.commit(home)
+    assert store.batches == []  # the claim failed its precondition
+    store.drain()
+    assert store.batches == [] and store.before(NAMES[0]) == ObjectRecord(ObjectState.DELETED, 1)
+
+
+def test_an_overwrite_into_another_buffer_fences_the_claim_of_the_buffer_it_leaves() -> None:
+    store = Store(limit=1)
+    store.finalize(NAMES[0], 1, 1)
+    store.take_lease(home_of(1))
+    store.read(home_of(1))
+    store.finalize(NAMES[0], 2, 1)  # a new generation of another type: the other buffer
+    store.commit(home_of(1))
+    store.drain()
+    assert [[(m.name, m.generation) for m in batch] for batch in store.batches] == [[(NAMES[0], 2)]]
 
 
 def test_only_a_write_to_a_pending_record_under_a_held_lease_fences() -> None:
