@@ -73,8 +73,8 @@ def overwrite_detail(obj: StorageObject) -> str:
 
 
 def register(ctx: Context, obj: StorageObject, gate: ThresholdGate) -> FinalizeAction | None:
-    """A finalize event: record the object, or its rejection; flush its buffer when full."""
-    logs.info("received finalize", **object_log_fields(obj))
+    """A finalize event: record the object, or its rejection; flush its buffer when full.
+    One log line per event, the decision's (a failure's exception names the object)."""
     obj, verdict = verdict_for(ctx, obj)
     if isinstance(verdict, Ignored):
         logs.info("ignored", detail=verdict.detail, **object_log_fields(obj))
@@ -113,7 +113,6 @@ def tombstone_expiry(ctx: Context) -> datetime | None:
 
 def withdraw(ctx: Context, obj: StorageObject) -> DeleteAction | None:
     """A delete event: a pending generation leaves its buffer; a late one is recorded."""
-    logs.info("received delete", **object_log_fields(obj))
     _, verdict = verdict_for(ctx, obj, read_header=False)
     if (
         isinstance(verdict, Rejected)

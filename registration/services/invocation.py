@@ -18,6 +18,7 @@ def begin(ctx: Context, budget_seconds: float | None = None) -> Context:
     call by its own request timeout); unchanged when there is no Encord or it is a fake
     that has no sessions."""
     encord = ctx.backends.encord
-    if not isinstance(encord, EncordSessions):
+    # Checked first: a runtime Protocol isinstance walks its members, on every event.
+    if encord is None or not isinstance(encord, EncordSessions):
         return ctx
     return replace(ctx, backends=replace(ctx.backends, encord=encord.session(budget_seconds)))

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 from google.api_core.exceptions import Aborted
+from google.cloud import firestore
 
-from devstack.stack import Stack
+from devstack.stack import PROJECT, Stack
+from registration.adapters.firestore.documents import object_id
 from registration.bootstrap import build_backends
 from registration.domain.lifecycle import FinalizeAction
 from registration.domain.model import (
@@ -100,3 +102,24 @@ def test_custom_metadata_keys_firestore_refuses_as_field_names_round_trip(store:
     assert claimed is not None
     [member] = store.batches.members(BUFFER, 1)
     assert dict(member.custom_metadata) == metadata
+
+
+def test_a_pending_record_stores_no_null_fields_and_reads_back_the_same_object(
+    emulators: Stack, store: Backends
+) -> None:
+    # The create() is the one write of every event: what it leaves out is never marshalled.
+    bare = StorageObject("bkt", "site-a/cam 1/bare.jpg", 3)
+    full = StorageObject(
+        "bkt", "site-a/cam 1/full.jpg", 4, size=9, content_type="image/jpeg",
+        custom_metadata={"k": "v"}, series_uid="1.2.3", instance_number=7,
+    )  # fmt: skip
+    for obj in (bare, full):
+        assert store.records.add_pending(BUFFER, obj, NOW) is FinalizeAction.BUFFER
+    stored = store.bulk.object_records([("bkt", bare.name), ("bkt", full.name)])
+    assert [record.obj if record else None for record in stored] == [bare, full]
+    client = firestore.Client(project=PROJECT)
+    fields = client.collection("objects").document(object_id("bkt", bare.name)).get().to_dict()
+    assert fields is not None and None not in fields.values()
+    store.batches.acquire_lease(BUFFER, 1, 60)
+    claimed = claim(store, 1, limit=10)
+    assert claimed is not None and sorted(claimed.members, key=lambda o: o.name) == [bare, full]

@@ -216,23 +216,29 @@ def metadata_field(metadata: Mapping[str, str]) -> str | None:
 
 
 def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict[str, Any]:
-    return {
+    fields: dict[str, Any] = {
         "bucket": obj.bucket,
         "name": obj.name,
         "generation": obj.generation,
         "state": ObjectState.PENDING.value,
         "created_at": now,
-        "size": obj.size,
-        "content_type": obj.content_type,
-        "metadata": metadata_field(obj.custom_metadata),
-        "time_created": obj.time_created,
-        "series_uid": obj.series_uid,
-        "instance_number": obj.instance_number,
-        "batch": None,
-        "batch_key": None,
         **buffer_fields(buffer),
         "schema": SCHEMA_VERSION,
     }
+    # Optional facts only when known: this is the one write of every event, and each field
+    # left out is marshalled by neither the client nor Firestore (readers use .get(); no
+    # query filters on these being null). A set() replaces the document, so a generation
+    # buffered over an older one never inherits its fields.
+    optional = (
+        ("size", obj.size),
+        ("content_type", obj.content_type),
+        ("metadata", metadata_field(obj.custom_metadata)),
+        ("time_created", obj.time_created),
+        ("series_uid", obj.series_uid),
+        ("instance_number", obj.instance_number),
+    )
+    fields.update((key, value) for key, value in optional if value is not None)
+    return fields
 
 
 def tombstone_fields(
