@@ -16,7 +16,13 @@ from collections.abc import Callable
 from registration.clock import utc_now
 from registration.config import Settings, load_settings
 from registration.exceptions import ConfigurationError
-from registration.services.ports import Backends, Context, EncordJobs, LegacyLayout
+from registration.services.ports import (
+    Backends,
+    Context,
+    EncordCalls,
+    JobNotifications,
+    LegacyLayout,
+)
 from registration.services.threshold import ThresholdGate
 
 LOCAL_PROJECT = "local-project"
@@ -96,7 +102,13 @@ def build_backends(config: Settings | None = None) -> Backends:
     records = FirestoreObjectRecords(documents)
     batches = FirestoreBatches(documents, submits=config.encord_target is not None)
     bucket = CloudStorage(storage_client)
+    encord = _encord(config)
     return Backends(
+        encord_items=encord,
+        deletes=encord if config.encord_folder else None,
+        links=encord if config.encord_datasets else None,
+        notifications=_notifications(config, project),
+        outcomes=records,
         records=records,
         bulk=records,
         batches=batches,
@@ -107,7 +119,7 @@ def build_backends(config: Settings | None = None) -> Backends:
         checkpoints=FirestoreCheckpoints(documents),
         source=bucket,
         manifests=bucket,
-        encord=_encord(config),
+        encord=encord,
     )
 
 
@@ -121,7 +133,22 @@ def build_legacy_layout() -> LegacyLayout:
     return FirestoreLegacyLayout(Documents(firestore.Client(project=_project())))
 
 
-def _encord(config: Settings) -> EncordJobs | None:
+def _notifications(config: Settings, project: str | None) -> JobNotifications | None:
+    """The Pub/Sub publisher when REGISTRATION_NOTIFY_TOPIC is set."""
+    if not config.notify_topic:
+        return None
+    from registration.adapters.pubsub import PubSubNotifications
+
+    if project is None:
+        import google.auth
+
+        project = google.auth.default()[1]  # the function's own project, as the clients find it
+    path = config.notify_topic_path(project or "")
+    assert path is not None  # notify_topic is set
+    return PubSubNotifications(path)
+
+
+def _encord(config: Settings) -> EncordCalls | None:
     """The Encord gateway when a target is configured. The SDK reads its key from
     ENCORD_SSH_KEY (a Secret Manager secret in production); a missing key stops the cold
     start here, naming the variable, rather than failing every submission later."""

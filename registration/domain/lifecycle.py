@@ -17,10 +17,22 @@ class ObjectState(enum.StrEnum):
     DELETED = "deleted"  # this generation (or a newer one) was deleted before any batch
 
 
+class EncordOutcome(enum.StrEnum):
+    """What Encord made of a CLAIMED record's generation, once its job ended (issue 20).
+
+    Kept apart from ObjectState: the record stays CLAIMED (its batch still owns it), and this
+    says what followed. None: the job has not ended, or its end was not matched to the record.
+    """
+
+    REGISTERED = "registered"  # the job's items hold this generation (item_uuid, job_id)
+    REFUSED = "refused"  # Encord refused its unit: a newer generation may be registered again
+
+
 @dataclass(frozen=True)
 class ObjectRecord:
     state: ObjectState
     generation: int
+    encord: EncordOutcome | None = None
 
 
 class FinalizeAction(enum.StrEnum):
@@ -50,6 +62,10 @@ def on_finalize(record: ObjectRecord | None, generation: int) -> FinalizeAction:
             return FinalizeAction.ALREADY_DELETED
         return FinalizeAction.DUPLICATE
     if record.state is ObjectState.CLAIMED:
+        if record.encord is EncordOutcome.REFUSED:
+            # Encord holds nothing for the old generation: the new one is registered afresh
+            # (its refusal stays in the rejections).
+            return FinalizeAction.BUFFER
         return FinalizeAction.OVERWRITES_REGISTERED
     # A newer generation replaces a pending or deleted older one.
     return FinalizeAction.BUFFER
@@ -60,6 +76,10 @@ def on_delete(record: ObjectRecord | None, generation: int) -> DeleteAction:
         return DeleteAction.TOMBSTONE
     if generation < record.generation:
         return DeleteAction.STALE
+    if record.state is ObjectState.CLAIMED and record.encord is EncordOutcome.REFUSED:
+        # Encord holds nothing for it: remember the deletion, so that a late finalize of a
+        # generation up to this one is never registered (the refusal stays in the rejections).
+        return DeleteAction.TOMBSTONE
     if record.state is ObjectState.CLAIMED:
         return DeleteAction.DELETED_AFTER_REGISTRATION
     if generation == record.generation:
@@ -69,3 +89,21 @@ def on_delete(record: ObjectRecord | None, generation: int) -> DeleteAction:
     # The record holds an older generation; this newer one was deleted, so the name is
     # dead up to this generation whatever the older one's state was.
     return DeleteAction.TOMBSTONE
+
+
+# -- after a job's end (issue 20) ------------------------------------------------------------
+
+
+def on_job_end(record: ObjectRecord | None, generation: int, outcome: EncordOutcome) -> bool:
+    """Whether a finished job's outcome for `generation` is written on the record.
+
+    Only on the record of that very generation while its batch still owns it (CLAIMED): a
+    record that moved on (a newer generation buffered after a refusal, a tombstone) is never
+    stamped with an older generation's item. Writing the same outcome twice (a redelivered
+    sweep) is harmless, and a recorded outcome is never changed by another.
+    """
+    if record is None or record.state is not ObjectState.CLAIMED:
+        return False
+    if record.generation != generation:
+        return False
+    return record.encord is None or record.encord is outcome

@@ -17,7 +17,18 @@ def begin(ctx: Context, budget_seconds: float | None = None) -> Context:
     """The context with Encord bound to a new invocation of budget_seconds (None: each
     call by its own request timeout); unchanged when there is no Encord or it is a fake
     that has no sessions."""
-    encord = ctx.backends.encord
+    backends = ctx.backends
+    encord = backends.encord
     if not isinstance(encord, EncordSessions):
         return ctx
-    return replace(ctx, backends=replace(ctx.backends, encord=encord.session(budget_seconds)))
+    session = encord.session(budget_seconds)
+    # The after-registration ports are the same gateway: bound to the same session, so one
+    # breaker and one budget cover every Encord call of the invocation.
+    bound = replace(
+        backends,
+        encord=session,
+        encord_items=session if backends.encord_items is encord else backends.encord_items,
+        deletes=session if backends.deletes is encord else backends.deletes,
+        links=session if backends.links is encord else backends.links,
+    )
+    return replace(ctx, backends=bound)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from registration.domain.found import unreadable_in
+from registration.domain.links import LinkState
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -36,6 +37,8 @@ STUCK_LIMIT = 200
 # Days of malformed-event counts the view shows.
 MALFORMED_DAYS = 7
 ATTENTION_LIMIT = 100
+# How far ahead the view looks for links not yet done (every pending one: retries are <= 1 h).
+LINKS_HORIZON = timedelta(days=1)
 
 
 class AttentionKind(enum.StrEnum):
@@ -45,6 +48,7 @@ class AttentionKind(enum.StrEnum):
     SUBMISSION_FAILED = "submission_failed"  # Encord refused the manifest
     JOB_PENDING_TOO_LONG = "job_pending_too_long"  # an Encord job that does not end
     JOB_ERRORS = "job_errors"  # an Encord job finished with refused files
+    FOLLOW_UP_FAILED = "follow_up_failed"  # a dataset link or the job's message was refused
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class Totals:
     pending_shown: int
     rejected_by_reason: dict[str, int]
     submissions_by_state: dict[str, int] = field(default_factory=dict)
+    # Dataset links not yet done, by state (batches with a link due or waiting to retry).
+    links_by_state: dict[str, int] = field(default_factory=dict)
     # Events Cloud Storage could not have sent, per UTC day (ISO date) over the last
     # MALFORMED_DAYS; those that named an object are in rejected_by_reason too.
     malformed_events_by_day: dict[str, int] = field(default_factory=dict)
@@ -129,6 +135,7 @@ class Totals:
             "pending_shown": self.pending_shown,
             "rejected_by_reason": self.rejected_by_reason,
             "submissions_by_state": self.submissions_by_state,
+            "links_by_state": self.links_by_state,
             "malformed_events_by_day": self.malformed_events_by_day,
         }
 
@@ -220,7 +227,42 @@ def submission_dict(batch: BatchRecord) -> dict[str, Any] | None:
         "units_done": submission.units_done,
         "units_error": submission.units_error,
         "problem": submission.problem,
+        # After the job's end (issue 20): items matched to units (never guessed), the
+        # message, and each dataset's link.
+        "items_matched": submission.items_matched,
+        "items_unmatched": submission.items_unmatched,
+        "unmatched": list(submission.unmatched),
+        "notified_at": submission.notified_at,
+        "notify_problem": submission.notify_problem,
+        "links": [
+            {
+                "dataset": link.dataset,
+                "state": link.state.value,
+                "attempts": link.attempts,
+                "next_attempt_at": link.next_attempt_at,
+                "linked": link.linked,
+                "skipped": link.skipped,
+                "problem": link.problem,
+            }
+            for link in submission.links
+        ],
     }
+
+
+def encord_summary(batch: BatchRecord) -> str:
+    """One line for a batch's row on the detail page: job, items matched, links."""
+    submission = batch.submission
+    if submission is None:
+        return ""
+    parts = [submission.state.value]
+    if submission.items_matched is not None:
+        parts.append(f"{submission.items_matched} items matched")
+        if submission.items_unmatched:
+            parts.append(f"{submission.items_unmatched} unmatched")
+    parts += [f"{link.dataset[:8]}… {link.state.value}" for link in submission.links]
+    if submission.notify_problem:
+        parts.append("notification refused")
+    return ", ".join(parts)
 
 
 def _rejection_dict(record: RejectionRecord) -> dict[str, Any]:
@@ -285,6 +327,7 @@ class _Submissions:
 
     due: list[BatchRecord]
     failed: list[BatchRecord]
+    follow_ups: list[BatchRecord] = field(default_factory=list)
 
 
 def _submissions(ctx: Context) -> _Submissions:
@@ -294,6 +337,7 @@ def _submissions(ctx: Context) -> _Submissions:
     return _Submissions(
         submissions.submissions_due(ATTENTION_LIMIT),
         submissions.failed_submissions(ATTENTION_LIMIT),
+        submissions.failed_follow_ups(ATTENTION_LIMIT),
     )
 
 
@@ -326,6 +370,25 @@ def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
             kind = AttentionKind.JOB_ERRORS
             detail = f"Encord job {submission.job_id} ended in ERROR"
         items.append(Attention(kind, batch.buffer, detail, submission.finished_at, _gs(batch)))
+    for batch in submitted.follow_ups:
+        submission = batch.submission
+        assert submission is not None
+        problems = [
+            f"link to dataset {link.dataset} refused: {link.problem}"
+            for link in submission.links
+            if link.state is LinkState.FAILED
+        ]
+        if submission.notify_problem:
+            problems.append(f"notification refused: {submission.notify_problem}")
+        items.append(
+            Attention(
+                AttentionKind.FOLLOW_UP_FAILED,
+                batch.buffer,
+                "; ".join(problems),
+                submission.finished_at,
+                _gs(batch),
+            )
+        )
     for batch in submitted.due:
         submission = batch.submission
         assert submission is not None
@@ -352,6 +415,20 @@ def _submissions_by_state(submitted: _Submissions) -> dict[str, int]:
         assert batch.submission is not None
         state = batch.submission.state.value
         counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def _links_by_state(ctx: Context, now: datetime) -> dict[str, int]:
+    """Links still pending (a range query on links_due_at: one read per batch with a link
+    not done, one when there is none)."""
+    if ctx.backends.links is None:
+        return {}
+    counts: dict[str, int] = {}
+    for batch in ctx.backends.submissions.links_due(now + LINKS_HORIZON, ATTENTION_LIMIT):
+        assert batch.submission is not None
+        for link in batch.submission.links:
+            if link.state is not LinkState.DONE:
+                counts[link.state.value] = counts.get(link.state.value, 0) + 1
     return counts
 
 
@@ -469,6 +546,7 @@ def status(
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
             submissions_by_state=_submissions_by_state(submitted),
+            links_by_state=_links_by_state(ctx, now),
             malformed_events_by_day=_malformed_by_day(ctx, now),
         ),
         rejected=backends.rejections.recent(recent_rejections),

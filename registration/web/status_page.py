@@ -35,6 +35,7 @@ from registration.services.status import (
     BufferState,
     BufferView,
     StatusView,
+    encord_summary,
 )
 from registration.visible import visible
 
@@ -87,9 +88,15 @@ ATTENTION_LABELS = {
     AttentionKind.SUBMISSION_FAILED: "Encord submission failed",
     AttentionKind.JOB_PENDING_TOO_LONG: "Encord job pending too long",
     AttentionKind.JOB_ERRORS: "Encord job with errors",
+    AttentionKind.FOLLOW_UP_FAILED: "Dataset link or job message refused",
 }
 ENCORD_KINDS = frozenset(
-    {AttentionKind.SUBMISSION_FAILED, AttentionKind.JOB_PENDING_TOO_LONG, AttentionKind.JOB_ERRORS}
+    {
+        AttentionKind.SUBMISSION_FAILED,
+        AttentionKind.JOB_PENDING_TOO_LONG,
+        AttentionKind.JOB_ERRORS,
+        AttentionKind.FOLLOW_UP_FAILED,
+    }
 )
 
 
@@ -230,6 +237,7 @@ def _environment() -> Environment:
         age_class=age_class,
         missing=MISSING,
         age_seconds=_age_seconds,
+        encord_summary=encord_summary,
     )
     return env
 

@@ -42,14 +42,19 @@ from registration.domain.batch_lifecycle import (
     on_lease,
     written_submission,
 )
+from registration.domain.encord_items import ObjectOutcome
 from registration.domain.lifecycle import (
     DeleteAction,
+    EncordOutcome,
     FinalizeAction,
     ObjectRecord,
     ObjectState,
     on_delete,
     on_finalize,
+    on_job_end,
 )
+from registration.domain.links import due_at as links_due_at
+from registration.domain.links import needs_person
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -65,8 +70,17 @@ from registration.domain.model import (
     StoredObject,
     Submission,
 )
+from registration.domain.notification import JobNotification
 from registration.domain.submission import SubmissionState
-from registration.services.ports import Backends, EncordJobs
+from registration.exceptions import NotificationRefusedError
+from registration.services.ports import (
+    Backends,
+    DatasetLinks,
+    EncordItemDeletes,
+    EncordJobItems,
+    EncordJobs,
+    JobNotifications,
+)
 
 REJECTION_RETENTION = timedelta(days=90)
 # Sorts before every real time (a batch with no next attempt is due at once).
@@ -97,6 +111,9 @@ class _Object:
     expire_at: datetime | None = None
     deleted_at: datetime | None = None
     source: str | None = None
+    encord: EncordOutcome | None = None
+    job_id: str | None = None
+    item_uuid: str | None = None
 
 
 @dataclass
@@ -160,7 +177,9 @@ class MemoryStore(SubmissionWrites):
 
     @staticmethod
     def _record(entry: _Object | None) -> ObjectRecord | None:
-        return None if entry is None else ObjectRecord(entry.state, entry.obj.generation)
+        if entry is None:
+            return None
+        return ObjectRecord(entry.state, entry.obj.generation, entry.encord)
 
     def _batch_record(self, buffer: BufferRef, batch: _Batch) -> BatchRecord:
         return BatchRecord(
@@ -450,6 +469,9 @@ class MemoryStore(SubmissionWrites):
             batch=entry.batch,
             source=entry.source,
             deleted_at=entry.deleted_at,
+            encord=None if entry.encord is None else entry.encord.value,
+            job_id=entry.job_id,
+            item_uuid=entry.item_uuid,
         )
 
     def object_records(self, items: Sequence[tuple[str, str]]) -> list[StoredObject | None]:
@@ -537,6 +559,40 @@ class MemoryStore(SubmissionWrites):
                 stored.submission = decision.submission
                 stored.updated_at = self.clock()
             return decision
+
+    def links_due(self, now: datetime, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            due = [
+                (when, self._batch_record(buffer, batch))
+                for buffer, batch in self._every_batch()
+                if batch.submission is not None
+                and (when := links_due_at(batch.submission.links)) is not None
+                and when <= now
+            ]
+        due.sort(key=lambda pair: pair[0])
+        return [record for _, record in due[:limit]]
+
+    def failed_follow_ups(self, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            return [
+                self._batch_record(buffer, batch)
+                for buffer, batch in self._every_batch()
+                if batch.submission is not None
+                and needs_person(batch.submission.links, batch.submission.notify_problem)
+            ][:limit]
+
+    def record_outcomes(self, outcomes: Sequence[ObjectOutcome]) -> int:
+        written = 0
+        with self._lock:
+            for outcome in outcomes:
+                entry = self._objects.get((outcome.bucket, outcome.name))
+                if on_job_end(self._record(entry), outcome.generation, outcome.outcome):
+                    assert entry is not None
+                    entry.encord = outcome.outcome
+                    entry.job_id = outcome.job_id
+                    entry.item_uuid = outcome.item_uuid
+                    written += 1
+        return written
 
     def submissions_due(self, limit: int) -> list[BatchRecord]:
         with self._lock:
@@ -771,14 +827,38 @@ class MemoryBucket:
             return found
 
 
+@dataclass
+class RecordingNotifications:
+    """Implements services.ports.JobNotifications: keeps each message; `refuse` makes the
+    next publishes fail as a deleted topic or a missing grant would."""
+
+    published: list[JobNotification] = field(default_factory=list)
+    refuse: str | None = None
+
+    def publish(self, notification: JobNotification) -> str:
+        if self.refuse is not None:
+            raise NotificationRefusedError("the topic", self.refuse)
+        self.published.append(notification)
+        return str(len(self.published))
+
+
 def memory_backends(
-    store: MemoryStore, bucket: MemoryBucket, encord: EncordJobs | None = None
+    store: MemoryStore,
+    bucket: MemoryBucket,
+    encord: EncordJobs | None = None,
+    notifications: JobNotifications | None = None,
 ) -> Backends:
     """Every port over one in-memory store and one in-memory bucket (and, optionally, an
-    Encord gateway: the real one against the stub). With a gateway, written batches await
-    their submission, as bootstrap tells the Firestore adapter when a target is set."""
+    Encord gateway: the real one against the stub, which serves the after-registration
+    calls too). With a gateway, written batches await their submission, as bootstrap tells
+    the Firestore adapter when a target is set."""
     store.submits = store.submits or encord is not None
     return Backends(
+        encord_items=encord if isinstance(encord, EncordJobItems) else None,
+        deletes=encord if isinstance(encord, EncordItemDeletes) else None,
+        links=encord if isinstance(encord, DatasetLinks) else None,
+        notifications=notifications,
+        outcomes=store,
         records=store,
         bulk=store,
         batches=store,

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from registration.domain.lifecycle import (
     DeleteAction,
+    EncordOutcome,
     FinalizeAction,
     ObjectRecord,
     ObjectState,
     on_delete,
     on_finalize,
+    on_job_end,
 )
 
 PENDING, CLAIMED, DELETED = (
@@ -293,3 +295,101 @@ def test_a_claimed_record_is_never_changed_by_any_event(
             assert on_delete(claimed, event_generation) is DeleteAction.DELETED_AFTER_REGISTRATION
         if kind == "finalize" and event_generation > generation:
             assert on_finalize(claimed, event_generation) is FinalizeAction.OVERWRITES_REGISTERED
+
+
+# -- after a job's end (issue 20) -----------------------------------------------------------
+
+REGISTERED, REFUSED = EncordOutcome.REGISTERED, EncordOutcome.REFUSED
+
+
+def after_job_end(
+    current: ObjectRecord | None, generation: int, outcome: EncordOutcome
+) -> ObjectRecord | None:
+    """The record a job's outcome leaves, as both stores write it (on_job_end says whether)."""
+    if on_job_end(current, generation, outcome):
+        assert current is not None
+        return ObjectRecord(current.state, current.generation, outcome)
+    return current
+
+
+def test_a_refused_file_uploaded_again_is_buffered_and_its_older_finalize_stays_stale() -> None:
+    refused = ObjectRecord(CLAIMED, G, REFUSED)
+    assert on_delete(refused, SAME) is DeleteAction.TOMBSTONE
+    assert on_delete(refused, OLDER) is DeleteAction.STALE
+    assert on_finalize(refused, NEWER) is FinalizeAction.BUFFER
+    assert after_finalize(refused, NEWER) == ObjectRecord(PENDING, NEWER)
+    assert on_finalize(refused, SAME) is FinalizeAction.DUPLICATE
+    assert on_finalize(refused, OLDER) is FinalizeAction.STALE
+
+
+def test_a_registered_file_overwritten_is_still_reported_under_the_default_policy() -> None:
+    registered = ObjectRecord(CLAIMED, G, REGISTERED)
+    assert on_finalize(registered, NEWER) is FinalizeAction.OVERWRITES_REGISTERED
+    assert on_delete(registered, SAME) is DeleteAction.DELETED_AFTER_REGISTRATION
+
+
+@pytest.mark.parametrize(
+    ("current", "generation", "outcome", "written"),
+    [
+        (ObjectRecord(CLAIMED, G), SAME, REGISTERED, True),
+        (ObjectRecord(CLAIMED, G), SAME, REFUSED, True),
+        (ObjectRecord(CLAIMED, G, REGISTERED), SAME, REGISTERED, True),  # a redelivered sweep
+        (ObjectRecord(CLAIMED, G, REGISTERED), SAME, REFUSED, False),  # never changed by another
+        (ObjectRecord(CLAIMED, G), OLDER, REGISTERED, False),  # another generation's outcome
+        (ObjectRecord(PENDING, G), SAME, REGISTERED, False),  # not (or no longer) in a batch
+        (ObjectRecord(PENDING, NEWER), SAME, REGISTERED, False),  # came back after a refusal
+        (ObjectRecord(DELETED, G), SAME, REGISTERED, False),
+        (None, SAME, REGISTERED, False),
+    ],
+)
+def test_a_jobs_outcome_is_written_only_on_the_claimed_record_of_its_own_generation(
+    current: ObjectRecord | None, generation: int, outcome: EncordOutcome, written: bool
+) -> None:
+    assert on_job_end(current, generation, outcome) is written
+
+
+JobEvent = tuple[str, int]  # ("finalize" | "delete" | "refused" | "registered", generation)
+
+
+def apply_with_jobs(events: Iterable[JobEvent], start: ObjectRecord | None) -> ObjectRecord | None:
+    current = start
+    for kind, generation in events:
+        if kind in ("refused", "registered"):
+            current = after_job_end(current, generation, EncordOutcome(kind))
+        elif kind == "finalize":
+            current = after_finalize(current, generation)
+        else:
+            current = after_delete(current, generation)
+    return current
+
+
+@given(
+    st.sampled_from([REGISTERED, REFUSED]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["finalize", "delete", "refused", "registered"]),
+            st.integers(min_value=1, max_value=6),
+        ),
+        max_size=12,
+    ),
+)
+def test_a_later_generation_after_a_job_end_is_registrable_only_when_encord_refused(
+    outcome: EncordOutcome, later: list[JobEvent]
+) -> None:
+    """A claimed generation g whose job ended: a newer finalize is buffered again exactly
+    when Encord refused g (default policies), whatever else arrives, in any order, more than
+    once; and no outcome for another generation ever lands on the record."""
+    ended = after_job_end(ObjectRecord(CLAIMED, 3), 3, outcome)
+    final = apply_with_jobs(later, ended)
+    assert final is not None
+    newer_finalized = any(kind == "finalize" and g > 3 for kind, g in later)
+    if outcome is REGISTERED:
+        assert final == ObjectRecord(CLAIMED, 3, REGISTERED)
+        return
+    # Refused: from here on the name behaves as if never registered.
+    assert final.encord in (None, REFUSED)  # no job outcome ever lands on a newer record
+    plain = [(kind, g) for kind, g in later if kind in ("finalize", "delete") and g >= 3]
+    if newer_finalized:
+        assert registrable(final) == live_generation([("finalize", 3), *plain])
+    else:
+        assert registrable(final) is None

@@ -44,4 +44,7 @@ SINGLE_FIELD: tuple[tuple[str, str, tuple[Scope, ...]], ...] = (
     # submission state: collection-group queries, which need their own single-field index.
     ("batches", "state", ("COLLECTION", "COLLECTION_GROUP")),
     ("batches", "submission", ("COLLECTION", "COLLECTION_GROUP")),
+    # Finished batches with a dataset link due (issue 20): a range over every buffer's batches.
+    ("batches", "links_due_at", ("COLLECTION", "COLLECTION_GROUP")),
+    ("batches", "follow_up_failed", ("COLLECTION", "COLLECTION_GROUP")),
 )

@@ -13,21 +13,24 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists, InvalidArgument
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from registration.adapters.firestore.documents import (
+    MAX_WRITES_PER_BATCH,
     PARSE_ERRORS,
     Documents,
     buffer_of,
     fields_of,
     object_record,
+    outcome_fields,
     pending_fields,
     stored_object,
     tombstone_fields,
     unreadable,
 )
+from registration.domain.encord_items import ObjectOutcome
 from registration.domain.found import Found
 from registration.domain.lifecycle import (
     DeleteAction,
@@ -35,6 +38,7 @@ from registration.domain.lifecycle import (
     ObjectState,
     on_delete,
     on_finalize,
+    on_job_end,
 )
 from registration.domain.model import BufferRef, PendingBuffer, StorageObject, StoredObject
 from registration.exceptions import RecordRefusedError
@@ -182,6 +186,52 @@ class FirestoreObjectRecords:
         refs = [self._docs.object(bucket, name) for bucket, name in items]
         known = self._docs.existing(refs)
         return [stored_object(known[ref.path]) if ref.path in known else None for ref in refs]
+
+    # -- a finished job's outcome (issue 20) ------------------------------------------
+
+    def record_outcomes(self, outcomes: Sequence[ObjectOutcome]) -> int:
+        """Write each generation's outcome (registered with its item, or refused) on its
+        record, where lifecycle.on_job_end allows it. One batched read of the records, then
+        one commit per 500 writes, each write conditional on the record being unchanged since
+        it was read; a record that changed in between is decided again in a transaction."""
+        refs = [self._docs.object(o.bucket, o.name) for o in outcomes]
+        known = self._docs.existing(refs)
+        written = 0
+        for start in range(0, len(outcomes), MAX_WRITES_PER_BATCH):
+            end = start + MAX_WRITES_PER_BATCH
+            chunk = list(zip(outcomes[start:end], refs[start:end], strict=True))
+            batch = self._docs.client.batch()
+            planned: list[tuple[ObjectOutcome, Any]] = []
+            for outcome, ref in chunk:
+                snapshot = known.get(ref.path)
+                record = object_record(snapshot) if snapshot is not None else None
+                if not on_job_end(record, outcome.generation, outcome.outcome):
+                    continue
+                assert snapshot is not None  # on_job_end never writes a missing record
+                option = self._docs.client.write_option(last_update_time=snapshot.update_time)
+                batch.update(ref, outcome_fields(outcome), option=option)
+                planned.append((outcome, ref))
+            if not planned:
+                continue
+            try:
+                batch.commit()
+                written += len(planned)
+            except (FailedPrecondition, NotFound):
+                # A record moved on between the read and the commit: decide each again.
+                written += sum(self._record_outcome(ref, outcome) for outcome, ref in planned)
+        return written
+
+    def _record_outcome(self, ref: Any, outcome: ObjectOutcome) -> bool:
+        @firestore.transactional
+        def decide(transaction: Any) -> bool:
+            record = object_record(ref.get(transaction=transaction))
+            if not on_job_end(record, outcome.generation, outcome.outcome):
+                return False
+            transaction.update(ref, outcome_fields(outcome))
+            return True
+
+        result: bool = decide(self._docs.client.transaction())
+        return result
 
     def live_records(self, bucket: str, prefix: str) -> Iterator[StoredObject]:
         """Records under gs://bucket/prefix that are, or will be, in a manifest."""
