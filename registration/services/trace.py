@@ -62,6 +62,10 @@ class Trace:
                     "manifest_written_at": None if item.batch is None else item.batch.written_at,
                     "manifest_exists": item.manifest_exists,
                     "encord": None if item.batch is None else submission_dict(item.batch),
+                    # What the job's end wrote on this record (issue 20).
+                    "item_uuid": item.record.item_uuid,
+                    "job_id": item.record.job_id,
+                    "encord_outcome": item.record.encord,
                 }
                 for item in self.records
             ],
@@ -150,9 +154,16 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
             return f"refused by Encord: {refused[-1].detail}"
         if record.state == ObjectState.CLAIMED.value and batch is not None:
             if batch.state is BatchState.WRITTEN:
+                item = (
+                    f"; Encord item {record.item_uuid} (job {record.job_id})"
+                    if record.item_uuid
+                    else ""
+                )
                 return (
                     f"registered: generation {generation} is in manifest {_gs(batch)} "
-                    f"(batch {batch.seq} of buffer {record.buffer.label})" + _encord_fate(batch)
+                    f"(batch {batch.seq} of buffer {record.buffer.label})"
+                    + _encord_fate(batch)
+                    + item
                 )
             if batch.state is BatchState.INVALID:
                 return (

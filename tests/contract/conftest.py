@@ -21,6 +21,7 @@ from registration.services.ports import (
     Batches,
     BufferCatalog,
     BulkRecords,
+    JobOutcomes,
     ObjectRecords,
     Submissions,
 )
@@ -43,6 +44,7 @@ class Store:
     pass_time: Callable[[float], None]
     # Whatever the test needs to read beneath the ports (the fake, or Firestore's client).
     raw: object
+    outcomes: JobOutcomes | None = None
 
     def claim(self, seq: int, limit: int, minimum: int = 1) -> ClaimedBatch | None:
         return self.batches.claim(
@@ -63,7 +65,7 @@ def image(index: int, generation: int = 1) -> StorageObject:
 def _memory(submits: bool) -> Store:
     clock = FakeClock(NOW)
     fake = MemoryStore(clock=clock, submits=submits)
-    return Store("memory", fake, fake, fake, fake, fake, clock.advance, fake)
+    return Store("memory", fake, fake, fake, fake, fake, clock.advance, fake, fake)
 
 
 def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
@@ -87,6 +89,7 @@ def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
         FirestoreBuffers(documents),
         time.sleep,  # Firestore's own clock decides idleness
         documents,
+        records,
     )
 
 

@@ -18,6 +18,9 @@ from devstack.stack import Stack
 from registration.domain.links import LinkState
 from registration.domain.model import BufferRef, ManifestKey, StorageObject
 from registration.domain.submission import SubmissionState
+from registration.services import status as status_service
+from registration.services import trace as trace_service
+from registration.web.status_page import render_detail
 from tests.support.clock import FakeClock
 from tests.support.encord_stub import EncordStub
 from tests.support.encord_target import EncordTarget, app_with_encord, fill, https_url, the_batch
@@ -73,6 +76,16 @@ def test_a_finished_jobs_items_are_written_on_each_record_and_counted_on_the_bat
         assert record.item_uuid == item.uuid  # type: ignore[attr-defined]
         assert record.job_id == job_id  # type: ignore[attr-defined]
     assert sorted(batch.submission.item_uuids) == sorted(i.uuid for i in target.stub.items())
+
+    [item] = target.stub.items_for_url(target.folder or "", https_url(objects[0]))
+    traced = trace_service.trace(app.ctx, bucket, objects[0].name)
+    assert f"Encord item {item.uuid} (job {job_id})" in traced.fate
+    assert traced.as_dict()["records"][0]["item_uuid"] == item.uuid
+    detail = status_service.buffer_detail(app.ctx, images(bucket, "cam").ident)
+    assert detail is not None
+    assert detail.as_dict()["batches"][0]["encord"]["items_matched"] == BATCH
+    page = render_detail(detail, app.ctx.clock(), app.settings.max_age_seconds)
+    assert f"done, {BATCH} items matched" in page
 
 
 def test_a_drop_is_linked_to_each_dataset_once_and_announced_by_one_message_per_job(
