@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from registration.clock import utc_now
 from registration.config import Settings, load_settings
+from registration.domain.lifecycle import Policy
 from registration.exceptions import ConfigurationError
 from registration.services.ports import (
     Backends,
@@ -99,7 +100,8 @@ def build_backends(config: Settings | None = None) -> Backends:
     else:
         storage_client = storage.Client(project=project)
     documents = Documents(firestore.Client(project=project))
-    records = FirestoreObjectRecords(documents)
+    policy = policy_of(config)
+    records = FirestoreObjectRecords(documents, policy)
     batches = FirestoreBatches(documents, submits=config.encord_target is not None)
     bucket = CloudStorage(storage_client)
     encord = _encord(config)
@@ -109,6 +111,8 @@ def build_backends(config: Settings | None = None) -> Backends:
         links=encord if config.encord_datasets else None,
         notifications=_notifications(config, project),
         outcomes=records,
+        follow_ups=records,
+        policy=policy,
         records=records,
         bulk=records,
         batches=batches,
@@ -120,6 +124,14 @@ def build_backends(config: Settings | None = None) -> Backends:
         source=bucket,
         manifests=bucket,
         encord=encord,
+    )
+
+
+def policy_of(config: Settings) -> Policy:
+    """REGISTRATION_ENCORD_ON_DELETE / ON_OVERWRITE as the decision table takes them."""
+    return Policy(
+        delete=config.encord_on_delete == "delete",
+        replace=config.encord_on_overwrite == "replace",
     )
 
 

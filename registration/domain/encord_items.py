@@ -12,7 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from registration.domain.lifecycle import EncordOutcome
+from registration.domain.lifecycle import EncordOutcome, ObjectRecord
+from registration.domain.model import BufferRef
 
 # EncordItem is defined beside the job result that lists a finished job's items, and
 # re-exported here with the rest of what a job leaves behind.
@@ -117,3 +118,16 @@ class ObjectOutcome:
     outcome: EncordOutcome
     job_id: str
     item_uuid: str | None = None  # the item holding it (a group's for its frames)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A registered object's delete or overwrite, waiting to be carried over to Encord."""
+
+    bucket: str
+    name: str
+    buffer: BufferRef
+    record: ObjectRecord  # CLAIMED, with follow_up noted
+    item_uuid: str | None
+    attempts: int  # item deletions tried (a refusal after one is a lost answer: done)
+    failed: str | None = None  # why a person must look (the follow-up is no longer due)

@@ -15,8 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 from registration.clock import Clock
 from registration.config import Settings
 from registration.domain.batch_lifecycle import Aftermath, Decision
-from registration.domain.encord_items import JobItems, LinkOutcome, ObjectOutcome
-from registration.domain.lifecycle import DeleteAction, FinalizeAction
+from registration.domain.encord_items import FollowUp, JobItems, LinkOutcome, ObjectOutcome
+from registration.domain.lifecycle import REPORT, DeleteAction, FinalizeAction, Policy
 from registration.domain.links import LinkEvent
 from registration.domain.migration import BufferMigration
 from registration.domain.model import (
@@ -318,6 +318,9 @@ class Backends:
     notifications: JobNotifications | None = None
     # None only for a Backends built before issue 20 (tests that do not need it).
     outcomes: JobOutcomes | None = None
+    follow_ups: FollowUps | None = None
+    # REGISTRATION_ENCORD_ON_DELETE / ON_OVERWRITE; the records store decides events with it.
+    policy: Policy = REPORT
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,27 @@ class JobNotifications(Protocol):
     """One message per finished job (adapters/pubsub.py); returns the message id."""
 
     def publish(self, notification: JobNotification) -> str: ...
+
+
+class FollowUps(Protocol):
+    """Records whose delete or overwrite waits to be carried over to Encord. Every write
+    applies only while lifecycle.may_follow_up holds for the generation it was decided for."""
+
+    def follow_ups_due(self, now: datetime, limit: int) -> list[FollowUp]: ...
+
+    def reschedule_follow_up(
+        self, follow_up: FollowUp, attempts: int, next_attempt_at: datetime, problem: str | None
+    ) -> bool: ...
+
+    def fail_follow_up(self, follow_up: FollowUp, problem: str) -> bool: ...
+
+    def release_item(self, follow_up: FollowUp) -> bool:
+        """The item is deleted: Encord holds nothing for the generation (follow-up kept)."""
+
+    def close_follow_up(
+        self, follow_up: FollowUp, now: datetime, *, tombstone: bool, expire_at: datetime | None
+    ) -> bool:
+        """Done: clear it; with tombstone, the name is dead up to the record's generation."""
 
 
 class EncordCalls(EncordJobs, EncordJobItems, EncordItemDeletes, DatasetLinks, Protocol):

@@ -31,7 +31,7 @@ from registration import logs
 from registration.domain.found import unreadable_in
 from registration.domain.model import BatchRecord, BatchState, PendingBuffer
 from registration.domain.submission import SubmissionState
-from registration.services import aftermath, invocation
+from registration.services import aftermath, follow_up, invocation
 from registration.services.flush import FlushReport, WriteOutcome, finish, flush, save_summary
 from registration.services.ports import Context, EncordBreaker
 from registration.services.rejection_summary import summarize_rejections
@@ -65,6 +65,8 @@ class SweepReport:
     jobs_finished: list[str] = field(default_factory=list)
     # Dataset links this run recorded as done ("<manifest> -> <dataset>"), issue 20.
     datasets_linked: list[str] = field(default_factory=list)
+    # Deletes and overwrites of registered objects this run carried over ("<gs://>: <what>").
+    follow_ups: list[str] = field(default_factory=list)
     # The kinds of work the budget (or an Encord outage) cut short: "abandoned",
     # "submissions", "scan", "buffers". Never empty when work_remaining is True.
     cut_short: list[str] = field(default_factory=list)
@@ -103,6 +105,7 @@ class SweepReport:
             "submitted": self.submitted,
             "jobs_finished": self.jobs_finished,
             "datasets_linked": self.datasets_linked,
+            "follow_ups": self.follow_ups,
             "cut_short": self.cut_short,
             "unreadable": self.unreadable,
             "unreadable_count": len(self.unreadable),
@@ -127,6 +130,7 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
     submissions_end = monotonic() - started + budget * SUBMISSION_SHARE
     _follow_submissions(ctx, report, lambda: out_of_time(submissions_end / budget))
     _follow_links(ctx, report, lambda: out_of_time(submissions_end / budget))
+    _carry_follow_ups(ctx, report, lambda: out_of_time(submissions_end / budget))
     found = _scan_pending(ctx, lambda: out_of_time(SCAN_SHARE), report)
     now = ctx.clock()
     ages = [(now - item.oldest_pending_at).total_seconds() for item in found]
@@ -303,6 +307,21 @@ def _follow_links(ctx: Context, report: SweepReport, out_of_time: Callable[[], b
             report.failed(batch.buffer.label, error, manifest=batch.manifest_path)
             continue
         report.datasets_linked.extend(f"{batch.manifest_path} -> {d}" for d in linked)
+
+
+def _carry_follow_ups(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
+    """Deletes and overwrites of registered objects, by policy (services/follow_up.py): a
+    range query on follow_up_due_at, so a deployment with none pays one read."""
+    if not ctx.backends.policy.follows_bucket:
+        return
+    try:
+        tally = follow_up.carry_due(ctx, out_of_time)
+    except Exception as error:  # Firestore or bucket trouble: report it, carry on
+        report.failed("(follow-ups)", error)
+        return
+    report.follow_ups.extend(tally.carried)
+    if tally.deferred:
+        report.stop("follow_ups", "budget spent or Encord failed in this run")
 
 
 def _due(batch: BatchRecord, now: datetime) -> bool:

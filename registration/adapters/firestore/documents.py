@@ -24,7 +24,7 @@ from google.api_core.exceptions import AlreadyExists, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from registration.domain.encord_items import ObjectOutcome
+from registration.domain.encord_items import FollowUp, ObjectOutcome
 from registration.domain.found import Found, Unreadable
 from registration.domain.lifecycle import EncordOutcome, ObjectRecord, ObjectState
 from registration.domain.links import DatasetLink, LinkState, needs_person
@@ -310,6 +310,41 @@ def object_record(snapshot: Any) -> ObjectRecord | None:
         ObjectState(fields["state"]),
         int(fields["generation"]),
         EncordOutcome(outcome) if outcome else None,
+        follow_up=bool(fields.get("follow_up")),
+    )
+
+
+def follow_up_fields(now: datetime) -> dict[str, Any]:
+    """A delete or overwrite of a registered generation, noted for the sweep (due now)."""
+    return {
+        "follow_up": "due",
+        "follow_up_due_at": now,
+        "follow_up_attempts": 0,
+        "follow_up_problem": None,
+    }
+
+
+def cleared_follow_up_fields() -> dict[str, Any]:
+    return {
+        "follow_up": None,
+        "follow_up_due_at": None,
+        "follow_up_attempts": 0,
+        "follow_up_problem": None,
+    }
+
+
+def follow_up_of(snapshot: Any) -> FollowUp:
+    record = object_record(snapshot)
+    assert record is not None
+    fields = fields_of(snapshot)
+    return FollowUp(
+        bucket=fields["bucket"],
+        name=fields["name"],
+        buffer=buffer_of(fields),
+        record=record,
+        item_uuid=fields.get("item_uuid"),
+        attempts=int(fields.get("follow_up_attempts") or 0),
+        failed=fields.get("follow_up_problem") if fields.get("follow_up") == "failed" else None,
     )
 
 
