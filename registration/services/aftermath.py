@@ -54,7 +54,13 @@ def job_ended(ctx: Context, batch: BatchRecord, job_id: str, result: EncordJobRe
     expected = [unit for unit in units if not refused_urls.intersection(unit.urls)]
     items = result.items if result.items_listed else _items(ctx, job_id) if expected else ()
     match = match_items(expected, items)
-    members = {obj.name: obj for obj in ctx.backends.batches.members(batch.buffer, batch.seq)}
+    recorder = ctx.backends.outcomes
+    # The members give each URL's generation (N reads): only read when outcomes are written.
+    members = (
+        {obj.name: obj for obj in ctx.backends.batches.members(batch.buffer, batch.seq)}
+        if recorder is not None
+        else {}
+    )
     outcomes = [
         outcome
         for unit, item in match.matched
@@ -65,8 +71,8 @@ def job_ended(ctx: Context, batch: BatchRecord, job_id: str, result: EncordJobRe
         for error in result.unit_errors
         for outcome in _outcomes(members, error.object_urls, EncordOutcome.REFUSED, job_id, None)
     ]
-    if ctx.backends.outcomes is not None and outcomes:
-        ctx.backends.outcomes.record_outcomes(outcomes)
+    if recorder is not None and outcomes:
+        recorder.record_outcomes(outcomes)
     if not match.complete:
         logs.warning(
             "encord items left unmatched",
