@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -20,10 +21,13 @@ from registration.domain.model import BufferRef, ManifestKey, StorageObject
 from registration.domain.submission import SubmissionState
 from registration.services import status as status_service
 from registration.services import trace as trace_service
+from registration.services.ports import Backends
 from registration.web.status_page import render_detail
 from tests.support.clock import FakeClock
 from tests.support.encord_stub import EncordStub
 from tests.support.encord_target import EncordTarget, app_with_encord, fill, https_url, the_batch
+from tests.support.faults import FaultPlan, with_faults
+from tests.support.memory import RecordingNotifications
 from tests.support.pubsub_channel import Channel, open_channel
 
 BATCH = 3
@@ -186,3 +190,40 @@ def test_a_file_encord_refused_and_uploaded_again_is_registered_and_its_refusal_
     assert record.item_uuid == item.uuid  # type: ignore[attr-defined]
     reasons = [r.reason for r in app.store.rejections.of_object(bucket, refused.name)]
     assert "encord_refused" in reasons
+
+
+def test_a_death_between_the_message_and_the_recorded_end_publishes_again_once_and_links_once(
+    target: EncordTarget, bucket: str
+) -> None:
+    """The documented at-least-once window: Pub/Sub accepted the message, then the write
+    that records the job's end failed (the instance as good as dead there). The next sweep
+    polls the job again and publishes a second copy (same job_id, same lists); after that the
+    end is recorded and nothing is published or linked again."""
+    plan = FaultPlan()
+    notes = RecordingNotifications()
+    dataset = target.stub.add_dataset()
+
+    def wrap(backends: Backends) -> Backends:
+        return with_faults(replace(backends, notifications=notes), plan)
+
+    app = app_with_encord(
+        target.settings(batch_images=BATCH, encord_datasets=(dataset,)), wrap=wrap
+    )
+    fill(app, bucket, "cam", BATCH)
+    app.sweep()  # PENDING
+    plan.configure("submissions.record_job=unavailable")
+    failed = app.sweep()
+    plan.configure("")
+    assert failed.errors and failed.jobs_finished == []
+    assert len(notes.published) == 1
+    assert target.stub.linked_items(dataset) == []  # links follow the recorded end only
+
+    assert app.sweep().jobs_finished != []
+    app.sweep()
+    assert len(notes.published) == 2
+    first, second = (n.payload() for n in notes.published)
+    assert first["job_id"] == second["job_id"]
+    assert first["registered"] == second["registered"]
+    assert len(target.stub.linked_items(dataset)) == BATCH
+    links = [r for r in target.stub.requests() if r.query_type == "datasetlinkitems"]
+    assert len(links) == 1
