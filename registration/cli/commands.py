@@ -170,6 +170,8 @@ def _print_status(io_: Io, view: StatusView, filters: Filters) -> None:
         out.print(f"  Malformed events by day: {_counts(view.totals.malformed_events_by_day)}")
     if view.totals.submissions_by_state:
         out.print(f"  Encord submissions: {_counts(view.totals.submissions_by_state)}")
+    if view.totals.links_by_state:
+        out.print(f"  Dataset links not done: {_counts(view.totals.links_by_state)}")
     rows = select_rows(view.buffers, filters)
     table = Table(title="Buffers", title_justify="left")
     for column in (

@@ -22,7 +22,7 @@ from registration.domain.submission import SubmissionState
 from registration.services import status as status_service
 from registration.services import trace as trace_service
 from registration.services.ports import Backends
-from registration.web.status_page import render_detail
+from registration.web.status_page import render_detail, render_overview
 from tests.support.clock import FakeClock
 from tests.support.encord_stub import EncordStub
 from tests.support.encord_target import EncordTarget, app_with_encord, fill, https_url, the_batch
@@ -149,6 +149,9 @@ def test_a_link_encord_could_not_answer_is_retried_after_the_backoff_and_done_on
     assert link.problem and link.next_attempt_at is not None
     assert target.stub.linked_items(dataset) == []
     assert app.sweep().datasets_linked == []  # not due yet: nothing is sent
+    assert app.status()["totals"]["links_by_state"] == {"pending": 1}
+    page = render_overview(status_service.status(app.ctx, 10))
+    assert "Dataset links not done" in page
 
     clock.advance(31)
     assert len(app.sweep().datasets_linked) == 1
@@ -158,6 +161,7 @@ def test_a_link_encord_could_not_answer_is_retried_after_the_backoff_and_done_on
         (LinkState.DONE, 2, BATCH)
     ]
     assert len(target.stub.linked_items(dataset)) == BATCH
+    assert app.status()["totals"]["links_by_state"] == {}
     clock.advance(7200)
     assert app.sweep().datasets_linked == []
 
