@@ -381,6 +381,9 @@ class FollowUps(Protocol):
 
     def fail_follow_up(self, follow_up: FollowUp, problem: str) -> bool: ...
 
+    def follow_ups_failed(self, limit: int) -> list[FollowUp]:
+        """Follow-ups Encord refused for good (an item it would not delete): for a person."""
+
     def release_item(self, follow_up: FollowUp) -> bool:
         """The item is deleted: Encord holds nothing for the generation (follow-up kept)."""
 

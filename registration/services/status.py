@@ -370,6 +370,17 @@ def _batch_attention(ctx: Context, submitted: _Submissions) -> list[Attention]:
             kind = AttentionKind.JOB_ERRORS
             detail = f"Encord job {submission.job_id} ended in ERROR"
         items.append(Attention(kind, batch.buffer, detail, submission.finished_at, _gs(batch)))
+    follow_ups = ctx.backends.follow_ups
+    if follow_ups is not None and ctx.backends.policy.follows_bucket:
+        for item in follow_ups.follow_ups_failed(ATTENTION_LIMIT):
+            items.append(
+                Attention(
+                    AttentionKind.FOLLOW_UP_FAILED,
+                    item.buffer,
+                    f"gs://{item.bucket}/{item.name}: Encord item {item.item_uuid} was not "
+                    f"deleted: {item.failed}",
+                )
+            )
     for batch in submitted.follow_ups:
         submission = batch.submission
         assert submission is not None

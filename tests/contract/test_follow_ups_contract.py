@@ -81,6 +81,8 @@ def test_a_failed_follow_up_is_no_longer_due(following_store: Store) -> None:
     [item] = due(store)
     assert store.follow_ups.fail_follow_up(item, "refused")
     assert due(store, NOW + timedelta(days=1)) == []
+    [failed] = store.follow_ups.follow_ups_failed(10)
+    assert (failed.name, failed.item_uuid, failed.failed) == (image(0).name, ITEM, "refused")
 
 
 def test_under_the_default_policy_nothing_is_noted(submitting_store: Store) -> None:

@@ -231,3 +231,24 @@ def test_a_death_between_the_message_and_the_recorded_end_publishes_again_once_a
     assert len(target.stub.linked_items(dataset)) == BATCH
     links = [r for r in target.stub.requests() if r.query_type == "datasetlinkitems"]
     assert len(links) == 1
+
+
+def test_an_item_encord_will_not_delete_is_for_a_person_and_shows_in_status(
+    target: EncordTarget, bucket: str
+) -> None:
+    app = app_with_encord(target.settings(batch_images=BATCH, encord_on_delete="delete"))
+    objects = fill(app, bucket, "cam", BATCH)  # never uploaded: the bucket says they are gone
+    app.sweep()
+    app.sweep()
+    [item] = target.stub.items_for_url(target.folder or "", https_url(objects[0]))
+    assert app.store.deletes is not None
+    app.store.deletes.delete_items([item.uuid])  # someone deleted it in Encord by hand
+
+    assert app.withdraw(objects[0]) is not None
+    carried = app.sweep().follow_ups
+    assert carried == [f"gs://{bucket}/{objects[0].name}: delete_item"]
+    [record] = records(app, [objects[0]])
+    assert record.state == "claimed"  # type: ignore[attr-defined]  # not tombstoned: not done
+    attention = [a for a in app.status()["attention"] if a["kind"] == "follow_up_failed"]
+    assert len(attention) == 1 and item.uuid in attention[0]["detail"]
+    assert app.sweep().follow_ups == []  # not retried on its own

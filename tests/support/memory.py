@@ -609,6 +609,14 @@ class MemoryStore(SubmissionWrites):
             )
         return [found for _, found in due[:limit]]
 
+    def follow_ups_failed(self, limit: int) -> list[FollowUp]:
+        with self._lock:
+            return [
+                self._follow_up(entry)
+                for entry in self._objects.values()
+                if entry.follow_up == "failed"
+            ][:limit]
+
     def _follow_up(self, entry: _Object) -> FollowUp:
         record = self._record(entry)
         assert record is not None

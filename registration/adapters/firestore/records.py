@@ -268,6 +268,16 @@ class FirestoreObjectRecords:
                 continue  # an unreadable record: the sweep's other reads report those
         return found
 
+    def follow_ups_failed(self, limit: int) -> list[FollowUp]:
+        query = self._docs.objects().where(filter=FieldFilter("follow_up", "==", "failed"))
+        found: list[FollowUp] = []
+        for snapshot in query.limit(limit).stream():
+            try:
+                found.append(follow_up_of(snapshot))
+            except PARSE_ERRORS:
+                continue
+        return found
+
     def _follow_up_write(self, follow_up: FollowUp, fields_for: Any) -> bool:
         ref = self._docs.object(follow_up.bucket, follow_up.name)
 
