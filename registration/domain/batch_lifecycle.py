@@ -238,6 +238,14 @@ def decide(
                 next_attempt_at=event.now,
                 job_id=None,
                 problem=None,
+                # What followed the old job belongs to it: the new job's end records its own.
+                items_matched=None,
+                items_unmatched=None,
+                unmatched=(),
+                item_uuids=(),
+                notified_at=None,
+                notify_problem=None,
+                links=(),
             )
         )
     if batch is not BatchState.WRITTEN or current is None:

@@ -139,3 +139,14 @@ def test_a_link_result_for_an_unfinished_job_changes_nothing(submitting_store: S
     batch = claimed(store)
     result = store.submissions.record_link(batch, Linked("ds-a", 0, 1, 0))
     assert result is Declined.NOT_SUBMITTING
+
+
+def test_a_resubmitted_batch_forgets_what_followed_its_old_job(submitting_store: Store) -> None:
+    store = submitting_store
+    batch = ended(store, ("ds-a",))
+    assert store.submissions.resubmit(batch, NOW)
+    again = store.batches.get(BUFFER, 1)
+    assert again is not None and again.submission is not None
+    assert (again.submission.links, again.submission.item_uuids) == ((), ())
+    assert again.submission.notified_at is None
+    assert store.submissions.links_due(NOW + timedelta(days=1), 10) == []
