@@ -310,8 +310,9 @@ for field in created_at metadata; do
   run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
     --collection-group=objects --disable-indexes
 done
-# The sweep and the status view query batches of every buffer (collection-group queries).
-for field in state submission; do
+# The sweep and the status view query batches of every buffer (collection-group queries):
+# by state, by submission, by when a dataset link is due, by a refused link or message.
+for field in state submission links_due_at follow_up_failed; do
   run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
     --collection-group=batches --index=order=ascending,query-scope=collection-group
 done
