@@ -16,7 +16,7 @@
 #   --trigger-region LOCATION  the source bucket's location (default: looked up)
 #   --firestore-location LOC   where to create Firestore if the project has none (default: REGION)
 #   --name-prefix NAME         prefix of every name (default: encord-registration)
-#   --schedule CRON            when sweep runs, UTC (default: every 5 minutes)
+#   --schedule CRON            when sweep runs, UTC (default: every minute)
 #   --status-invoker MEMBER    may open the status page, e.g. group:ops@example.com (repeatable)
 #   --max-instances N          per event function (default: 20)
 #   --build-service-account SA projects/PROJECT/serviceAccounts/EMAIL for Cloud Build
@@ -77,7 +77,7 @@ readonly KNOWN_SETTINGS=(
 PROJECT="" REGION="" SOURCE_BUCKET="" MANIFEST_BUCKET="" TRIGGER_REGION="" FIRESTORE_LOCATION=""
 MANIFEST_PREFIX="${REGISTRATION_MANIFEST_PREFIX:-encord-manifests/}"
 NAME_PREFIX="encord-registration"
-SCHEDULE="*/5 * * * *"
+SCHEDULE="* * * * *"  # every minute: a job's end is noticed within one (docs/housekeeping.md)
 MAX_INSTANCES=20
 BUILD_SERVICE_ACCOUNT=""
 ENCORD_KEY_SECRET=""
@@ -312,9 +312,10 @@ for field in created_at metadata; do
   run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
     --collection-group=objects --disable-indexes
 done
-# The sweep and the status view query batches of every buffer, and `resubmit` finds one by
-# its manifest (collection-group queries).
-for field in state submission manifest_path; do
+# The sweep and the status view query batches of every buffer (collection-group queries):
+# by state, by submission, by when a dataset link is due, by a refused link or message; and
+# `resubmit` finds one by its manifest.
+for field in state submission manifest_path links_due_at follow_up_failed; do
   run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
     --collection-group=batches --index=order=ascending,query-scope=collection-group
 done

@@ -10,11 +10,17 @@ process) stands in for Encord's API, and the functions reach it through the real
 SDK with a key generated for the run. One file's URL is refused by a stub rule. Each manifest
 is submitted as a job when it is written; the demo calls sweep until every job is DONE, and
 prints each job with the latency from the drop (the file's finalize event) to job DONE.
+
+What follows a job (issue 20) is on too: each job's items are linked to one dataset, one
+message per job goes to a topic on the Pub/Sub emulator (the demo subscribes and counts
+them), and REGISTRATION_ENCORD_ON_DELETE=delete: the demo deletes one registered file from
+the bucket, sends its delete event, and shows the sweep deleting its Encord item.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import sys
@@ -35,6 +41,7 @@ from devstack.samples import Sample, demo_drop
 from devstack.stack import PROJECT, local_stack
 from registration.manifest.urls import object_url, parse_object_url
 from tests.support.encord_stub import EncordStub
+from tests.support.pubsub_channel import Channel, open_channel
 
 BUCKET = "demo-bucket"
 MAX_AGE_SECONDS = 20
@@ -52,6 +59,7 @@ class Encord:
     stub: EncordStub
     folder: str
     env: dict[str, str]
+    dataset: str = ""
     done_at: dict[str, float] = field(default_factory=dict)  # manifest path -> time DONE
 
 
@@ -60,6 +68,7 @@ def start_encord(stub: EncordStub) -> Encord:
     stub.add_public_key(key.public_key())
     integration = stub.add_integration(f"gcs {BUCKET}")
     folder = stub.add_folder(name="demo drop")
+    dataset = stub.add_dataset(title="ready to annotate")
     stub.set_polls_until_done(1)  # each job answers PENDING once, then its end
     stub.fail_urls_matching(re.escape(object_url(BUCKET, REFUSED)) + "$", REFUSED_ERROR)
     private = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
@@ -67,9 +76,63 @@ def start_encord(stub: EncordStub) -> Encord:
         "REGISTRATION_ENCORD_FOLDER": folder,
         "REGISTRATION_ENCORD_INTEGRATION": integration,
         "REGISTRATION_ENCORD_DOMAIN": stub.url,
+        "REGISTRATION_ENCORD_DATASETS": dataset,
+        "REGISTRATION_ENCORD_ON_DELETE": "delete",
         "ENCORD_SSH_KEY": private,
     }
-    return Encord(stub, folder, env)
+    return Encord(stub, folder, env, dataset)
+
+
+# The registered file the demo deletes from the bucket, to show the delete carried over.
+DELETED = "site-a/cam 1/frame_00001.png"
+
+
+def show_follow_up(
+    encord: Encord,
+    channel: Channel,
+    client: storage.Client,
+    events: list[dict[str, object]],
+    on_event_url: str,
+    sweep_url: str,
+) -> bool:
+    """One dataset link, one notification per job, and one propagated delete; True if all hold."""
+    folder_items = encord.stub.items(encord.folder)
+    linked = encord.stub.linked_items(encord.dataset)
+    print(
+        f"  Dataset {encord.dataset[:8]}...: {len(linked)} of the {len(folder_items)} items "
+        "the jobs created are linked (duplicates skipped; ready to annotate)"
+    )
+    jobs = encord.stub.jobs(encord.folder)
+    messages = channel.pull(expected=len(jobs) + 1, rounds=3)
+    by_job = {m.attributes["job_id"] for m in messages}
+    print(
+        f"  Pub/Sub: {len(messages)} messages for {len(jobs)} jobs "
+        f"({'one per job' if len(messages) == len(jobs) == len(by_job) else 'NOT one per job'})"
+    )
+    if messages:
+        first = json.loads(messages[0].data)
+        print(
+            f"    e.g. job {first['job_id'][:8]} {first['status']}: "
+            f"{first['counts']['urls_registered']} registered, "
+            f"{first['counts']['urls_refused']} refused, manifest {first['manifest'][-40:]}"
+        )
+    url = object_url(BUCKET, DELETED)
+    before = encord.stub.items_for_url(encord.folder, url)
+    client.bucket(BUCKET).blob(DELETED).delete()
+    data = next(e for e in events if e["name"] == DELETED)
+    cloudevents.delete(on_event_url, data)
+    summary = requests.post(sweep_url, timeout=300).json()
+    after = encord.stub.items_for_url(encord.folder, url)
+    print(
+        f"  Deleted gs://{BUCKET}/{DELETED} from the bucket: sweep says {summary['follow_ups']}; "
+        f"Encord items for its URL: {len(before)} before, {len(after)} after"
+    )
+    return (
+        len(linked) == len(folder_items) > 0
+        and len(messages) == len(jobs) == len(by_job)
+        and len(before) == 1
+        and not after
+    )
 
 
 def follow_jobs(sweep_url: str, encord: Encord) -> int:
@@ -175,7 +238,12 @@ def main() -> int:
     print("Starting Firestore emulator, Storage emulator, the Encord stub and functions-framework")
     with local_stack(log_dir) as stack, EncordStub() as stub:
         encord = start_encord(stub)
+        assert stack.pubsub_host is not None, "the stack starts the Pub/Sub emulator"
+        os.environ["PUBSUB_EMULATOR_HOST"] = stack.pubsub_host
+        channel_context = open_channel()
+        channel = channel_context.__enter__()
         env = {
+            "REGISTRATION_NOTIFY_TOPIC": channel.topic,
             "REGISTRATION_MAX_AGE_SECONDS": str(MAX_AGE_SECONDS),
             "REGISTRATION_GROUP_QUIET_SECONDS": str(MAX_AGE_SECONDS),
             **encord.env,
@@ -234,9 +302,12 @@ def main() -> int:
         print_jobs(encord, posted_at, report)
         print("\nBuffers after the sweep (the refused file is among the rejections):")
         print_buffers(status.url)
+        print("\nWhat followed each job's end (a dataset link, a message, a delete carried over):")
+        followed = show_follow_up(encord, channel, client, events, on_event.url, sweep.url)
+        channel_context.__exit__(None, None, None)
         print(f"\nLogs of every process: {log_dir}/")
         unfinished = [job for job in stub.jobs(encord.folder) if job.status == "PENDING"]
-        return 1 if failed or unfinished else 0
+        return 1 if failed or unfinished or not followed else 0
 
 
 if __name__ == "__main__":

@@ -15,8 +15,15 @@ from collections.abc import Callable
 
 from registration.clock import utc_now
 from registration.config import Settings, load_settings
+from registration.domain.lifecycle import Policy
 from registration.exceptions import ConfigurationError
-from registration.services.ports import Backends, Context, EncordJobs, LegacyLayout
+from registration.services.ports import (
+    Backends,
+    Context,
+    EncordCalls,
+    JobNotifications,
+    LegacyLayout,
+)
 from registration.services.threshold import ThresholdGate
 
 LOCAL_PROJECT = "local-project"
@@ -93,10 +100,19 @@ def build_backends(config: Settings | None = None) -> Backends:
     else:
         storage_client = storage.Client(project=project)
     documents = Documents(firestore.Client(project=project))
-    records = FirestoreObjectRecords(documents)
+    policy = policy_of(config)
+    records = FirestoreObjectRecords(documents, policy)
     batches = FirestoreBatches(documents, submits=config.encord_target is not None)
     bucket = CloudStorage(storage_client)
+    encord = _encord(config)
     return Backends(
+        encord_items=encord,
+        deletes=encord if config.encord_folder else None,
+        links=encord if config.encord_datasets else None,
+        notifications=_notifications(config, project),
+        outcomes=records,
+        follow_ups=records,
+        policy=policy,
         records=records,
         bulk=records,
         batches=batches,
@@ -107,7 +123,15 @@ def build_backends(config: Settings | None = None) -> Backends:
         checkpoints=FirestoreCheckpoints(documents),
         source=bucket,
         manifests=bucket,
-        encord=_encord(config),
+        encord=encord,
+    )
+
+
+def policy_of(config: Settings) -> Policy:
+    """REGISTRATION_ENCORD_ON_DELETE / ON_OVERWRITE as the decision table takes them."""
+    return Policy(
+        delete=config.encord_on_delete == "delete",
+        replace=config.encord_on_overwrite == "replace",
     )
 
 
@@ -121,7 +145,22 @@ def build_legacy_layout() -> LegacyLayout:
     return FirestoreLegacyLayout(Documents(firestore.Client(project=_project())))
 
 
-def _encord(config: Settings) -> EncordJobs | None:
+def _notifications(config: Settings, project: str | None) -> JobNotifications | None:
+    """The Pub/Sub publisher when REGISTRATION_NOTIFY_TOPIC is set."""
+    if not config.notify_topic:
+        return None
+    from registration.adapters.pubsub import PubSubNotifications
+
+    if project is None:
+        import google.auth
+
+        project = google.auth.default()[1]  # the function's own project, as the clients find it
+    path = config.notify_topic_path(project or "")
+    assert path is not None  # notify_topic is set
+    return PubSubNotifications(path)
+
+
+def _encord(config: Settings) -> EncordCalls | None:
     """The Encord gateway when a target is configured. The SDK reads its key from
     ENCORD_SSH_KEY (a Secret Manager secret in production); a missing key stops the cold
     start here, naming the variable, rather than failing every submission later."""

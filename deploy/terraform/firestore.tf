@@ -109,10 +109,11 @@ resource "google_firestore_field" "objects_metadata_unindexed" {
 }
 
 # buffers/{buffer}/batches: the sweep and the status view query batches of every buffer
-# by state and by submission state, and `resubmit` by manifest path (collection-group
-# queries need their own index).
+# by state and by submission state, `resubmit` by manifest path, and finished batches by when
+# a dataset link is due and by a refused link or notification (collection-group queries need
+# their own index).
 resource "google_firestore_field" "batches_collection_group" {
-  for_each = toset(["state", "submission", "manifest_path"])
+  for_each = toset(["state", "submission", "manifest_path", "links_due_at", "follow_up_failed"])
 
   project    = var.project_id
   database   = var.firestore_database

@@ -1,5 +1,6 @@
-# Cloud Scheduler calls sweep every few minutes: it flushes buffers that are not full but old,
-# seals quiet groups and finishes interrupted batches. sweep is idempotent and safe to run
+# Cloud Scheduler calls sweep every minute: it flushes buffers that are not full but old,
+# seals quiet groups, finishes interrupted batches, and notices an Encord job's end within a
+# minute (then records its items, publishes its message and links its datasets). sweep is idempotent and safe to run
 # alongside itself, so an overlapping or repeated run does no harm.
 
 resource "google_cloud_scheduler_job" "sweep" {

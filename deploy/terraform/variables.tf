@@ -131,9 +131,9 @@ variable "manifest_format" {
 # ---------------------------------------------------------------------------------------
 
 variable "sweep_schedule" {
-  description = "Cron schedule (UTC) on which Cloud Scheduler calls sweep. Keep it well under max_age_seconds."
+  description = "Cron schedule (UTC) on which Cloud Scheduler calls sweep. Keep it well under max_age_seconds. Every minute by default, so that an Encord job's end (and the links and message that follow it) is noticed within a minute; an idle sweep costs a handful of reads (docs/housekeeping.md)."
   type        = string
-  default     = "*/5 * * * *"
+  default     = "* * * * *"
 }
 
 variable "status_invokers" {

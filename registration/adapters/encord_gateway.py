@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import encord.exceptions as sdk_errors
 import requests
@@ -236,6 +236,7 @@ class EncordGateway:
                         result_type=UploadLongPollingState,
                     )
                     errors = state.unit_errors
+                    items = [EncordItem(str(i.item_uuid), i.name) for i in state.items_with_names]
                 else:
                     assert self._dataset_querier is not None
                     legacy = self._dataset_querier.basic_getter(
@@ -245,6 +246,10 @@ class EncordGateway:
                         retryable=False,
                     )
                     errors = legacy.data_unit_errors
+                    items = [
+                        EncordItem(str(d.backing_item_uuid), d.title, data_hash=d.data_hash)
+                        for d in legacy.data_hashes_with_titles
+                    ]
             except RegistrationError:
                 raise
             except sdk_errors.ResourceNotFoundError as error:
@@ -260,6 +265,9 @@ class EncordGateway:
             units_error=counts.units_error_count,
             units_cancelled=counts.units_cancelled_count,
             unit_errors=tuple(EncordUnitError(tuple(e.object_urls), e.error) for e in errors),
+            # The same answer lists a finished job's items: no second call for them.
+            items=tuple(items),
+            items_listed=True,
         )
 
     def cancel(self, job_id: str) -> int:
@@ -352,8 +360,11 @@ class EncordGateway:
         With `with_urls`, each item's URL is looked up too (`get_storage_items`, one call per
         ITEM_BATCH items): a file's item then carries its objectUrl, a group's or series' None.
         """
+        return self.job_items_until(job_id, self._monotonic() + self._timeout, with_urls=with_urls)
+
+    def job_items_until(self, job_id: str, deadline: float, *, with_urls: bool = False) -> JobItems:
+        """`job_items`, answered by `deadline` (monotonic seconds)."""
         subject = f"items of job {job_id} in {self.target}"
-        deadline = self._monotonic() + self._timeout
         try:
             items: list[EncordItem]
             # One request, as poll_until sends it: never the SDK's get_result loop, which
@@ -402,11 +413,14 @@ class EncordGateway:
         its own frame files along, and frames another item still uses stay. A refusal names the
         items; an unknown or already deleted item is refused like one the key may not see.
         """
+        self.delete_items_until(item_uuids, self._monotonic() + self._timeout)
+
+    def delete_items_until(self, item_uuids: Sequence[str], deadline: float) -> None:
+        """`delete_items`, answered by `deadline` (monotonic seconds)."""
         subject = f"deleting {len(item_uuids)} item(s) from {self.target}"
         uuids = [_item_uuid(u, subject) for u in item_uuids]
         if not uuids:
             return
-        deadline = self._monotonic() + self._timeout
         try:
             with self._lock:
                 target = self._resolve_target(subject, deadline)
@@ -424,9 +438,14 @@ class EncordGateway:
 
     def link_items(self, dataset_hash: str, item_uuids: Sequence[str]) -> LinkOutcome:
         """Link items to a dataset; items already linked are skipped, so a retry is harmless."""
+        return self.link_items_until(dataset_hash, item_uuids, self._monotonic() + self._timeout)
+
+    def link_items_until(
+        self, dataset_hash: str, item_uuids: Sequence[str], deadline: float
+    ) -> LinkOutcome:
+        """`link_items`, answered by `deadline` (monotonic seconds)."""
         subject = f"linking {len(item_uuids)} item(s) to dataset {dataset_hash}"
         uuids = [_item_uuid(u, subject) for u in item_uuids]
-        deadline = self._monotonic() + self._timeout
         try:
             with self._lock:
                 dataset = self._dataset_to_link(dataset_hash, subject, deadline)
@@ -504,6 +523,32 @@ class EncordSession:
             self._trip(error)
             raise
 
+    # The after-registration calls (issue 20), bounded and deferred like start and poll.
+
+    def job_items(self, job_id: str, *, with_urls: bool = False) -> JobItems:
+        subject = f"items of job {job_id} in {self._gateway.target}"
+        return self._bounded(
+            subject, lambda d: self._gateway.job_items_until(job_id, d, with_urls=with_urls)
+        )
+
+    def delete_items(self, item_uuids: Sequence[str]) -> None:
+        subject = f"deleting {len(item_uuids)} item(s) from {self._gateway.target}"
+        self._bounded(subject, lambda d: self._gateway.delete_items_until(item_uuids, d))
+
+    def link_items(self, dataset_hash: str, item_uuids: Sequence[str]) -> LinkOutcome:
+        subject = f"linking {len(item_uuids)} item(s) to dataset {dataset_hash}"
+        return self._bounded(
+            subject, lambda d: self._gateway.link_items_until(dataset_hash, item_uuids, d)
+        )
+
+    def _bounded(self, subject: str, call: Callable[[float], _T]) -> _T:
+        deadline = self._call_deadline(subject)
+        try:
+            return call(deadline)
+        except (EncordUnavailableError, EncordRateLimitedError) as error:
+            self._trip(error)
+            raise
+
     def _call_deadline(self, subject: str) -> float:
         if self._tripped is not None:
             raise EncordDeferredError(subject, self._tripped)
@@ -520,6 +565,8 @@ class EncordSession:
             problem=str(error),
         )
 
+
+_T = TypeVar("_T")
 
 # The SDK's own bulk size for storage items (STORAGE_BUNDLE_CREATE_LIMIT); Encord documents no
 # other limit for deleting, looking up or linking many items in one call.

@@ -105,6 +105,8 @@ def print_status(io_: Io, view: StatusView, filters: Filters) -> None:
         out.print(f"  Malformed events by day: {counts_text(view.totals.malformed_events_by_day)}")
     if view.totals.submissions_by_state:
         out.print(f"  Encord submissions: {counts_text(view.totals.submissions_by_state)}")
+    if view.totals.links_by_state:
+        out.print(f"  Dataset links not done: {counts_text(view.totals.links_by_state)}")
     rows = select_rows(view.buffers, filters)
     table = Table(title="Buffers", title_justify="left")
     for column in COLUMNS:

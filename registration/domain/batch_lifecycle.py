@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from registration.domain.links import DatasetLink, LinkEvent, on_link
 from registration.domain.model import BatchRecord, BatchState, LeaseOutcome, Submission
 from registration.domain.submission import EncordJobResult, SubmissionState
 
@@ -139,12 +140,33 @@ class Polled:
 
 
 @dataclass(frozen=True)
+class Aftermath:
+    """What the job's end brought, recorded in the same write as the end (issue 20)."""
+
+    items_matched: int
+    items_unmatched: int
+    unmatched: tuple[str, ...]
+    item_uuids: tuple[str, ...]
+    notified_at: datetime | None
+    notify_problem: str | None
+    links: tuple[DatasetLink, ...]
+
+
+@dataclass(frozen=True)
 class Finished:
     """A poll saw the job's end."""
 
     token: int
     result: EncordJobResult
     now: datetime
+    aftermath: Aftermath | None = None
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """A dataset link's outcome, recorded on a finished batch (domain/links.py decides)."""
+
+    event: LinkEvent
 
 
 @dataclass(frozen=True)
@@ -154,11 +176,17 @@ class Resubmit:
     now: datetime
 
 
-SubmissionEvent = Begin | TakeOver | Started | Retry | Refused | Polled | Finished | Resubmit
+SubmissionEvent = (
+    Begin | TakeOver | Started | Retry | Refused | Polled | Finished | Resubmit | LinkResult
+)
 
 
-def poll_event(token: int, result: EncordJobResult, now: datetime) -> Polled | Finished:
-    return Finished(token, result, now) if result.finished else Polled(token, result, now)
+def poll_event(
+    token: int, result: EncordJobResult, now: datetime, aftermath: Aftermath | None = None
+) -> Polled | Finished:
+    if result.finished:
+        return Finished(token, result, now, aftermath)
+    return Polled(token, result, now)
 
 
 # -- the submission: outcomes --------------------------------------------------------------
@@ -210,10 +238,24 @@ def decide(
                 next_attempt_at=event.now,
                 job_id=None,
                 problem=None,
+                # What followed the old job belongs to it: the new job's end records its own.
+                items_matched=None,
+                items_unmatched=None,
+                unmatched=(),
+                item_uuids=(),
+                notified_at=None,
+                notify_problem=None,
+                links=(),
             )
         )
     if batch is not BatchState.WRITTEN or current is None:
         return Declined.NOT_SUBMITTING
+    if isinstance(event, LinkResult):
+        # Links follow a job's end: the one write a finished submission still takes.
+        if current.state.unfinished:
+            return Declined.NOT_SUBMITTING
+        links = on_link(current.links, event.event)
+        return Declined.STALE_WRITER if links is None else Next(replace(current, links=links))
     if isinstance(event, Begin):
         return _begin(current, event)
     if isinstance(event, TakeOver):
@@ -303,7 +345,20 @@ def _after_poll(current: Submission, event: SubmissionEvent) -> Decision:
             next_attempt_at=event.now,
         )
         if isinstance(event, Finished) and result.finished:
-            return Next(replace(polled, state=result.final_state, finished_at=event.now))
+            ended = replace(polled, state=result.final_state, finished_at=event.now)
+            after = event.aftermath
+            if after is not None:
+                ended = replace(
+                    ended,
+                    items_matched=after.items_matched,
+                    items_unmatched=after.items_unmatched,
+                    unmatched=after.unmatched,
+                    item_uuids=after.item_uuids,
+                    notified_at=after.notified_at,
+                    notify_problem=after.notify_problem,
+                    links=after.links,
+                )
+            return Next(ended)
         return Next(polled)
     if isinstance(event, Refused) and event.job_missing:
         return Next(replace(current, state=SubmissionState.FAILED, problem=event.problem))
@@ -364,9 +419,17 @@ class SubmissionWrites(abc.ABC):
         return self._event(batch, Refused(token, problem, job_missing, next_attempt_at))
 
     def record_job(
-        self, batch: BatchRecord, token: int, result: EncordJobResult, now: datetime
+        self,
+        batch: BatchRecord,
+        token: int,
+        result: EncordJobResult,
+        now: datetime,
+        aftermath: Aftermath | None = None,
     ) -> Decision:
-        return self._event(batch, poll_event(token, result, now))
+        return self._event(batch, poll_event(token, result, now, aftermath))
+
+    def record_link(self, batch: BatchRecord, event: LinkEvent) -> Decision:
+        return self._event(batch, LinkResult(event))
 
     def resubmit(self, batch: BatchRecord, now: datetime) -> bool:
         return isinstance(self._event(batch, Resubmit(now)), Next)

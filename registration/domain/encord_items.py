@@ -12,20 +12,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from registration.domain.lifecycle import EncordOutcome, ObjectRecord
+from registration.domain.model import BufferRef
+
+# EncordItem is defined beside the job result that lists a finished job's items, and
+# re-exported here with the rest of what a job leaves behind.
 from registration.domain.submission import FINISHED_STATUSES, JobStatus
-
-
-@dataclass(frozen=True)
-class EncordItem:
-    """One storage item a job created: a file, or one group or series over many files."""
-
-    item_uuid: str
-    name: str
-    # The item's objectUrl when the gateway looked it up; None for a group or series (one
-    # item over many files has no URL of its own) or when it was not asked for.
-    url: str | None = None
-    # The legacy dataset target's data row backed by this item (None for a folder target).
-    data_hash: str | None = None
+from registration.domain.submission import EncordItem as EncordItem
 
 
 @dataclass(frozen=True)
@@ -113,3 +106,28 @@ def match_items(units: Sequence[ExpectedUnit], items: Sequence[EncordItem]) -> I
         unmatched_units=tuple(u for u in units if id(u) not in matched_units),
         unmatched_items=tuple(i for i in items if i.item_uuid not in used),
     )
+
+
+@dataclass(frozen=True)
+class ObjectOutcome:
+    """What a finished job made of one object generation, to write on its record."""
+
+    bucket: str
+    name: str
+    generation: int
+    outcome: EncordOutcome
+    job_id: str
+    item_uuid: str | None = None  # the item holding it (a group's for its frames)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A registered object's delete or overwrite, waiting to be carried over to Encord."""
+
+    bucket: str
+    name: str
+    buffer: BufferRef
+    record: ObjectRecord  # CLAIMED, with follow_up noted
+    item_uuid: str | None
+    attempts: int  # item deletions tried (a refusal after one is a lost answer: done)
+    failed: str | None = None  # why a person must look (the follow-up is no longer due)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from registration.domain.lifecycle import ObjectState
+from registration.domain.links import DatasetLink
 from registration.domain.submission import SubmissionState
 
 
@@ -195,6 +196,16 @@ class Submission:
     units_pending: int = 0
     units_cancelled: int = 0
     last_polled_at: datetime | None = None
+    # What followed the job's end (issue 20), recorded with it: items matched to units (None
+    # before the end), the first few units left unmatched (titles), the items (for linking),
+    # when the notification was accepted or why it was not, and one link per dataset.
+    items_matched: int | None = None
+    items_unmatched: int | None = None
+    unmatched: tuple[str, ...] = ()
+    item_uuids: tuple[str, ...] = ()
+    notified_at: datetime | None = None
+    notify_problem: str | None = None
+    links: tuple[DatasetLink, ...] = ()
 
 
 class LeaseOutcome(enum.StrEnum):
@@ -331,6 +342,10 @@ class StoredObject:
     batch: int | None
     source: str | None = None
     deleted_at: datetime | None = None
+    # After its job's end (issue 20): "registered" or "refused", the job, and the item.
+    encord: str | None = None
+    job_id: str | None = None
+    item_uuid: str | None = None
 
 
 @dataclass(frozen=True)

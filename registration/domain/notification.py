@@ -128,12 +128,17 @@ def _truncate(data: dict[str, Any], max_data_bytes: int) -> bytes:
         id(registered): max((len(_encode(e)) + 1 for e in registered), default=1),
         id(refused): max((len(_encode(e)) + 1 for e in refused), default=1),
     }
+    cut_any = False
     while True:
         trimmed["registered"], trimmed["refused"] = registered, refused
         encoded = _encode(trimmed)
         excess = len(encoded) - max_data_bytes
-        if excess <= 0:
+        if excess <= 0 and cut_any:
             return encoded
+        # Nothing cut yet: the whole message did not fit, and saying "truncated: true" (one
+        # byte shorter than false) must not make it fit without truncating anything.
+        excess = max(excess, 1)
+        cut_any = True
         if not registered and not refused:
             raise ValueError("a job notification without entries does not fit in one message")
         target = registered if registered else refused

@@ -63,6 +63,19 @@ class EncordUnitError(NamedTuple):
 
 
 @dataclass(frozen=True)
+class EncordItem:
+    """One storage item a job created: a file, or one group or series over many files."""
+
+    item_uuid: str
+    name: str
+    # The item's objectUrl when the gateway looked it up; None for a group or series (one
+    # item over many files has no URL of its own) or when it was not asked for.
+    url: str | None = None
+    # The legacy dataset target's data row backed by this item (None for a folder target).
+    data_hash: str | None = None
+
+
+@dataclass(frozen=True)
 class EncordJobResult:
     """An upload job as one poll saw it. With ignore_errors, a job with failed files is DONE."""
 
@@ -72,6 +85,10 @@ class EncordJobResult:
     units_error: int
     units_cancelled: int
     unit_errors: tuple[EncordUnitError, ...]
+    # The items a finished job created, when the poll's answer lists them (items_listed);
+    # otherwise services/aftermath.py asks for them (EncordJobItems).
+    items: tuple[EncordItem, ...] = ()
+    items_listed: bool = False
 
     @property
     def finished(self) -> bool:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from registration.domain.model import BufferQuery, BufferRef, ManifestKey
+from registration.domain.model import BatchRecord, BufferQuery, BufferRef, ManifestKey
 from registration.services.status import AttentionKind, BufferState, BufferView
 
 MISSING = "—"
@@ -45,6 +45,7 @@ ATTENTION_LABELS = {
     AttentionKind.JOB_PENDING_TOO_LONG: "Encord job pending too long",
     AttentionKind.JOB_ERRORS: "Encord job with errors",
     AttentionKind.JOB_CANCELLED: "Encord job cancelled",
+    AttentionKind.FOLLOW_UP_FAILED: "Dataset link, job message or item delete refused",
 }
 ENCORD_KINDS = frozenset(
     {
@@ -52,6 +53,7 @@ ENCORD_KINDS = frozenset(
         AttentionKind.JOB_PENDING_TOO_LONG,
         AttentionKind.JOB_ERRORS,
         AttentionKind.JOB_CANCELLED,
+        AttentionKind.FOLLOW_UP_FAILED,
     }
 )
 
@@ -172,3 +174,19 @@ def select_rows(rows: list[BufferView], filters: Filters) -> list[BufferView]:
 
 def _timestamp(moment: datetime | None) -> float:
     return moment.timestamp() if moment is not None else float("inf")
+
+
+def encord_summary(batch: BatchRecord) -> str:
+    """One line for a batch's row on the detail page: job, items matched, links."""
+    submission = batch.submission
+    if submission is None:
+        return ""
+    parts = [submission.state.value]
+    if submission.items_matched is not None:
+        parts.append(f"{submission.items_matched} items matched")
+        if submission.items_unmatched:
+            parts.append(f"{submission.items_unmatched} unmatched")
+    parts += [f"{link.dataset[:8]}… {link.state.value}" for link in submission.links]
+    if submission.notify_problem:
+        parts.append("notification refused")
+    return ", ".join(parts)

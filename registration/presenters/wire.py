@@ -76,6 +76,7 @@ def totals_json(totals: Totals) -> dict[str, Any]:
         "pending_shown": totals.pending_shown,
         "rejected_by_reason": totals.rejected_by_reason,
         "submissions_by_state": totals.submissions_by_state,
+        "links_by_state": totals.links_by_state,
         "malformed_events_by_day": totals.malformed_events_by_day,
         "buffers_matching": totals.buffers_matching,
     }
@@ -139,6 +140,25 @@ def submission_json(batch: BatchRecord) -> dict[str, Any] | None:
         "units_done": submission.units_done,
         "units_error": submission.units_error,
         "problem": submission.problem,
+        # After the job's end (issue 20): items matched to units (never guessed), the
+        # message, and each dataset's link.
+        "items_matched": submission.items_matched,
+        "items_unmatched": submission.items_unmatched,
+        "unmatched": list(submission.unmatched),
+        "notified_at": submission.notified_at,
+        "notify_problem": submission.notify_problem,
+        "links": [
+            {
+                "dataset": link.dataset,
+                "state": link.state.value,
+                "attempts": link.attempts,
+                "next_attempt_at": link.next_attempt_at,
+                "linked": link.linked,
+                "skipped": link.skipped,
+                "problem": link.problem,
+            }
+            for link in submission.links
+        ],
     }
 
 
@@ -186,4 +206,8 @@ def _trace_record(item: BatchTrace) -> dict[str, Any]:
         "manifest_written_at": None if batch is None else batch.written_at,
         "manifest_exists": item.manifest_exists,
         "encord": None if batch is None else submission_json(batch),
+        # What the job's end wrote on this record (issue 20).
+        "item_uuid": record.item_uuid,
+        "job_id": record.job_id,
+        "encord_outcome": record.encord,
     }

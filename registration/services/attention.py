@@ -10,11 +10,12 @@ The overdue buffers are the status view's own rows (status.py adds them).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from registration.domain.found import Found, unreadable_in
-from registration.domain.model import BatchRecord, BatchState, BufferRef
+from registration.domain.links import LinkState
+from registration.domain.model import BatchRecord, BatchState, BufferRef, gs_url
 from registration.domain.submission import SubmissionState
 from registration.services.ports import Context
 
@@ -32,6 +33,7 @@ class AttentionKind(enum.StrEnum):
     JOB_PENDING_TOO_LONG = "job_pending_too_long"  # an Encord job that does not end
     JOB_ERRORS = "job_errors"  # an Encord job finished with refused files
     JOB_CANCELLED = "job_cancelled"  # an Encord job was cancelled before its end
+    FOLLOW_UP_FAILED = "follow_up_failed"  # a dataset link, the job's message or a delete refused
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class SubmissionsSeen:
 
     due: list[BatchRecord]
     failed: list[BatchRecord]
+    # Finished batches whose dataset link or job message was refused (issue 20).
+    follow_ups: list[BatchRecord] = field(default_factory=list)
 
 
 def submissions_seen(ctx: Context) -> SubmissionsSeen:
@@ -69,6 +73,7 @@ def submissions_seen(ctx: Context) -> SubmissionsSeen:
     return SubmissionsSeen(
         submissions.submissions_due(ATTENTION_LIMIT),
         submissions.failed_submissions(ATTENTION_LIMIT),
+        submissions.failed_follow_ups(ATTENTION_LIMIT),
     )
 
 
@@ -106,6 +111,7 @@ def batch_attention(ctx: Context, submitted: SubmissionsSeen) -> list[Attention]
         items.append(
             Attention(kind, batch.buffer, detail, submission.finished_at, batch.manifest_url)
         )
+    items += _follow_up_attention(ctx, submitted)
     for batch in submitted.due:
         submission = batch.submission
         assert submission is not None
@@ -123,6 +129,44 @@ def batch_attention(ctx: Context, submitted: SubmissionsSeen) -> list[Attention]
                     batch.manifest_url,
                 )
             )
+    return items
+
+
+def _follow_up_attention(ctx: Context, submitted: SubmissionsSeen) -> list[Attention]:
+    """What Encord refused after a job's end: a dataset link, the job's message (on the
+    batch), an item delete (on the record). Read whatever this function's own settings,
+    like the submissions: the deployed status function has no policy variables."""
+    items: list[Attention] = []
+    follow_ups = ctx.backends.follow_ups
+    if follow_ups is not None:
+        items += [
+            Attention(
+                AttentionKind.FOLLOW_UP_FAILED,
+                item.buffer,
+                f"{gs_url(item.bucket, item.name)}: Encord item {item.item_uuid} was not "
+                f"deleted: {item.failed}",
+            )
+            for item in follow_ups.follow_ups_failed(ATTENTION_LIMIT)
+        ]
+    for batch in submitted.follow_ups:
+        submission = batch.submission
+        assert submission is not None
+        problems = [
+            f"link to dataset {link.dataset} refused: {link.problem}"
+            for link in submission.links
+            if link.state is LinkState.FAILED
+        ]
+        if submission.notify_problem:
+            problems.append(f"notification refused: {submission.notify_problem}")
+        items.append(
+            Attention(
+                AttentionKind.FOLLOW_UP_FAILED,
+                batch.buffer,
+                "; ".join(problems),
+                submission.finished_at,
+                batch.manifest_url,
+            )
+        )
     return items
 
 

@@ -14,10 +14,11 @@ from typing import Any, Protocol, runtime_checkable
 
 from registration.clock import Clock
 from registration.config import Settings
-from registration.domain.batch_lifecycle import Decision
+from registration.domain.batch_lifecycle import Aftermath, Decision
 from registration.domain.checkpoint import Checkpoint
-from registration.domain.encord_items import JobItems, LinkOutcome
-from registration.domain.lifecycle import DeleteAction, FinalizeAction
+from registration.domain.encord_items import FollowUp, JobItems, LinkOutcome, ObjectOutcome
+from registration.domain.lifecycle import REPORT, DeleteAction, FinalizeAction, Policy
+from registration.domain.links import LinkEvent
 from registration.domain.migration import BufferMigration
 from registration.domain.model import (
     BatchRecord,
@@ -143,8 +144,21 @@ class Submissions(Protocol):
     ) -> Decision: ...
 
     def record_job(
-        self, batch: BatchRecord, token: int, result: EncordJobResult, now: datetime
+        self,
+        batch: BatchRecord,
+        token: int,
+        result: EncordJobResult,
+        now: datetime,
+        aftermath: Aftermath | None = None,
     ) -> Decision: ...
+
+    def record_link(self, batch: BatchRecord, event: LinkEvent) -> Decision: ...
+
+    def links_due(self, now: datetime, limit: int) -> list[BatchRecord]:
+        """Finished batches with a dataset link due by now, oldest due first."""
+
+    def failed_follow_ups(self, limit: int) -> list[BatchRecord]:
+        """Finished batches whose dataset link or notification was refused (for a person)."""
 
     def resubmit(self, batch: BatchRecord, now: datetime) -> bool: ...
 
@@ -303,6 +317,18 @@ class Backends:
     submissions: Submissions
     # None: no Encord target is configured, and manifests are only written.
     encord: EncordJobs | None = None
+    # After registration (issue 20). The one Encord gateway implements the three Encord ports;
+    # invocation.begin binds them to the invocation's session with `encord`.
+    encord_items: EncordJobItems | None = None
+    deletes: EncordItemDeletes | None = None
+    links: DatasetLinks | None = None
+    # None: no REGISTRATION_NOTIFY_TOPIC.
+    notifications: JobNotifications | None = None
+    # None only for a Backends built before issue 20 (tests that do not need it).
+    outcomes: JobOutcomes | None = None
+    follow_ups: FollowUps | None = None
+    # REGISTRATION_ENCORD_ON_DELETE / ON_OVERWRITE; the records store decides events with it.
+    policy: Policy = REPORT
 
 
 @dataclass(frozen=True)
@@ -314,22 +340,31 @@ class Context:
     clock: Clock
 
 
-# -- After registration (issue 20). Not yet in Backends: the wiring into the submission flow
-# comes once the batch state machine lands (docs/encord.md, "Wiring what follows a job").
+# -- After registration (issue 20): docs/encord.md, "What follows a job".
 
 
+class JobOutcomes(Protocol):
+    """Writing a finished job's outcome on the object records (domain/lifecycle.on_job_end
+    decides, per record); returns how many records were written."""
+
+    def record_outcomes(self, outcomes: Sequence[ObjectOutcome]) -> int: ...
+
+
+@runtime_checkable
 class EncordJobItems(Protocol):
     """The items a finished job created (adapters/encord_gateway.py)."""
 
     def job_items(self, job_id: str, *, with_urls: bool = False) -> JobItems: ...
 
 
+@runtime_checkable
 class EncordItemDeletes(Protocol):
     """Deleting items from the target folder, with the frame files no other item uses."""
 
     def delete_items(self, item_uuids: Sequence[str]) -> None: ...
 
 
+@runtime_checkable
 class DatasetLinks(Protocol):
     """Linking items to a dataset, duplicates skipped (so a retried link is harmless)."""
 
@@ -340,3 +375,31 @@ class JobNotifications(Protocol):
     """One message per finished job (adapters/pubsub.py); returns the message id."""
 
     def publish(self, notification: JobNotification) -> str: ...
+
+
+class FollowUps(Protocol):
+    """Records whose delete or overwrite waits to be carried over to Encord. Every write
+    applies only while lifecycle.may_follow_up holds for the generation it was decided for."""
+
+    def follow_ups_due(self, now: datetime, limit: int) -> list[FollowUp]: ...
+
+    def reschedule_follow_up(
+        self, follow_up: FollowUp, attempts: int, next_attempt_at: datetime, problem: str | None
+    ) -> bool: ...
+
+    def fail_follow_up(self, follow_up: FollowUp, problem: str) -> bool: ...
+
+    def follow_ups_failed(self, limit: int) -> list[FollowUp]:
+        """Follow-ups Encord refused for good (an item it would not delete): for a person."""
+
+    def release_item(self, follow_up: FollowUp) -> bool:
+        """The item is deleted: Encord holds nothing for the generation (follow-up kept)."""
+
+    def close_follow_up(
+        self, follow_up: FollowUp, now: datetime, *, tombstone: bool, expire_at: datetime | None
+    ) -> bool:
+        """Done: clear it; with tombstone, the name is dead up to the record's generation."""
+
+
+class EncordCalls(EncordJobs, EncordJobItems, EncordItemDeletes, DatasetLinks, Protocol):
+    """Every Encord call of the function: what adapters/encord_gateway.py implements."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from registration.domain.found import unreadable_in
+from registration.domain.links import LinkState
 from registration.domain.model import (
     BatchRecord,
     BufferQuery,
@@ -31,6 +32,7 @@ from registration.domain.model import (
     is_stable_id,
 )
 from registration.services.attention import (
+    ATTENTION_LIMIT,
     Attention,
     AttentionKind,
     SubmissionsSeen,
@@ -51,6 +53,8 @@ RECENT_FLUSH = timedelta(hours=24)
 DEFAULT_PAGE_SIZE = 100
 # Days of malformed-event counts the view shows.
 MALFORMED_DAYS = 7
+# How far ahead the view looks for links not yet done (every pending one: retries are <= 1 h).
+LINKS_HORIZON = timedelta(days=1)
 
 
 class BufferState(enum.StrEnum):
@@ -84,6 +88,8 @@ class Totals:
     pending_shown: int
     rejected_by_reason: dict[str, int]
     submissions_by_state: dict[str, int] = field(default_factory=dict)
+    # Dataset links not yet done, by state (batches with a link due or waiting to retry).
+    links_by_state: dict[str, int] = field(default_factory=dict)
     # How many buffers match the query's prefix and type (None: no query).
     buffers_matching: int | None = None
     # Events Cloud Storage could not have sent, per UTC day (ISO date) over the last
@@ -265,6 +271,7 @@ def status(
             pending_shown=sum(view.pending for view in views),
             rejected_by_reason=backends.summaries.totals_by_reason(),
             submissions_by_state=submissions_by_state(submitted),
+            links_by_state=_links_by_state(ctx, now),
             buffers_matching=backends.buffers.count_matching(query) if query.active else None,
             malformed_events_by_day=_malformed_by_day(ctx, now),
         ),
@@ -291,6 +298,18 @@ def _wanted(
     if everything or view.state is not BufferState.IDLE:
         return True
     return view.last_flush_at is not None and now - view.last_flush_at <= RECENT_FLUSH
+
+
+def _links_by_state(ctx: Context, now: datetime) -> dict[str, int]:
+    """Dataset links not yet done, by state: a range query on links_due_at (one read per
+    batch with a link not done, one when there is none), whatever this function's settings."""
+    counts: dict[str, int] = {}
+    for batch in ctx.backends.submissions.links_due(now + LINKS_HORIZON, ATTENTION_LIMIT):
+        assert batch.submission is not None
+        for link in batch.submission.links:
+            if link.state is not LinkState.DONE:
+                counts[link.state.value] = counts.get(link.state.value, 0) + 1
+    return counts
 
 
 def _malformed_by_day(ctx: Context, now: datetime) -> dict[str, int]:

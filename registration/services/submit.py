@@ -31,7 +31,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from registration import logs
-from registration.domain.batch_lifecycle import Decision, Next
+from registration.domain.batch_lifecycle import Aftermath, Decision, Next
 from registration.domain.model import BatchRecord, RejectionReason, StorageObject, Submission
 from registration.domain.submission import EncordJobResult, SubmissionState, retry_delay
 from registration.exceptions import (
@@ -43,6 +43,7 @@ from registration.exceptions import (
 )
 from registration.manifest.readback import encord_document
 from registration.manifest.urls import parse_object_url
+from registration.services import aftermath
 from registration.services.ports import Context
 from registration.services.rejecting import reject_many
 
@@ -187,13 +188,23 @@ def follow(ctx: Context, batch: BatchRecord) -> EncordJobResult | None:
                 job_id=submission.job_id,
             )
         return None
+    after: Aftermath | None = None
     if result.finished:
         # Before the end is recorded: a finished job is never polled again, so an instance
-        # that died in between would lose the rejections (recording them twice is harmless).
+        # that died in between would lose the rejections, the items and the message
+        # (recording them twice is harmless; the message is at least once).
         _reject_refused_files(ctx, batch, result)
-    decision = submissions.record_job(batch, token, result, ctx.clock())
+        try:
+            after = aftermath.job_ended(ctx, batch, submission.job_id, result)
+        except aftermath.NotYetError as error:
+            logs.warning("job end not recorded yet", job_id=submission.job_id, problem=str(error))
+            return None
+    decision = submissions.record_job(batch, token, result, ctx.clock(), after)
     if _stale_or_ended(ctx, batch, decision, f"poll of job {submission.job_id}"):
         return None
+    if isinstance(decision, Next) and decision.submission.links:
+        # The first link attempts at once: a drop is ready to annotate in this same run.
+        aftermath.link_due(ctx, replace(batch, submission=decision.submission))
     if result.finished:
         log = logs.info if result.status == "DONE" and not result.units_error else logs.warning
         log(

@@ -32,7 +32,7 @@ from registration.domain.checkpoint import Checkpoint
 from registration.domain.found import unreadable_in
 from registration.domain.model import BatchRecord, BatchState, PendingBuffer
 from registration.domain.submission import SubmissionState
-from registration.services import invocation
+from registration.services import aftermath, follow_up, invocation
 from registration.services.flush import FlushReport, WriteOutcome, finish, flush, save_summary
 from registration.services.ports import Context, EncordBreaker
 from registration.services.rejection_summary import summarize_rejections
@@ -64,6 +64,10 @@ class SweepReport:
     # Manifests handed to Encord by this run, and jobs whose end it recorded.
     submitted: list[str] = field(default_factory=list)
     jobs_finished: list[str] = field(default_factory=list)
+    # Dataset links this run recorded as done ("<manifest> -> <dataset>"), issue 20.
+    datasets_linked: list[str] = field(default_factory=list)
+    # Deletes and overwrites of registered objects this run carried over ("<gs://>: <what>").
+    follow_ups: list[str] = field(default_factory=list)
     # The kinds of work the budget (or an Encord outage) cut short: "abandoned",
     # "submissions", "scan", "buffers", "rejection summary". Never empty when work_remaining.
     cut_short: list[str] = field(default_factory=list)
@@ -101,6 +105,8 @@ class SweepReport:
             "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
             "submitted": self.submitted,
             "jobs_finished": self.jobs_finished,
+            "datasets_linked": self.datasets_linked,
+            "follow_ups": self.follow_ups,
             "cut_short": self.cut_short,
             "unreadable": self.unreadable,
             "unreadable_count": len(self.unreadable),
@@ -124,6 +130,8 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
     _finish_abandoned(ctx, report, out_of_time)
     submissions_end = monotonic() - started + budget * SUBMISSION_SHARE
     _follow_submissions(ctx, report, lambda: out_of_time(submissions_end / budget))
+    _follow_links(ctx, report, lambda: out_of_time(submissions_end / budget))
+    _carry_follow_ups(ctx, report, lambda: out_of_time(submissions_end / budget))
     found = _scan_pending(ctx, lambda: out_of_time(SCAN_SHARE), report)
     now = ctx.clock()
     ages = [(now - item.oldest_pending_at).total_seconds() for item in found]
@@ -284,6 +292,44 @@ def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable
             report.submitted.append(batch.manifest_path)
         elif done is Step.FINISHED:
             report.jobs_finished.append(batch.manifest_path)
+
+
+def _follow_links(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
+    """Dataset links due (a collection-group range query on links_due_at: its cost follows
+    the links due, and a batch with none costs nothing), in the submissions' share."""
+    if ctx.backends.links is None:
+        return
+    encord = ctx.backends.encord
+    due = ctx.backends.submissions.links_due(ctx.clock(), SUBMISSIONS_PAGE)
+    report.skipped(due)
+    for batch in due:
+        if out_of_time():
+            report.stop("links", "their share of the budget is spent")
+            return
+        if isinstance(encord, EncordBreaker) and encord.deferring:
+            report.stop("links", "Encord failed in this run")
+            return
+        try:
+            linked = aftermath.link_due(ctx, batch)
+        except Exception as error:  # Firestore trouble: report it, carry on
+            report.failed(batch.buffer.label, error, manifest=batch.manifest_path)
+            continue
+        report.datasets_linked.extend(f"{batch.manifest_path} -> {d}" for d in linked)
+
+
+def _carry_follow_ups(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
+    """Deletes and overwrites of registered objects, by policy (services/follow_up.py): a
+    range query on follow_up_due_at, so a deployment with none pays one read."""
+    if not ctx.backends.policy.follows_bucket:
+        return
+    try:
+        tally = follow_up.carry_due(ctx, out_of_time)
+    except Exception as error:  # Firestore or bucket trouble: report it, carry on
+        report.failed("(follow-ups)", error)
+        return
+    report.follow_ups.extend(tally.carried)
+    if tally.deferred:
+        report.stop("follow_ups", "budget spent or Encord failed in this run")
 
 
 def _due(batch: BatchRecord, now: datetime) -> bool:

@@ -114,9 +114,16 @@ def _recorded_fate(ctx: Context, result: Trace, verdict: Classification) -> str:
             return f"refused by Encord: {refused[-1].detail}"
         if record.state is ObjectState.CLAIMED and batch is not None:
             if batch.state is BatchState.WRITTEN:
+                item = (
+                    f"; Encord item {record.item_uuid} (job {record.job_id})"
+                    if record.item_uuid
+                    else ""
+                )
                 return (
                     f"registered: generation {generation} is in manifest {batch.manifest_url} "
-                    f"(batch {batch.seq} of buffer {record.buffer.label})" + _encord_fate(batch)
+                    f"(batch {batch.seq} of buffer {record.buffer.label})"
+                    + _encord_fate(batch)
+                    + item
                 )
             if batch.state is BatchState.INVALID:
                 return (

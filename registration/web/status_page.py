@@ -32,6 +32,7 @@ from registration.presenters.display import (
     TYPES,
     Filters,
     Sort,
+    encord_summary,
     relative_age,
     select_rows,
     type_label,
@@ -111,6 +112,7 @@ def _environment() -> Environment:
         age_class=age_class,
         missing=MISSING,
         age_seconds=_age_seconds,
+        encord_summary=encord_summary,
     )
     return env
 

@@ -16,12 +16,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from registration.domain.lifecycle import REPORT, Policy
 from registration.domain.model import BufferRef, ClaimedBatch, ManifestKey, StorageObject
 from registration.services.ports import (
     Batches,
     BufferCatalog,
     BulkRecords,
     Checkpoints,
+    FollowUps,
+    JobOutcomes,
     ObjectRecords,
     Rejections,
     Submissions,
@@ -47,6 +50,8 @@ class Store:
     pass_time: Callable[[float], None]
     # Whatever the test needs to read beneath the ports (the fake, or Firestore's client).
     raw: object
+    outcomes: JobOutcomes | None = None
+    follow_ups: FollowUps | None = None
 
     def claim(self, seq: int, limit: int, minimum: int = 1) -> ClaimedBatch | None:
         return self.batches.claim(
@@ -64,13 +69,15 @@ def image(index: int, generation: int = 1) -> StorageObject:
     return StorageObject("bkt", f"site-a/cam 1/f{index:04d}.jpg", generation, size=10)
 
 
-def _memory(submits: bool) -> Store:
+def _memory(submits: bool, policy: Policy) -> Store:
     clock = FakeClock(NOW)
-    fake = MemoryStore(clock=clock, submits=submits)
-    return Store("memory", fake, fake, fake, fake, fake, fake, fake, clock.advance, fake)
+    fake = MemoryStore(clock=clock, submits=submits, policy=policy)
+    return Store(
+        "memory", fake, fake, fake, fake, fake, fake, fake, clock.advance, fake, fake, fake
+    )
 
 
-def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
+def _firestore(request: pytest.FixtureRequest, submits: bool, policy: Policy) -> Store:
     request.getfixturevalue("emulators")
     from google.cloud import firestore
 
@@ -83,7 +90,7 @@ def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
     from registration.adapters.firestore.submissions import FirestoreSubmissions
 
     documents = Documents(firestore.Client(project="local-project"))
-    records = FirestoreObjectRecords(documents)
+    records = FirestoreObjectRecords(documents, policy)
     return Store(
         "firestore",
         records,
@@ -95,14 +102,19 @@ def _firestore(request: pytest.FixtureRequest, submits: bool) -> Store:
         FirestoreRejections(documents),
         time.sleep,  # Firestore's own clock decides idleness
         documents,
+        records,
+        records,
     )
 
 
 STORES = ["memory", pytest.param("firestore", marks=pytest.mark.emulators)]
 
 
-def make_store(request: pytest.FixtureRequest, submits: bool) -> Store:
-    store = _memory(submits) if request.param == "memory" else _firestore(request, submits)
+def make_store(request: pytest.FixtureRequest, submits: bool, policy: Policy = REPORT) -> Store:
+    if request.param == "memory":
+        store = _memory(submits, policy)
+    else:
+        store = _firestore(request, submits, policy)
     store.buffers.ensure(BUFFER, NOW)
     return store
 
@@ -117,6 +129,13 @@ def store(request: pytest.FixtureRequest) -> Store:
 def submitting_store(request: pytest.FixtureRequest) -> Store:
     """A store whose written batches await their Encord submission."""
     return make_store(request, submits=True)
+
+
+@pytest.fixture(params=STORES)
+def following_store(request: pytest.FixtureRequest) -> Store:
+    """A submitting store whose records carry deletes and overwrites over to Encord
+    (REGISTRATION_ENCORD_ON_DELETE=delete, ON_OVERWRITE=replace)."""
+    return make_store(request, submits=True, policy=Policy(delete=True, replace=True))
 
 
 def expire_at_of(store: Store, obj: StorageObject) -> datetime | None:

@@ -286,8 +286,8 @@ def test_sweep_absence_alert_fires_after_20_minutes_without_a_sweep() -> None:
     absent = single(condition["condition_absent"])
     assert absent["duration"] == "1200s"
     assert metric_of(absent) == "sweeps"
-    # Sweep runs every 5 minutes by default: 20 minutes is four missed runs.
-    assert terraform().default("sweep_schedule") == "*/5 * * * *"
+    # Sweep runs every minute by default: 20 minutes is twenty missed runs.
+    assert terraform().default("sweep_schedule") == "* * * * *"
 
 
 def test_encord_alerts_exist_only_with_an_encord_target() -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,11 @@ def test_a_job_started_through_the_sdk_reaches_done_and_the_stub_registered_each
 
     assert [p.status for p in polls] == ["PENDING", "DONE"]
     assert polls[0].units_pending == 2
-    assert polls[-1] == EncordJobResult("DONE", 0, 2, 0, 0, ())
+    done = polls[-1]
+    assert replace(done, items=(), items_listed=False) == EncordJobResult("DONE", 0, 2, 0, 0, ())
+    # The final poll's answer lists the job's items too (issue 20: no second call for them).
+    assert done.items_listed and sorted(item.name for item in done.items) == ["1+(32).jpg", "b.png"]
+    assert {item.item_uuid for item in done.items} == {i.uuid for i in stub.items(target)}
     job = stub.job(job_id)
     assert job.api == kind and job.target == target and job.integration_id == integration
     assert job.manifest == IMAGES

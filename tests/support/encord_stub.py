@@ -77,7 +77,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 JobStatus = Literal["PENDING", "DONE", "ERROR", "CANCELLED"]
-Operation = Literal["start", "poll"]
+Operation = Literal["start", "poll", "link"]
 UnitOutcome = Literal["registered", "skipped", "error", "cancelled"]
 
 SINGLE_KEYS = ("images", "videos", "audio", "pdfs", "text", "nifti")
@@ -322,7 +322,7 @@ class EncordStub:
         self._jobs: dict[str, StubJob] = {}
         self._registered: dict[str, Counter[str]] = {}
         self._fail_rules: list[tuple[re.Pattern[str], str]] = []
-        self._faults: dict[Operation, list[_Fault]] = {"start": [], "poll": []}
+        self._faults: dict[Operation, list[_Fault]] = {"start": [], "poll": [], "link": []}
         self._requests: list[StubRequest] = []
         self._hang_seconds: float | None = None
         self._unhang = threading.Event()
@@ -413,6 +413,11 @@ class EncordStub:
         with self._lock:
             self._fail_rules.append((re.compile(pattern), error))
 
+    def clear_failures(self) -> None:
+        """Forget every fail_urls_matching rule: the files are fixed."""
+        with self._lock:
+            self._fail_rules.clear()
+
     def set_polls_until_done(self, polls: int) -> None:
         """New jobs report PENDING for this many polls, then their final status."""
         with self._lock:
@@ -465,8 +470,8 @@ class EncordStub:
         return True
 
     def _add_fault(self, on: Operation, fault: _Fault) -> None:
-        if on not in ("start", "poll"):
-            raise ValueError(f"faults apply to 'start' or 'poll', not {on!r}")
+        if on not in ("start", "poll", "link"):
+            raise ValueError(f"faults apply to 'start', 'poll' or 'link', not {on!r}")
         with self._lock:
             self._faults[on].append(fault)
 
@@ -1226,6 +1231,8 @@ class _Handler(BaseHTTPRequestHandler):
             on: Operation | None = None
             if query_type == "datasetdatalongpolling":
                 on = "start" if method == "POST" else "poll" if method == "GET" else None
+            elif query_type == "datasetlinkitems":
+                on = "link"
             key_id = _verify_v1(self.stub, self.headers, body)
             fault = self._before(on)
             if len(body) > self.stub.max_body_bytes:

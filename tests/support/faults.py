@@ -106,7 +106,8 @@ METHOD_FAULTS: tuple[str, ...] = (
     "raise",
     "kill",
 )
-PORTS = tuple(field.name for field in dataclasses.fields(Backends))
+# Every field of Backends that is a port (the policy is a setting, not a port).
+PORTS = tuple(field.name for field in dataclasses.fields(Backends) if field.name != "policy")
 # Port methods that return an iterator: their faults fire per item, mid-iteration.
 ITERATING = frozenset({"source.list_objects", "bulk.live_records", "buffers.all"})
 
@@ -255,9 +256,19 @@ def with_faults(backends: Backends, plan: FaultPlan) -> Backends:
     for point, (port, method, reached) in ALL_POINTS.items():
         by_port.setdefault(port, {}).setdefault(method, []).append((point, reached))
     # An absent port stays absent: a wrapped None would read as a configured Encord target.
-    wrapped = {
-        port: _Faulty(port, getattr(backends, port), by_port.get(port, {}), plan)
-        for port in PORTS
-        if getattr(backends, port) is not None
-    }
+    # One object behind several ports (the Encord gateway behind encord, encord_items,
+    # deletes and links) stays one wrapper, so invocation.begin still binds them together.
+    wrapped: dict[str, Any] = {}
+    by_object: dict[int, _Faulty] = {}
+    for port in PORTS:
+        target = getattr(backends, port)
+        if target is None:
+            continue
+        shared = port in ("encord", "encord_items", "deletes", "links")
+        if shared and id(target) in by_object:
+            wrapped[port] = by_object[id(target)]
+            continue
+        wrapped[port] = _Faulty(port, target, by_port.get(port, {}), plan)
+        if shared:
+            by_object[id(target)] = wrapped[port]
     return dataclasses.replace(backends, **wrapped)

@@ -42,14 +42,23 @@ from registration.domain.batch_lifecycle import (
     written_submission,
 )
 from registration.domain.checkpoint import Checkpoint
+from registration.domain.encord_items import FollowUp, ObjectOutcome
 from registration.domain.lifecycle import (
+    REPORT,
     DeleteAction,
+    EncordOutcome,
     FinalizeAction,
     ObjectRecord,
     ObjectState,
+    Policy,
+    may_follow_up,
+    notes_follow_up,
     on_delete,
     on_finalize,
+    on_job_end,
 )
+from registration.domain.links import due_at as links_due_at
+from registration.domain.links import needs_person
 from registration.domain.model import (
     BatchRecord,
     BatchState,
@@ -66,7 +75,16 @@ from registration.domain.model import (
     StoredObject,
     Submission,
 )
-from registration.services.ports import Backends, EncordJobs
+from registration.domain.notification import JobNotification
+from registration.exceptions import NotificationRefusedError
+from registration.services.ports import (
+    Backends,
+    DatasetLinks,
+    EncordItemDeletes,
+    EncordJobItems,
+    EncordJobs,
+    JobNotifications,
+)
 
 REJECTION_RETENTION = timedelta(days=90)
 # Sorts before every real time (a batch with no next attempt is due at once).
@@ -97,6 +115,13 @@ class _Object:
     expire_at: datetime | None = None
     deleted_at: datetime | None = None
     source: str | None = None
+    encord: EncordOutcome | None = None
+    job_id: str | None = None
+    item_uuid: str | None = None
+    follow_up: str | None = None  # "due" or "failed"
+    follow_up_due_at: datetime | None = None
+    follow_up_attempts: int = 0
+    follow_up_problem: str | None = None
 
 
 @dataclass
@@ -134,6 +159,8 @@ class MemoryStore(SubmissionWrites):
     # Whether a written batch awaits its Encord submission (a target is configured), as
     # FirestoreBatches is told; memory_backends sets it from the gateway it is given.
     submits: bool = False
+    # REGISTRATION_ENCORD_ON_DELETE / ON_OVERWRITE, as the Firestore records adapter is told.
+    policy: Policy = REPORT
     _buffers: dict[BufferRef, _Buffer] = field(default_factory=dict)
     # Keyed like Firestore's objects/{bucket+name}: one record per name, whatever its buffer.
     _objects: dict[tuple[str, str], _Object] = field(default_factory=dict)
@@ -160,7 +187,11 @@ class MemoryStore(SubmissionWrites):
 
     @staticmethod
     def _record(entry: _Object | None) -> ObjectRecord | None:
-        return None if entry is None else ObjectRecord(entry.state, entry.obj.generation)
+        if entry is None:
+            return None
+        return ObjectRecord(
+            entry.state, entry.obj.generation, entry.encord, follow_up=entry.follow_up is not None
+        )
 
     def _batch_record(self, buffer: BufferRef, batch: _Batch) -> BatchRecord:
         return BatchRecord(
@@ -186,12 +217,21 @@ class MemoryStore(SubmissionWrites):
     def add_pending(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> FinalizeAction:
         with self._lock:
             ident = (obj.bucket, obj.name)
-            action = on_finalize(self._record(self._objects.get(ident)), obj.generation)
+            known = self._objects.get(ident)
+            action = on_finalize(self._record(known), obj.generation, self.policy)
             if action is FinalizeAction.BUFFER:
                 self._objects[ident] = _Object(
                     _stored(obj), ObjectState.PENDING, created_at=now, buffer=buffer
                 )
+            elif notes_follow_up(action):
+                self._note_follow_up(known, now)
             return action
+
+    @staticmethod
+    def _note_follow_up(entry: _Object | None, now: datetime) -> None:
+        if entry is not None and entry.follow_up is None:
+            entry.follow_up, entry.follow_up_due_at = "due", now
+            entry.follow_up_attempts, entry.follow_up_problem = 0, None
 
     def withdraw(
         self,
@@ -203,7 +243,9 @@ class MemoryStore(SubmissionWrites):
         with self._lock:
             ident = (obj.bucket, obj.name)
             known = self._objects.get(ident)
-            action = on_delete(self._record(known), obj.generation)
+            action = on_delete(self._record(known), obj.generation, self.policy)
+            if notes_follow_up(action):
+                self._note_follow_up(known, now)
             if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
                 # Like the Firestore set(): the tombstone keeps only identity and generation,
                 # filed under the buffer the name waited in.
@@ -450,6 +492,9 @@ class MemoryStore(SubmissionWrites):
             batch=entry.batch,
             source=entry.source,
             deleted_at=entry.deleted_at,
+            encord=None if entry.encord is None else entry.encord.value,
+            job_id=entry.job_id,
+            item_uuid=entry.item_uuid,
         )
 
     def object_records(self, items: Sequence[tuple[str, str]]) -> list[StoredObject | None]:
@@ -537,6 +582,133 @@ class MemoryStore(SubmissionWrites):
                 stored.submission = decision.submission
                 stored.updated_at = self.clock()
             return decision
+
+    def links_due(self, now: datetime, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            due = [
+                (when, self._batch_record(buffer, batch))
+                for buffer, batch in self._every_batch()
+                if batch.submission is not None
+                and (when := links_due_at(batch.submission.links)) is not None
+                and when <= now
+            ]
+        due.sort(key=lambda pair: pair[0])
+        return [record for _, record in due[:limit]]
+
+    # -- deletes and overwrites carried over to Encord ---------------------------------
+
+    def follow_ups_due(self, now: datetime, limit: int) -> list[FollowUp]:
+        with self._lock:
+            due = sorted(
+                (
+                    (entry.follow_up_due_at, self._follow_up(entry))
+                    for entry in self._objects.values()
+                    if entry.follow_up_due_at is not None and entry.follow_up_due_at <= now
+                ),
+                key=lambda pair: pair[0] or _EARLIEST,
+            )
+        return [found for _, found in due[:limit]]
+
+    def follow_ups_failed(self, limit: int) -> list[FollowUp]:
+        with self._lock:
+            return [
+                self._follow_up(entry)
+                for entry in self._objects.values()
+                if entry.follow_up == "failed"
+            ][:limit]
+
+    def _follow_up(self, entry: _Object) -> FollowUp:
+        record = self._record(entry)
+        assert record is not None
+        return FollowUp(
+            entry.obj.bucket,
+            entry.obj.name,
+            entry.buffer,
+            record,
+            entry.item_uuid,
+            entry.follow_up_attempts,
+            entry.follow_up_problem if entry.follow_up == "failed" else None,
+        )
+
+    def _following(self, follow_up: FollowUp) -> _Object | None:
+        entry = self._objects.get((follow_up.bucket, follow_up.name))
+        if may_follow_up(self._record(entry), follow_up.record.generation):
+            return entry
+        return None
+
+    def reschedule_follow_up(
+        self, follow_up: FollowUp, attempts: int, next_attempt_at: datetime, problem: str | None
+    ) -> bool:
+        with self._lock:
+            entry = self._following(follow_up)
+            if entry is None:
+                return False
+            entry.follow_up_attempts, entry.follow_up_due_at = attempts, next_attempt_at
+            entry.follow_up_problem = problem
+            return True
+
+    def fail_follow_up(self, follow_up: FollowUp, problem: str) -> bool:
+        with self._lock:
+            entry = self._following(follow_up)
+            if entry is None:
+                return False
+            entry.follow_up, entry.follow_up_due_at = "failed", None
+            entry.follow_up_problem = problem
+            return True
+
+    def release_item(self, follow_up: FollowUp) -> bool:
+        with self._lock:
+            entry = self._following(follow_up)
+            if entry is None:
+                return False
+            entry.encord = EncordOutcome.RELEASED
+            entry.follow_up_attempts = follow_up.attempts
+            return True
+
+    def close_follow_up(
+        self, follow_up: FollowUp, now: datetime, *, tombstone: bool, expire_at: datetime | None
+    ) -> bool:
+        with self._lock:
+            entry = self._following(follow_up)
+            if entry is None:
+                return False
+            ident = (follow_up.bucket, follow_up.name)
+            if tombstone:
+                dead = StorageObject(follow_up.bucket, follow_up.name, follow_up.record.generation)
+                self._objects[ident] = _Object(
+                    dead,
+                    ObjectState.DELETED,
+                    created_at=now,
+                    buffer=entry.buffer,
+                    deleted_at=now,
+                    expire_at=expire_at,
+                )
+            else:
+                entry.follow_up = entry.follow_up_due_at = entry.follow_up_problem = None
+                entry.follow_up_attempts = 0
+            return True
+
+    def failed_follow_ups(self, limit: int) -> list[BatchRecord]:
+        with self._lock:
+            return [
+                self._batch_record(buffer, batch)
+                for buffer, batch in self._every_batch()
+                if batch.submission is not None
+                and needs_person(batch.submission.links, batch.submission.notify_problem)
+            ][:limit]
+
+    def record_outcomes(self, outcomes: Sequence[ObjectOutcome]) -> int:
+        written = 0
+        with self._lock:
+            for outcome in outcomes:
+                entry = self._objects.get((outcome.bucket, outcome.name))
+                if on_job_end(self._record(entry), outcome.generation, outcome.outcome):
+                    assert entry is not None
+                    entry.encord = outcome.outcome
+                    entry.job_id = outcome.job_id
+                    entry.item_uuid = outcome.item_uuid
+                    written += 1
+        return written
 
     def submissions_due(self, limit: int) -> list[BatchRecord]:
         with self._lock:
@@ -787,14 +959,40 @@ class MemoryBucket:
             return found
 
 
+@dataclass
+class RecordingNotifications:
+    """Implements services.ports.JobNotifications: keeps each message; `refuse` makes the
+    next publishes fail as a deleted topic or a missing grant would."""
+
+    published: list[JobNotification] = field(default_factory=list)
+    refuse: str | None = None
+
+    def publish(self, notification: JobNotification) -> str:
+        if self.refuse is not None:
+            raise NotificationRefusedError("the topic", self.refuse)
+        self.published.append(notification)
+        return str(len(self.published))
+
+
 def memory_backends(
-    store: MemoryStore, bucket: MemoryBucket, encord: EncordJobs | None = None
+    store: MemoryStore,
+    bucket: MemoryBucket,
+    encord: EncordJobs | None = None,
+    notifications: JobNotifications | None = None,
 ) -> Backends:
     """Every port over one in-memory store and one in-memory bucket (and, optionally, an
-    Encord gateway: the real one against the stub). With a gateway, written batches await
-    their submission, as bootstrap tells the Firestore adapter when a target is set."""
+    Encord gateway: the real one against the stub, which serves the after-registration
+    calls too). With a gateway, written batches await their submission, as bootstrap tells
+    the Firestore adapter when a target is set."""
     store.submits = store.submits or encord is not None
     return Backends(
+        encord_items=encord if isinstance(encord, EncordJobItems) else None,
+        deletes=encord if isinstance(encord, EncordItemDeletes) else None,
+        links=encord if isinstance(encord, DatasetLinks) else None,
+        notifications=notifications,
+        outcomes=store,
+        follow_ups=store,
+        policy=store.policy,
         records=store,
         bulk=store,
         batches=store,

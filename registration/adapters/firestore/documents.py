@@ -24,8 +24,11 @@ from google.api_core.exceptions import AlreadyExists, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from registration.domain.encord_items import FollowUp, ObjectOutcome
 from registration.domain.found import Found, Unreadable
-from registration.domain.lifecycle import ObjectRecord, ObjectState
+from registration.domain.lifecycle import EncordOutcome, ObjectRecord, ObjectState
+from registration.domain.links import DatasetLink, LinkState, needs_person
+from registration.domain.links import due_at as links_due_at
 from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
     BatchRecord,
@@ -260,6 +263,15 @@ def tombstone_fields(
     }
 
 
+def outcome_fields(outcome: ObjectOutcome) -> dict[str, Any]:
+    """What a finished job wrote on a record: its outcome, the job, and the item (if any)."""
+    return {
+        "encord": outcome.outcome.value,
+        "job_id": outcome.job_id,
+        "item_uuid": outcome.item_uuid,
+    }
+
+
 def storage_object(fields: dict[str, Any]) -> StorageObject:
     metadata = fields.get("metadata")
     return StorageObject(
@@ -298,7 +310,48 @@ def buffer_of(fields: dict[str, Any]) -> BufferRef:
 def object_record(snapshot: Any) -> ObjectRecord | None:
     if not snapshot.exists:
         return None
-    return ObjectRecord(ObjectState(snapshot.get("state")), int(snapshot.get("generation")))
+    fields = fields_of(snapshot)
+    outcome = fields.get("encord")
+    return ObjectRecord(
+        ObjectState(fields["state"]),
+        int(fields["generation"]),
+        EncordOutcome(outcome) if outcome else None,
+        follow_up=bool(fields.get("follow_up")),
+    )
+
+
+def follow_up_fields(now: datetime) -> dict[str, Any]:
+    """A delete or overwrite of a registered generation, noted for the sweep (due now)."""
+    return {
+        "follow_up": "due",
+        "follow_up_due_at": now,
+        "follow_up_attempts": 0,
+        "follow_up_problem": None,
+    }
+
+
+def cleared_follow_up_fields() -> dict[str, Any]:
+    return {
+        "follow_up": None,
+        "follow_up_due_at": None,
+        "follow_up_attempts": 0,
+        "follow_up_problem": None,
+    }
+
+
+def follow_up_of(snapshot: Any) -> FollowUp:
+    record = object_record(snapshot)
+    assert record is not None
+    fields = fields_of(snapshot)
+    return FollowUp(
+        bucket=fields["bucket"],
+        name=fields["name"],
+        buffer=buffer_of(fields),
+        record=record,
+        item_uuid=fields.get("item_uuid"),
+        attempts=int(fields.get("follow_up_attempts") or 0),
+        failed=fields.get("follow_up_problem") if fields.get("follow_up") == "failed" else None,
+    )
 
 
 def stored_object(snapshot: Any) -> StoredObject:
@@ -311,6 +364,9 @@ def stored_object(snapshot: Any) -> StoredObject:
         batch=fields.get("batch"),
         source=fields.get("source"),
         deleted_at=fields.get("deleted_at"),
+        encord=fields.get("encord"),
+        job_id=fields.get("job_id"),
+        item_uuid=fields.get("item_uuid"),
     )
 
 
@@ -332,7 +388,43 @@ def submission_of(fields: dict[str, Any]) -> Submission | None:
         units_pending=int(fields.get("units_pending") or 0),
         units_cancelled=int(fields.get("units_cancelled") or 0),
         last_polled_at=fields.get("last_polled_at"),
+        items_matched=fields.get("items_matched"),
+        items_unmatched=fields.get("items_unmatched"),
+        unmatched=tuple(fields.get("items_unmatched_titles") or ()),
+        item_uuids=tuple(fields.get("item_uuids") or ()),
+        notified_at=fields.get("notified_at"),
+        notify_problem=fields.get("notify_problem"),
+        links=links_of(fields.get("links") or {}),
     )
+
+
+def links_of(stored: dict[str, Any]) -> tuple[DatasetLink, ...]:
+    return tuple(
+        DatasetLink(
+            dataset=dataset,
+            state=LinkState(value["state"]),
+            attempts=int(value.get("attempts") or 0),
+            next_attempt_at=value.get("next_attempt_at"),
+            linked=int(value.get("linked") or 0),
+            skipped=int(value.get("skipped") or 0),
+            problem=value.get("problem"),
+        )
+        for dataset, value in sorted(stored.items())
+    )
+
+
+def links_fields(links: tuple[DatasetLink, ...]) -> dict[str, Any]:
+    return {
+        link.dataset: {
+            "state": link.state.value,
+            "attempts": link.attempts,
+            "next_attempt_at": link.next_attempt_at,
+            "linked": link.linked,
+            "skipped": link.skipped,
+            "problem": link.problem,
+        }
+        for link in links
+    }
 
 
 def submission_fields(submission: Submission) -> dict[str, Any]:
@@ -352,6 +444,17 @@ def submission_fields(submission: Submission) -> dict[str, Any]:
         "units_pending": submission.units_pending,
         "units_cancelled": submission.units_cancelled,
         "last_polled_at": submission.last_polled_at,
+        "items_matched": submission.items_matched,
+        "items_unmatched": submission.items_unmatched,
+        "items_unmatched_titles": list(submission.unmatched),
+        "item_uuids": list(submission.item_uuids),
+        "notified_at": submission.notified_at,
+        "notify_problem": submission.notify_problem,
+        "links": links_fields(submission.links),
+        # The sweep's query for links due (None once none is pending).
+        "links_due_at": links_due_at(submission.links),
+        # The status view's query for a refused link or notification (False otherwise).
+        "follow_up_failed": needs_person(submission.links, submission.notify_problem),
     }
 
 

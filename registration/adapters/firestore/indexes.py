@@ -50,4 +50,7 @@ SINGLE_FIELD: tuple[tuple[str, str, tuple[Scope, ...]], ...] = (
     ("batches", "submission", ("COLLECTION", "COLLECTION_GROUP")),
     # `resubmit` finds the batch that wrote a manifest by its path, in any buffer.
     ("batches", "manifest_path", ("COLLECTION", "COLLECTION_GROUP")),
+    # Finished batches with a dataset link due (issue 20): a range over every buffer's batches.
+    ("batches", "links_due_at", ("COLLECTION", "COLLECTION_GROUP")),
+    ("batches", "follow_up_failed", ("COLLECTION", "COLLECTION_GROUP")),
 )

@@ -8,6 +8,7 @@ over a silent intent, is judged by Firestore's clock (read time minus update tim
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from google.cloud import firestore
@@ -81,3 +82,23 @@ class FirestoreSubmissions(SubmissionWrites):
     def failed_submissions(self, limit: int) -> list[BatchRecord]:
         """Batches Encord refused, or whose job ended in ERROR or was cancelled."""
         return self._anywhere([s.value for s in SubmissionState if s.needs_attention], limit)
+
+    def links_due(self, now: datetime, limit: int) -> list[BatchRecord]:
+        """Finished batches with a dataset link due by now (`links_due_at`, kept by
+        submission_fields): a collection-group range query whose cost follows the links due."""
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(filter=FieldFilter("links_due_at", "<=", now))
+            .order_by("links_due_at")
+            .limit(limit)
+        )
+        return records_of(query)
+
+    def failed_follow_ups(self, limit: int) -> list[BatchRecord]:
+        """Finished batches whose dataset link or notification was refused."""
+        query = (
+            self._docs.client.collection_group(BATCHES)
+            .where(filter=FieldFilter("follow_up_failed", "==", True))
+            .limit(limit)
+        )
+        return records_of(query)
