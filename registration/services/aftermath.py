@@ -76,7 +76,7 @@ def job_ended(ctx: Context, batch: BatchRecord, job_id: str, result: EncordJobRe
     if not match.complete:
         logs.warning(
             "encord items left unmatched",
-            manifest=_where(batch),
+            manifest=batch.manifest_url,
             job_id=job_id,
             units=len(match.unmatched_units),
             items=len(match.unmatched_items),
@@ -89,7 +89,7 @@ def job_ended(ctx: Context, batch: BatchRecord, job_id: str, result: EncordJobRe
             bucket=batch.buffer.bucket,
             folder=batch.buffer.folder,
             key=batch.buffer.key.value,
-            manifest_path=_where(batch),
+            manifest_path=batch.manifest_url,
             job_id=job_id,
             result=result,
             registered=registered_urls(match.matched),
@@ -102,7 +102,7 @@ def job_ended(ctx: Context, batch: BatchRecord, job_id: str, result: EncordJobRe
             # A deleted topic or a missing grant needs a person; it must not hold back the
             # job's end or the links.
             notify_problem = str(error)
-            logs.error("job notification refused", manifest=_where(batch), problem=str(error))
+            logs.error("job notification refused", manifest=batch.manifest_url, problem=str(error))
         except BackendUnavailableError as error:
             raise NotYetError(f"notification: {error}") from error
     item_uuids = tuple(dict.fromkeys(item.item_uuid for _, item in match.matched))
@@ -217,7 +217,7 @@ def link_due(ctx: Context, batch: BatchRecord) -> list[str]:
             done.append(link.dataset)
             logs.info(
                 "dataset linked",
-                manifest=_where(batch),
+                manifest=batch.manifest_url,
                 dataset=link.dataset,
                 linked=event.linked,
                 skipped=event.skipped,
@@ -226,12 +226,8 @@ def link_due(ctx: Context, batch: BatchRecord) -> list[str]:
             log = logs.error if isinstance(event, LinkRefused) else logs.warning
             log(
                 "dataset link failed",
-                manifest=_where(batch),
+                manifest=batch.manifest_url,
                 dataset=link.dataset,
                 problem=event.problem,
             )
     return done
-
-
-def _where(batch: BatchRecord) -> str:
-    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from registration import logs
 from registration.domain.encord_items import FollowUp
 from registration.domain.lifecycle import Resolution, resolve
-from registration.domain.model import RejectionReason, StorageObject
+from registration.domain.model import RejectionReason, StorageObject, gs_url
 from registration.domain.submission import FIRST_RETRY, retry_delay
 from registration.exceptions import (
     EncordRateLimitedError,
@@ -64,7 +64,7 @@ def carry_due(ctx: Context, out_of_time: Callable[[], bool] | None = None) -> Fo
             tally.deferred = True
             break
         done = carry(ctx, follow_ups, item, gate)
-        tally.carried.append(f"gs://{item.bucket}/{item.name}: {done.value}")
+        tally.carried.append(f"{gs_url(item.bucket, item.name)}: {done.value}")
     return tally
 
 
@@ -73,7 +73,7 @@ def carry(ctx: Context, store: FollowUps, item: FollowUp, gate: ThresholdGate) -
     policy = ctx.backends.policy
     resolution = resolve(item.record, None if live is None else live.generation, policy)
     now = ctx.clock()
-    where = f"gs://{item.bucket}/{item.name}"
+    where = gs_url(item.bucket, item.name)
     registered = StorageObject(item.bucket, item.name, item.record.generation)
     logs.info(
         "follow-up",

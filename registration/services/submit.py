@@ -140,7 +140,7 @@ def _stale_or_ended(ctx: Context, batch: BatchRecord, decision: Decision, what: 
         return False
     logs.warning(
         "encord write refused",
-        manifest=_where(batch),
+        manifest=batch.manifest_url,
         what=what,
         why=decision.value,
     )
@@ -182,7 +182,7 @@ def follow(ctx: Context, batch: BatchRecord) -> EncordJobResult | None:
         if not _stale_or_ended(ctx, batch, decision, "poll refusal"):
             logs.error(
                 "encord submission failed",
-                manifest=_where(batch),
+                manifest=batch.manifest_url,
                 reason=str(error),
                 retry_at=retry_at,
                 job_id=submission.job_id,
@@ -253,7 +253,3 @@ def submit_or_follow(ctx: Context, batch: BatchRecord) -> Step:
 def with_submission(batch: BatchRecord, state: SubmissionState) -> BatchRecord:
     """The batch as it stands once its manifest is written with a target configured."""
     return replace(batch, submission=Submission(state=state))
-
-
-def _where(batch: BatchRecord) -> str:
-    return f"gs://{batch.manifest_bucket}/{batch.manifest_path}"

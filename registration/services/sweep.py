@@ -93,6 +93,12 @@ class SweepReport:
         logs.error("sweep failed for buffer", problem=repr(error), buffer=buffer, **where)
         self.errors.append({"work": "buffer", "buffer": buffer, "error": repr(error), **where})
 
+    def failed_step(self, work: str, problem: str) -> None:
+        """A step over no one buffer failed (the follow-ups, the rejection summary): reported
+        under its own name, never as a buffer. `sweep done` is then logged at ERROR."""
+        logs.error("sweep step failed", work=work, problem=problem)
+        self.errors.append({"work": work, "buffer": None, "error": problem})
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "buffers_checked": self.buffers_checked,
@@ -156,10 +162,7 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
     if counted.work_remaining:
         report.stop("rejection summary", "budget spent")
     if counted.problem is not None:
-        # Logged where it failed (services/rejection_summary.py); no buffer is at fault.
-        report.errors.append(
-            {"work": "rejection summary", "buffer": None, "error": counted.problem}
-        )
+        report.failed_step("rejection summary", counted.problem)
     done = logs.error if report.errors else logs.info
     done("sweep done", **report.as_dict())
     return report
@@ -276,12 +279,7 @@ def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable
     for batch in unfinished:
         if not _due(batch, now):
             continue  # costs nothing: begin_submission would refuse it in a transaction
-        if out_of_time():
-            report.stop("submissions", "their share of the budget is spent")
-            return
-        if isinstance(encord, EncordBreaker) and encord.deferring:
-            # Encord failed in this run: the rest wait for the next, untouched.
-            report.stop("submissions", "Encord failed in this run")
+        if not _may_call_encord(report, "submissions", out_of_time, encord):
             return
         try:
             done = submit_or_follow(ctx, batch)
@@ -303,11 +301,7 @@ def _follow_links(ctx: Context, report: SweepReport, out_of_time: Callable[[], b
     due = ctx.backends.submissions.links_due(ctx.clock(), SUBMISSIONS_PAGE)
     report.skipped(due)
     for batch in due:
-        if out_of_time():
-            report.stop("links", "their share of the budget is spent")
-            return
-        if isinstance(encord, EncordBreaker) and encord.deferring:
-            report.stop("links", "Encord failed in this run")
+        if not _may_call_encord(report, "links", out_of_time, encord):
             return
         try:
             linked = aftermath.link_due(ctx, batch)
@@ -315,6 +309,20 @@ def _follow_links(ctx: Context, report: SweepReport, out_of_time: Callable[[], b
             report.failed(batch.buffer.label, error, manifest=batch.manifest_path)
             continue
         report.datasets_linked.extend(f"{batch.manifest_path} -> {d}" for d in linked)
+
+
+def _may_call_encord(
+    report: SweepReport, kind: str, out_of_time: Callable[[], bool], encord: object
+) -> bool:
+    """False, with the kind noted as cut short, once this step's share of the budget is spent
+    or Encord failed in this run (the rest wait for the next run, untouched)."""
+    if out_of_time():
+        report.stop(kind, "their share of the budget is spent")
+        return False
+    if isinstance(encord, EncordBreaker) and encord.deferring:
+        report.stop(kind, "Encord failed in this run")
+        return False
+    return True
 
 
 def _carry_follow_ups(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
@@ -325,7 +333,7 @@ def _carry_follow_ups(ctx: Context, report: SweepReport, out_of_time: Callable[[
     try:
         tally = follow_up.carry_due(ctx, out_of_time)
     except Exception as error:  # Firestore or bucket trouble: report it, carry on
-        report.failed("(follow-ups)", error)
+        report.failed_step("follow-ups", repr(error))
         return
     report.follow_ups.extend(tally.carried)
     if tally.deferred:
