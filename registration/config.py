@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # One sweep stops starting new work after this long, below the sweep function's 300 s
     # timeout, reports work_remaining, and the next run picks up where it stopped.
     sweep_budget_seconds: Annotated[int, Field(ge=1)] = 240
+    # With Encord jobs running, the sweep polls them once more this many seconds after it
+    # started (0: once per run). On the one-minute schedule a job's end is then recorded
+    # within about this long, not a whole minute; a run with no job running never waits.
+    # Off by default (a library default that never sleeps); the deployment turns it on with
+    # its one-minute schedule (deploy/terraform/variables.tf, deploy/deploy.sh: 30).
+    sweep_repoll_seconds: Annotated[int, Field(ge=0, le=50)] = 0
     # With a value above 0, a registered object's record expires this many days after its
     # batch's way finished (manifest written with no target, or its Encord job ended), and
     # a tombstone this many days after the delete (a Firestore TTL policy on expire_at;

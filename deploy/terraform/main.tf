@@ -50,6 +50,7 @@ locals {
     REGISTRATION_URL_STYLE               = var.url_style
     REGISTRATION_MANIFEST_FORMAT         = var.manifest_format
     REGISTRATION_LEASE_SECONDS           = tostring(local.lease_seconds)
+    REGISTRATION_SWEEP_REPOLL_SECONDS    = tostring(var.sweep_repoll_seconds)
     REGISTRATION_RECORD_RETENTION_DAYS   = tostring(var.record_retention_days)
   }
 

@@ -136,6 +136,17 @@ variable "sweep_schedule" {
   default     = "* * * * *"
 }
 
+variable "sweep_repoll_seconds" {
+  description = "With Encord jobs running, a sweep polls them again this many seconds after it started (REGISTRATION_SWEEP_REPOLL_SECONDS; 0: once per run). With the one-minute schedule a job's end is then recorded within about 30 s instead of a minute; a sweep with no job running never waits."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.sweep_repoll_seconds >= 0 && var.sweep_repoll_seconds <= 50
+    error_message = "sweep_repoll_seconds must be between 0 and 50."
+  }
+}
+
 variable "status_invokers" {
   description = "Who may call the status page, as IAM members (\"group:ops@example.com\", \"user:...\"). Nobody else can."
   type        = list(string)

@@ -44,6 +44,8 @@ CLAIMED_PAGE = 500
 SUBMISSIONS_PAGE = 500
 # Encord submissions and polls run before the scan, and stop after this share of the budget.
 SUBMISSION_SHARE = 0.25
+# What the second poll of a run may take (services/sweep._poll_again).
+REPOLL_STEP_SECONDS = 10
 # The scan may run until this share of the budget is spent; the rest is for acting on it.
 SCAN_SHARE = 0.5
 SWEEP_CHECKPOINT = "sweep"
@@ -64,6 +66,8 @@ class SweepReport:
     # Manifests handed to Encord by this run, and jobs whose end it recorded.
     submitted: list[str] = field(default_factory=list)
     jobs_finished: list[str] = field(default_factory=list)
+    # Jobs a poll of this run found still running.
+    jobs_running: int = 0
     # Dataset links this run recorded as done ("<manifest> -> <dataset>"), issue 20.
     datasets_linked: list[str] = field(default_factory=list)
     # Deletes and overwrites of registered objects this run carried over ("<gs://>: <what>").
@@ -111,6 +115,7 @@ class SweepReport:
             "oldest_pending_age_seconds": self.oldest_pending_age_seconds,
             "submitted": self.submitted,
             "jobs_finished": self.jobs_finished,
+            "jobs_running": self.jobs_running,
             "datasets_linked": self.datasets_linked,
             "follow_ups": self.follow_ups,
             "cut_short": self.cut_short,
@@ -123,7 +128,11 @@ def _older_than(ctx: Context, moment: datetime | None, seconds: int) -> bool:
     return moment is not None and ctx.clock() - moment >= timedelta(seconds=seconds)
 
 
-def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> SweepReport:
+def sweep(
+    ctx: Context,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SweepReport:
     report = SweepReport()
     started = monotonic()
     budget = ctx.settings.sweep_budget_seconds
@@ -163,6 +172,7 @@ def sweep(ctx: Context, monotonic: Callable[[], float] = time.monotonic) -> Swee
         report.stop("rejection summary", "budget spent")
     if counted.problem is not None:
         report.failed_step("rejection summary", counted.problem)
+    _poll_again(ctx, report, lambda: monotonic() - started, sleep)
     done = logs.error if report.errors else logs.info
     done("sweep done", **report.as_dict())
     return report
@@ -290,6 +300,8 @@ def _follow_submissions(ctx: Context, report: SweepReport, out_of_time: Callable
             report.submitted.append(batch.manifest_path)
         elif done is Step.FINISHED:
             report.jobs_finished.append(batch.manifest_path)
+        elif done is Step.POLLED:
+            report.jobs_running += 1
 
 
 def _follow_links(ctx: Context, report: SweepReport, out_of_time: Callable[[], bool]) -> None:
@@ -309,6 +321,27 @@ def _follow_links(ctx: Context, report: SweepReport, out_of_time: Callable[[], b
             report.failed(batch.buffer.label, error, manifest=batch.manifest_path)
             continue
         report.datasets_linked.extend(f"{batch.manifest_path} -> {d}" for d in linked)
+
+
+def _poll_again(
+    ctx: Context, report: SweepReport, elapsed: Callable[[], float], sleep: Callable[[float], None]
+) -> None:
+    """With jobs running (found running, or started by this run), wait until
+    `sweep_repoll_seconds` after the start and poll once more: on a one-minute schedule a
+    job's end is recorded within about that long instead of a whole minute. A run with no
+    job running never waits, so the cost follows the work."""
+    repoll = ctx.settings.sweep_repoll_seconds
+    started_jobs = ctx.backends.encord is not None and bool(report.manifests_written)
+    if not repoll or not (report.jobs_running or report.submitted or started_jobs):
+        return
+    wait = repoll - elapsed()
+    if wait + REPOLL_STEP_SECONDS > ctx.settings.sweep_budget_seconds - elapsed():
+        return  # no time left for it: the next run polls
+    if wait > 0:
+        sleep(wait)
+    report.jobs_running = 0
+    ends = elapsed() + REPOLL_STEP_SECONDS
+    _follow_submissions(ctx, report, lambda: elapsed() >= ends)
 
 
 def _may_call_encord(

@@ -271,6 +271,12 @@ def test_no_grant_of_the_script_is_public_or_a_basic_role(tmp_path: Path) -> Non
     assert secret_grants == [(SECRET, RUNTIME_SA)]
 
 
+def test_the_sweep_polls_running_jobs_again_30_seconds_in_unless_told_otherwise(
+    plan: DryRun,
+) -> None:
+    assert plan.env_file()["REGISTRATION_SWEEP_REPOLL_SECONDS"] == "30"
+
+
 def test_every_flushing_function_gets_a_lease_longer_than_its_timeout(plan: DryRun) -> None:
     lease = int(plan.env_file()["REGISTRATION_LEASE_SECONDS"])
     deploys = {argv[3]: argv for argv in plan.gcloud("functions", "deploy")}

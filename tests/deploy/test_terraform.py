@@ -291,6 +291,17 @@ def test_sweep_runs_every_minute_so_a_jobs_end_is_noticed_within_one() -> None:
     assert terraform().default("max_age_seconds") / 2 >= 60
 
 
+def test_the_deployed_sweep_polls_running_jobs_again_half_way_through_its_minute() -> None:
+    # Every minute, plus a second poll 30 s in: a job's end is recorded within about 30 s.
+    sweep = terraform().resource(FUNCTION, "sweep")
+    assert env_of(sweep)["REGISTRATION_SWEEP_REPOLL_SECONDS"] == (
+        "${tostring(var.sweep_repoll_seconds)}"
+    )
+    assert terraform().default("sweep_repoll_seconds") == 30
+    # The second poll ends well inside the sweep's budget and before the next run starts.
+    assert terraform().default("sweep_repoll_seconds") + 10 < 60
+
+
 def test_sweep_may_run_as_long_as_its_function_before_scheduler_gives_up() -> None:
     job = terraform().resource("google_cloud_scheduler_job", "sweep")
     sweep = single(terraform().resource(FUNCTION, "sweep")["service_config"])

@@ -157,3 +157,58 @@ def test_with_more_running_jobs_than_one_sweep_can_poll_each_gets_its_turn() -> 
 
     assert len(encord.polled) < 12 * 4  # the share did cut the sweeps short
     assert set(encord.polled) == {f"job-{n}" for n in range(1, 13)}
+
+
+class EndsOnSecondPoll(FakeEncord):
+    """Each job is still running at its first poll and DONE at its second."""
+
+    def poll(self, job_id: str) -> EncordJobResult:
+        self.polled.append(job_id)
+        if self.polled.count(job_id) == 1:
+            return EncordJobResult("PENDING", BATCH, 0, 0, 0, ())
+        return DONE
+
+
+class Stopwatch:
+    """A monotonic clock that only sleeping moves, and the sleep that moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_sweep_that_finds_a_job_running_polls_it_again_half_way_and_records_its_end() -> None:
+    encord = EndsOnSecondPoll()
+    app, clock = world(encord, sweep_repoll_seconds=30)
+    for i in range(BATCH):  # a full batch: written and its job started at once
+        app.register(StorageObject(BUCKET, f"cam/{i}.jpg", 1, size=1))
+    clock.advance(60)
+    watch = Stopwatch()
+
+    report = sweep(app.ctx, monotonic=watch, sleep=watch.sleep)
+
+    assert watch.slept == [30.0]
+    assert encord.polled == ["job-1", "job-1"]
+    batch = app.store.batches.get(BufferRef(BUCKET, "cam", ManifestKey.IMAGES), 1)
+    assert batch is not None and batch.submission is not None
+    assert batch.submission.state is SubmissionState.DONE
+    assert report.jobs_finished == [batch.manifest_path]
+
+
+def test_a_sweep_with_no_job_running_never_waits() -> None:
+    encord = FakeEncord()
+    app, _ = world(encord, sweep_repoll_seconds=30)
+    young_buffers(app, 3)
+    watch = Stopwatch()
+
+    report = sweep(app.ctx, monotonic=watch, sleep=watch.sleep)
+
+    assert watch.slept == [] and encord.polled == []
+    assert report.jobs_running == 0
