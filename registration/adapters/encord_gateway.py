@@ -35,8 +35,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import encord.exceptions as sdk_errors
 import requests
@@ -95,6 +96,18 @@ _REFUSALS: tuple[type[Exception], ...] = (
     sdk_errors.FileTypeNotSupportedError,
     sdk_errors.FileSizeNotSupportedError,
 )
+
+
+@dataclass(frozen=True)
+class _JobState:
+    """One answer about an upload job, from either target: its status (the SDK parses it
+    into LongPollingStatus, whose values are exactly JobStatus), its unit counts, its unit
+    errors and the items it created."""
+
+    status: JobStatus
+    counts: Any  # UploadLongPollingState or DatasetDataLongPolling: the same count fields
+    errors: tuple[Any, ...]
+    items: tuple[EncordItem, ...]
 
 
 class EncordGateway:
@@ -228,28 +241,7 @@ class EncordGateway:
         with self._lock:
             self._bound(subject, deadline, wait)
             try:
-                if self._folder_uuid:
-                    state = self._api.get(
-                        f"storage/folders/{self._folder_uuid}/data-upload-jobs/"
-                        f"{_job_uuid(job_id, subject)}",
-                        params=GetUploadJobParams(timeout_seconds=wait),
-                        result_type=UploadLongPollingState,
-                    )
-                    errors = state.unit_errors
-                    items = [EncordItem(str(i.item_uuid), i.name) for i in state.items_with_names]
-                else:
-                    assert self._dataset_querier is not None
-                    legacy = self._dataset_querier.basic_getter(
-                        DatasetDataLongPolling,
-                        self._dataset_hash,
-                        payload={"process_hash": job_id, "timeout_seconds": wait},
-                        retryable=False,
-                    )
-                    errors = legacy.data_unit_errors
-                    items = [
-                        EncordItem(str(d.backing_item_uuid), d.title, data_hash=d.data_hash)
-                        for d in legacy.data_hashes_with_titles
-                    ]
+                job = self._read_job(job_id, subject, wait)
             except RegistrationError:
                 raise
             except sdk_errors.ResourceNotFoundError as error:
@@ -257,17 +249,49 @@ class EncordGateway:
                 raise EncordJobMissingError(subject, f"{type(error).__name__}: {error}") from error
             except Exception as error:
                 raise _translate(error, subject, starting=False) from error
-        counts = state if self._folder_uuid else legacy
         return EncordJobResult(
-            status=counts.status.value,
-            units_pending=counts.units_pending_count,
-            units_done=counts.units_done_count,
-            units_error=counts.units_error_count,
-            units_cancelled=counts.units_cancelled_count,
-            unit_errors=tuple(EncordUnitError(tuple(e.object_urls), e.error) for e in errors),
+            status=job.status,
+            units_pending=job.counts.units_pending_count,
+            units_done=job.counts.units_done_count,
+            units_error=job.counts.units_error_count,
+            units_cancelled=job.counts.units_cancelled_count,
+            unit_errors=tuple(EncordUnitError(tuple(e.object_urls), e.error) for e in job.errors),
             # The same answer lists a finished job's items: no second call for them.
-            items=tuple(items),
+            items=job.items,
             items_listed=True,
+        )
+
+    def _read_job(self, job_id: str, subject: str, wait: int) -> _JobState:
+        """One request for a job's state (the lock is held): never the SDK's get_result
+        loop, which retries with sleeps whatever the client's settings."""
+        if self._folder_uuid:
+            state = self._api.get(
+                f"storage/folders/{self._folder_uuid}/data-upload-jobs/"
+                f"{_job_uuid(job_id, subject)}",
+                params=GetUploadJobParams(timeout_seconds=wait),
+                result_type=UploadLongPollingState,
+            )
+            return _JobState(
+                state.status.value,
+                state,
+                tuple(state.unit_errors),
+                tuple(EncordItem(str(i.item_uuid), i.name) for i in state.items_with_names),
+            )
+        assert self._dataset_querier is not None
+        legacy = self._dataset_querier.basic_getter(
+            DatasetDataLongPolling,
+            self._dataset_hash,
+            payload={"process_hash": job_id, "timeout_seconds": wait},
+            retryable=False,
+        )
+        return _JobState(
+            legacy.status.value,
+            legacy,
+            tuple(legacy.data_unit_errors),
+            tuple(
+                EncordItem(str(d.backing_item_uuid), d.title, data_hash=d.data_hash)
+                for d in legacy.data_hashes_with_titles
+            ),
         )
 
     def cancel(self, job_id: str) -> int:
@@ -366,33 +390,10 @@ class EncordGateway:
         """`job_items`, answered by `deadline` (monotonic seconds)."""
         subject = f"items of job {job_id} in {self.target}"
         try:
-            items: list[EncordItem]
-            # One request, as poll_until sends it: never the SDK's get_result loop, which
-            # retries with sleeps whatever the client's settings.
             with self._lock:
                 self._bound(subject, deadline)
-                if self._folder_uuid:
-                    state = self._api.get(
-                        f"storage/folders/{self._folder_uuid}/data-upload-jobs/"
-                        f"{_job_uuid(job_id, subject)}",
-                        params=GetUploadJobParams(timeout_seconds=0),
-                        result_type=UploadLongPollingState,
-                    )
-                    status = state.status.value
-                    items = [EncordItem(str(i.item_uuid), i.name) for i in state.items_with_names]
-                else:
-                    assert self._dataset_querier is not None
-                    legacy = self._dataset_querier.basic_getter(
-                        DatasetDataLongPolling,
-                        self._dataset_hash,
-                        payload={"process_hash": job_id, "timeout_seconds": 0},
-                        retryable=False,
-                    )
-                    status = legacy.status.value
-                    items = [
-                        EncordItem(str(d.backing_item_uuid), d.title, data_hash=d.data_hash)
-                        for d in legacy.data_hashes_with_titles
-                    ]
+                job = self._read_job(job_id, subject, 0)
+            items = list(job.items)
             if with_urls and items:
                 urls = self._item_urls([item.item_uuid for item in items], deadline)
                 items = [
@@ -403,8 +404,7 @@ class EncordGateway:
             raise
         except Exception as error:
             raise _translate(error, subject, starting=False) from error
-        # The SDK parses the status into LongPollingStatus, whose values are exactly JobStatus.
-        return JobItems(job_id, cast(JobStatus, status), tuple(items))
+        return JobItems(job_id, job.status, tuple(items))
 
     def delete_items(self, item_uuids: Sequence[str]) -> None:
         """Delete items from the target folder, with the frame files no other item uses.
