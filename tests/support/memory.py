@@ -386,22 +386,6 @@ class MemoryStore(SubmissionWrites):
 
     # -- summaries and ops --------------------------------------------------------------
 
-    def all(self) -> Iterator[BufferSummary]:
-        with self._lock:
-            summaries = [
-                BufferSummary(
-                    buffer=buffer,
-                    pending=state.pending,
-                    oldest_pending_at=state.oldest_pending_at,
-                    last_flush_at=state.last_flush_at,
-                    last_manifest_url=state.last_manifest_path,
-                    batches_written=state.batches_written,
-                    objects_registered=state.objects_registered,
-                )
-                for buffer, state in self._buffers.items()
-            ]
-        return iter(summaries)
-
     def save_pending_summary(
         self, buffer: BufferRef, pending: int, oldest_pending_at: datetime | None
     ) -> None:

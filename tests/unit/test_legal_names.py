@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from devstack import cloudevents
@@ -27,6 +27,7 @@ from registration.services.intake import register
 from registration.services.malformed import drop_malformed
 from registration.services.ports import Context
 from registration.services.status import status
+from registration.services.sweep import sweep
 from registration.services.threshold import ThresholdGate
 from tests.support.clock import FakeClock
 from tests.support.legal_names import (
@@ -114,6 +115,9 @@ def test_any_image_named_from_the_legal_alphabet_is_registered_once_under_its_ex
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=legal_names(), fmt=st.sampled_from(["json", "csv"]))
+@example(name="0.NII", fmt="json")  # a key whose batch is over 1: it waits for the sweep
+@example(name="clip\t.mp4", fmt="csv")
+@example(name="s/\u202e1.dcm", fmt="json")
 def test_any_legal_name_ends_registered_or_rejected_with_a_reason_never_dropped(
     name: str, fmt: str
 ) -> None:
@@ -123,6 +127,12 @@ def test_any_legal_name_ends_registered_or_rejected_with_a_reason_never_dropped(
     except MalformedEventError as error:  # pragma: no cover - the failure under test
         pytest.fail(f"a legal name was refused as malformed: {error}")
     register(ctx, obj, ThresholdGate())
+    # A name whose key has a batch over 1 (a video, a NIfTI, a DICOM series) waits for its
+    # batch: the sweep writes it once its buffer is past the max age or its group is quiet.
+    clock = ctx.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(3600)
+    assert sweep(ctx).errors == []
     fate = fate_of(store, bucket, name)
     prefix = ctx.settings.manifest_prefix
     if name.startswith(prefix):
