@@ -286,32 +286,27 @@ COMPOSITE_INDEXES=(
   "buffers key folder"
   "buffers key create_video folder"
 )
-for index in "${COMPOSITE_INDEXES[@]}"; do
-  read -r collection fields <<<"$index"
-  config=()
-  for field in $fields; do
-    order=ascending
-    [[ $field == *:descending ]] && order=descending
-    config+=("--field-config=field-path=${field%%:*},order=$order")
+create_composites() { # create_composites SCOPE "collection field[:descending] ..." ...
+  local scope=$1 index collection fields field order
+  shift
+  for index in "$@"; do
+    read -r collection fields <<<"$index"
+    local config=()
+    for field in $fields; do
+      order=ascending
+      [[ $field == *:descending ]] && order=descending
+      config+=("--field-config=field-path=${field%%:*},order=$order")
+    done
+    run_once gcloud firestore indexes composite create "${DB[@]}" "${P[@]}" --async \
+      --collection-group="$collection" --query-scope="$scope" "${config[@]}"
   done
-  run_once gcloud firestore indexes composite create "${DB[@]}" "${P[@]}" --async \
-    --collection-group="$collection" --query-scope=COLLECTION "${config[@]}"
-done
+}
+create_composites COLLECTION "${COMPOSITE_INDEXES[@]}"
 # Composites over every buffer's subcollection (collection-group queries), the same way.
 COLLECTION_GROUP_INDEXES=(
   "batches submission next_attempt_at"
 )
-for index in "${COLLECTION_GROUP_INDEXES[@]}"; do
-  read -r collection fields <<<"$index"
-  config=()
-  for field in $fields; do
-    order=ascending
-    [[ $field == *:descending ]] && order=descending
-    config+=("--field-config=field-path=${field%%:*},order=$order")
-  done
-  run_once gcloud firestore indexes composite create "${DB[@]}" "${P[@]}" --async \
-    --collection-group="$collection" --query-scope=COLLECTION_GROUP "${config[@]}"
-done
+create_composites COLLECTION_GROUP "${COLLECTION_GROUP_INDEXES[@]}"
 # objects.created_at only grows (one hot range for every writer), and objects.metadata is
 # up to 8 KiB that nothing queries: neither gets a single-field index.
 for field in created_at metadata; do

@@ -9,60 +9,28 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
 from devstack.stack import PROJECT, Stack
 from registration.adapters.pubsub import PubSubNotifications
 from registration.domain.notification import RegisteredUrl, job_finished
 from registration.domain.submission import EncordJobResult, EncordUnitError
 from registration.exceptions import NotificationRefusedError
+from tests.support.pubsub_channel import Channel, open_channel
 
 A = "https://storage.cloud.google.com/site/cam%201/a.jpg"
 BAD = "https://storage.cloud.google.com/site/cam%201/bad.jpg"
-
-
-@dataclass(frozen=True)
-class Channel:
-    topic: str
-    subscription: str
-    subscriber: SubscriberClient
-
-    def pull(self, expected: int) -> list[Any]:
-        """Pull until `expected` messages arrived (the emulator may hand them out in parts)."""
-        received: list[Any] = []
-        for _ in range(20):
-            answer = self.subscriber.pull(
-                request={"subscription": self.subscription, "max_messages": 10}, timeout=10
-            )
-            received.extend(m.message for m in answer.received_messages)
-            if answer.received_messages:
-                self.subscriber.acknowledge(
-                    request={
-                        "subscription": self.subscription,
-                        "ack_ids": [m.ack_id for m in answer.received_messages],
-                    }
-                )
-            if len(received) >= expected:
-                break
-        return received
 
 
 @pytest.fixture
 def channel(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Channel]:
     assert stack.pubsub_host is not None, "the stack starts the Pub/Sub emulator"
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", stack.pubsub_host)
-    name = f"job-ends-{uuid.uuid4().hex[:8]}"
-    topic = f"projects/{PROJECT}/topics/{name}"
-    subscription = f"projects/{PROJECT}/subscriptions/{name}-sub"
-    PublisherClient().create_topic(request={"name": topic})
-    with SubscriberClient() as subscriber:
-        subscriber.create_subscription(request={"name": subscription, "topic": topic})
-        yield Channel(topic, subscription, subscriber)
+    with open_channel() as opened:
+        yield opened
 
 
 def finished(status: str = "DONE") -> EncordJobResult:
