@@ -277,10 +277,10 @@ fi
 # The composite indexes the queries need, as registration/adapters/firestore/indexes.py
 # declares them: "collection field[:descending] ...", one line each.
 COMPOSITE_INDEXES=(
-  "objects buffer state created_at"
-  "objects buffer state created_at:descending"
-  "objects state buffer created_at"
-  "objects bucket state name"
+  "objects buffer state shard queued_at"
+  "objects buffer state shard queued_at:descending"
+  "objects buffer shard queued_at"
+  "objects bucket shard state name"
   "rejections bucket folder recorded_at:descending"
   "rejections bucket folder recorded_at"
   "buffers key folder"
@@ -307,9 +307,10 @@ COLLECTION_GROUP_INDEXES=(
   "batches submission next_attempt_at"
 )
 create_composites COLLECTION_GROUP "${COLLECTION_GROUP_INDEXES[@]}"
-# objects.created_at only grows (one hot range for every writer), and objects.metadata is
-# up to 8 KiB that nothing queries: neither gets a single-field index.
-for field in created_at metadata; do
+# Values that grow within a folder (times, the generation, numbered names) would each be one
+# hot range for every writer, and objects.metadata is up to 8 KiB that nothing queries: none
+# gets a single-field index (the composites serve every query on them).
+for field in created_at queued_at generation time_created name metadata; do
   run gcloud firestore indexes fields update "$field" "${DB[@]}" "${P[@]}" --async \
     --collection-group=objects --disable-indexes
 done

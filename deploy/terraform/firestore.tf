@@ -21,13 +21,14 @@ resource "google_firestore_database" "default" {
 # queries always start with the buffer or the state, so no index is one hot range of time.
 locals {
   composite_indexes = {
-    # A buffer's pending objects, oldest first (claims, ages) and newest first (quiet groups).
-    objects_pending_oldest_first = { collection = "objects", fields = ["buffer", "state", "created_at"] }
-    objects_pending_newest_first = { collection = "objects", fields = ["buffer", "state", "created_at desc"] }
-    # The sweep's and the status view's skip scan over buffers with a pending object.
-    objects_pending_buffers = { collection = "objects", fields = ["state", "buffer", "created_at"] }
-    # Reconcile: the live records under a prefix of one bucket.
-    objects_live_by_name = { collection = "objects", fields = ["bucket", "state", "name"] }
+    # A buffer's queue after its cursor (one OR query over the shards), oldest first (claims,
+    # counts, ages) and newest first (quiet groups); the shard splits a folder into 8 ranges.
+    objects_queue_oldest_first = { collection = "objects", fields = ["buffer", "state", "shard", "queued_at"] }
+    objects_queue_newest_first = { collection = "objects", fields = ["buffer", "state", "shard", "queued_at desc"] }
+    # A batch's members: one shard's records within the batch's range.
+    objects_batch_range = { collection = "objects", fields = ["buffer", "shard", "queued_at"] }
+    # Reconcile: the live records under a prefix of one bucket, one shard at a time.
+    objects_live_by_name = { collection = "objects", fields = ["bucket", "shard", "state", "name"] }
     # A folder's rejections, newest first (detail page) and oldest first (its expiry).
     rejections_of_folder_newest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at desc"] }
     rejections_of_folder_oldest_first = { collection = "rejections", fields = ["bucket", "folder", "recorded_at"] }
@@ -83,13 +84,17 @@ resource "google_firestore_index" "composite" {
   depends_on = [google_firestore_database.default, google_project_service.required]
 }
 
-# objects.created_at only grows: indexed on its own over the whole collection it would cap
-# every writer together at about 500 writes/s. The composites above serve every query on it.
-resource "google_firestore_field" "objects_created_at_unindexed" {
+# Values that grow within a folder (times, Cloud Storage's generation, numbered names):
+# indexed on their own, each would be one hot range capping every writer together at about
+# 500 writes/s. The composites above, which start with the buffer or the bucket and a
+# shard, serve every query on them (docs/limits.md).
+resource "google_firestore_field" "objects_growing_unindexed" {
+  for_each = toset(["created_at", "queued_at", "generation", "time_created", "name"])
+
   project    = var.project_id
   database   = var.firestore_database
   collection = "objects"
-  field      = "created_at"
+  field      = each.value
 
   index_config {}
 

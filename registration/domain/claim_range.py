@@ -1,8 +1,8 @@
 """A claim that writes no member: each batch records the range of its buffer it took (pure).
 
-Not wired into the stores yet (docs/architecture.md, "Claim by range"): this module is the
-decision, proved by tests/unit/test_claim_range.py, that the Firestore adapter and the fake
-are to call.
+The decision, proved by tests/unit/test_claim_range.py, that the Firestore adapters
+(adapters/firestore/queue.py, records.py, batches.py) and the fake call alike
+(docs/architecture.md, "Claim by range").
 
 Order. Every queued generation has a `Position`: the commit time of the write that queued
 it (Firestore's server timestamp, never an instance's clock), then its document id. A
@@ -115,25 +115,15 @@ def take(shards: Sequence[Sequence[Item]], limit: int, cursor: Cursor) -> tuple[
     """
     merged = heapq.merge(*shards, key=lambda item: item.position)
     members = [item for _, item in zip(range(limit), merged, strict=False)]
+    return members, advance(cursor, members)
+
+
+def advance(cursor: Cursor, members: Sequence[Queued]) -> Cursor:
+    """The cursor that claims `members` too: each shard's moves to its last member taken
+    (the members are a prefix of each shard after `cursor`, as one merged query returns)."""
     through = list(cursor.through)
-    for item in members:  # merged order: each shard's last member comes last
-        through[item.shard] = item.position
-    return members, Cursor(tuple(through))
-
-
-def read_limits(limit: int, shards: int = SHARDS) -> list[int]:
-    """How many records a claim first asks of each shard: its share of the batch, so that
-    the reads come to about one per member (hashing spreads a buffer evenly). A shard that
-    returns its whole share may hold more; the claim asks it again (`short_by`)."""
-    share, extra = divmod(limit, shards)
-    return [share + (1 if shard < extra else 0) for shard in range(shards)]
-
-
-def short_by(limit: int, read: Sequence[int], asked: Sequence[int]) -> list[int]:
-    """After a round of reads: how many more to ask of each shard that returned all it was
-    asked (others are exhausted), so that the claim can still fill `limit`."""
-    missing = limit - sum(read)
-    full = [shard for shard, (got, want) in enumerate(zip(read, asked, strict=True)) if got >= want]
-    if missing <= 0 or not full:
-        return [0] * len(read)
-    return [missing if shard in full else 0 for shard in range(len(read))]
+    for item in members:
+        last = through[item.shard]
+        if last is None or item.position > last:
+            through[item.shard] = item.position
+    return Cursor(tuple(through))

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from registration.domain.lifecycle import ObjectState
 from registration.domain.links import DatasetLink
@@ -161,9 +162,10 @@ class BufferRef:
         """Whether the buffer's units are groups (sealed by quiet time, never by count)."""
         return self.key in GROUPED_KEYS
 
-    @property
+    @cached_property
     def ident(self) -> str:
-        """Stable id: folder names may hold '/' or be 1 KiB long, which ids cannot."""
+        """Stable id: folder names may hold '/' or be 1 KiB long, which ids cannot. Cached:
+        every event needs it several times, and it is a SHA-256."""
         parts = [self.bucket, self.folder, self.key.value]
         if self.create_video:
             parts.append("sequence")

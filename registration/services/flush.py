@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from registration import logs
 from registration.domain.model import (
@@ -96,7 +97,9 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
     settings, batches = ctx.settings, ctx.backends.batches
     report = FlushReport()
     size = claim_size(ctx, buffer)
+    summary: tuple[int, datetime | None] | None = None
     for _ in range(MAX_BATCHES_PER_FLUSH):
+        summary = None
         now = ctx.clock()
         seq = batches.next_seq(buffer)
         lease = batches.acquire_lease(buffer, seq, settings.lease_seconds)
@@ -132,21 +135,25 @@ def flush(ctx: Context, buffer: BufferRef, *, full_only: bool) -> FlushReport:
             report.invalid.append(InvalidManifest(buffer.label, path))
         else:
             report.manifests.append(path)
-        if len(claimed.members) < size or (
-            full_only and ctx.backends.records.count_pending(buffer) < size
-        ):
+        if len(claimed.members) < size:
             break
+        if full_only:
+            # Another full batch waiting? The same figures then go on the buffer document.
+            summary = ctx.backends.records.pending_summary(buffer)
+            if summary[0] < size:
+                break
     if report.manifests or report.completed or report.invalid:
-        save_summary(ctx, buffer)
+        save_summary(ctx, buffer, summary)
     return report
 
 
-def save_summary(ctx: Context, buffer: BufferRef) -> None:
-    """Refresh the pending fields of the buffer document that dashboards read."""
-    records = ctx.backends.records
-    ctx.backends.buffers.save_pending_summary(
-        buffer, records.count_pending(buffer), records.oldest_pending_at(buffer)
-    )
+def save_summary(
+    ctx: Context, buffer: BufferRef, summary: tuple[int, datetime | None] | None = None
+) -> None:
+    """Refresh the pending fields of the buffer document that dashboards read (from a
+    summary just read, if there is one)."""
+    pending, oldest = summary or ctx.backends.records.pending_summary(buffer)
+    ctx.backends.buffers.save_pending_summary(buffer, pending, oldest)
 
 
 def _finish_if_abandoned(ctx: Context, buffer: BufferRef, seq: int, report: FlushReport) -> None:

@@ -196,5 +196,9 @@ def register_many(ctx: Context, objects: Sequence[StorageObject], tally: IntakeT
         if action in MAY_FILL:
             touched[buffer] = None
     reject_many(ctx, rejected, tally.rejected)
+    for buffer in dict.fromkeys(buffer for buffer, _ in accepted):
+        # Marked again after the page's writes (a no-op while the mark is fresh): the sweep
+        # counts its closing margin from the last mark, and one slow page could outlast it.
+        ctx.backends.buffers.ensure(buffer, now)
     for buffer in touched:
         tally.manifests.extend(flush_if_full(ctx, buffer))

@@ -55,7 +55,11 @@ def trace(ctx: Context, bucket: str, name: str) -> Trace:
     )
     classification = _describe(verdict)
     # One record per name, whatever buffer its generations landed in.
-    found = [record for record in backends.bulk.object_records([(bucket, name)]) if record]
+    found = [
+        record
+        for record in backends.bulk.object_records([(bucket, name)], with_batch=True)
+        if record
+    ]
     records = []
     for record in found:
         batch = (

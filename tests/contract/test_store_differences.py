@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from registration.domain.model import LeaseOutcome, StorageObject
-from tests.contract.conftest import BUFFER, LEASE, NOW, image
+from registration.domain.model import BufferRef, LeaseOutcome, ManifestKey, StorageObject
+from tests.contract.conftest import BUFFER, NOW, image
 from tests.support.clock import FakeClock
 from tests.support.memory import MemoryStore
 
@@ -18,17 +18,13 @@ def fake() -> tuple[MemoryStore, FakeClock]:
     return store, clock
 
 
-def test_the_fake_breaks_created_at_ties_by_name_where_firestore_uses_the_document_id() -> None:
+def test_the_fake_finds_a_pending_record_in_a_buffer_that_nobody_marked_open() -> None:
+    # Firestore's skip scan reads the buffers marked open (FirestoreBuffers.ensure); the fake
+    # finds every buffer with a record after its cursor, ensured or not.
     store, _ = fake()
-    names = ["site-a/cam 1/zz.jpg", "site-a/cam 1/aa.jpg", "site-a/cam 1/mm.jpg"]
-    for name in names:
-        store.add_pending(BUFFER, StorageObject("bkt", name, 1), NOW)
-    store.acquire_lease(BUFFER, 1, LEASE)
-    claimed = store.claim(
-        BUFFER, 1, limit=2, minimum=1, now=NOW, manifest_bucket="bkt", manifest_path="m/1.json"
-    )
-    assert claimed is not None
-    assert [obj.name for obj in claimed.members] == sorted(names)[:2]
+    unmarked = BufferRef("bkt", "site-b", ManifestKey.IMAGES)
+    store.add_pending(unmarked, StorageObject("bkt", "site-b/f.jpg", 1), NOW)
+    assert [item.buffer for item in store.pending_buffers(None, 10)] == [unmarked]
 
 
 def test_the_fakes_idle_time_follows_its_clock_so_a_lease_passes_without_waiting() -> None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import And, BaseFilter, FieldFilter, Or
 
 from devstack.stack import PROJECT, Stack
+from registration.adapters.firestore.documents import Documents
+from registration.adapters.firestore.queue import after_cursor
 from registration.domain.claim_range import SHARDS, Cursor, Position, Queued, shard_of, take
+from registration.domain.model import BufferRef, ManifestKey
 
-BUFFER = "claim-range-buffer"
+BUFFER_REF = BufferRef("bkt", "claim-range", ManifestKey.IMAGES)
+BUFFER = BUFFER_REF.ident
 
 
 def queue(client: firestore.Client, ident: str) -> None:
@@ -28,22 +31,9 @@ def queue(client: firestore.Client, ident: str) -> None:
 
 
 def after(cursor: Cursor) -> Any:
-    """The buffer's pending records after each shard's cursor, as one query."""
-    disjuncts: list[BaseFilter] = []
-    for shard in range(SHARDS):
-        parts: list[BaseFilter] = [FieldFilter("shard", "==", shard)]
-        last = cursor.through[shard]
-        if last is not None:
-            parts.append(FieldFilter("queued_at", ">", last.queued_at))
-        disjuncts.append(And(parts) if len(parts) > 1 else parts[0])
-    return (
-        firestore.Client(project=PROJECT)
-        .collection("objects")
-        .where(filter=FieldFilter("buffer", "==", BUFFER))
-        .where(filter=FieldFilter("state", "==", "pending"))
-        .where(filter=Or(disjuncts))
-        .order_by("queued_at")
-    )
+    """The buffer's pending records after each shard's cursor: the adapters' own query."""
+    documents = Documents(firestore.Client(project=PROJECT))
+    return after_cursor(documents, BUFFER_REF, cursor)
 
 
 def queued(snapshot: Any) -> Queued:
@@ -79,3 +69,36 @@ def test_a_record_committed_after_a_claim_read_sorts_after_everything_that_read_
     queue(client, "late")
     late = queued(client.collection("objects").document("late").get())
     assert all(late.position.queued_at > item.position.queued_at for item in read)
+
+
+def test_records_queued_by_one_commit_are_claimed_in_id_order_across_a_tie(
+    emulators: Stack,
+) -> None:
+    # A backfill commits up to 500 creates at once: they share one queued_at, and a cursor
+    # that stops inside them must still see the rest (the __name__ half of each disjunct).
+    client = firestore.Client(project=PROJECT)
+    idents = [f"tie-{index:03d}" for index in range(60)]
+    batch = client.batch()
+    for ident in idents:
+        batch.create(
+            client.collection("objects").document(ident),
+            {
+                "buffer": BUFFER,
+                "state": "pending",
+                "shard": shard_of(ident),
+                "queued_at": firestore.SERVER_TIMESTAMP,
+            },
+        )
+    batch.commit()
+    found = [queued(snapshot) for snapshot in after(Cursor()).stream()]
+    assert len({item.position.queued_at for item in found}) == 1  # one commit, one time
+    assert [item.position.ident for item in found] == sorted(idents)
+
+    taken: list[Queued] = []
+    cursor = Cursor()
+    while rest := [queued(snapshot) for snapshot in after(cursor).limit(7).stream()]:
+        members, cursor = take(
+            [[i for i in rest if i.shard == s] for s in range(SHARDS)], 7, cursor
+        )
+        taken += members
+    assert [item.position.ident for item in taken] == sorted(idents)  # each once, in order

@@ -2,18 +2,36 @@
 
 MemoryStore mirrors registration/adapters/firestore/ decision for decision, so the
 service can be property-tested without the emulator: the same lifecycle functions decide
-finalize and delete, the lease is the batch record in state 'claiming', a claim takes the
-oldest pending objects, and it succeeds only while the buffer's next_seq is the batch's.
+finalize and delete, the lease is the batch record in state 'claiming', and a claim
+succeeds only while the buffer's next_seq is the batch's.
 One re-entrant lock around every method stands in for Firestore's transactions (each
 method is one atomic step, as each Firestore call or transaction is).
 
 Every batch lease and submission transition is decided by registration/domain/
 batch_lifecycle.py, as in the Firestore adapters: this store only loads, decides and saves.
 
+Claims by range (registration/domain/claim_range.py, docs/architecture.md), as in
+adapters/firestore/queue.py: a record queued as pending gets a shard and a position (the
+time of the write that queued it, then its document id); a claim takes the pending records
+after its buffer's cursor in queue order (claim_range.take), stores its range on the batch
+and moves the cursor, and writes no member. A stored-pending record the cursor covers is
+claimed: every decision and every read goes through claim_range.effective, and a write on
+such a record (a follow-up note, a job's outcome) makes its claim explicit (state claimed).
+The lock makes a delete or an overwrite atomic with any claim, so no fence is needed (in
+Firestore the fence touches a held lease, which never renews it: a lease's age counts from
+when it was taken).
+
+A position's time is this store's clock, made strictly increasing (Firestore: the commit
+time); one add_pending_many commit of up to 500 new names shares one time, so those are
+ordered by document id, as a Firestore batch commit's are. This store holds nothing from
+before claims by range, so it has none of Firestore's fallbacks for old data (a record's
+`batch` field, a batch without a range, a record without a place in its queue).
+
 Known differences (each checked by tests/contract/test_store_differences.py):
-- Firestore breaks created_at ties by document id (a digest of bucket and name); this store
-  breaks them by name. Which of two simultaneous arrivals goes first is not part of any
-  contract.
+- pending_buffers finds every buffer with a pending record after its cursor; Firestore's
+  reads only buffers marked open (FirestoreBuffers.ensure), so a record queued in a buffer
+  nobody ensured is found here and not there, and Firestore closes an open buffer once it
+  has been empty and idle for a while (nothing to close here).
 - Idle time is measured by this store's clock (Firestore: the server's read time minus the
   document's update time), so a test can pass a lease by advancing a FakeClock.
 - expire_at is only stored: nothing here deletes an expired record (Firestore's TTL policy
@@ -42,6 +60,15 @@ from registration.domain.batch_lifecycle import (
     written_submission,
 )
 from registration.domain.checkpoint import Checkpoint
+from registration.domain.claim_range import (
+    SHARDS,
+    Cursor,
+    Position,
+    Queued,
+    effective,
+    shard_of,
+    take,
+)
 from registration.domain.encord_items import FollowUp, ObjectOutcome
 from registration.domain.lifecycle import (
     REPORT,
@@ -74,6 +101,7 @@ from registration.domain.model import (
     StorageObject,
     StoredObject,
     Submission,
+    stable_id,
 )
 from registration.domain.notification import JobNotification
 from registration.exceptions import NotificationRefusedError
@@ -87,6 +115,8 @@ from registration.services.ports import (
 )
 
 REJECTION_RETENTION = timedelta(days=90)
+# Writes per Firestore commit: add_pending_many creates new names in commits of this many.
+MAX_WRITES_PER_COMMIT = 500
 # Sorts before every real time (a batch with no next attempt is due at once).
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -101,17 +131,24 @@ class _Buffer:
     last_manifest_path: str | None = None
     pending: int = 0
     oldest_pending_at: datetime | None = None
+    # Per shard, the position claimed through (claim_range.Cursor): records at or before it
+    # are claimed, whatever state they are stored in.
+    cursor: Cursor = field(default_factory=Cursor)
 
 
 @dataclass
 class _Object:
-    """One object name's document: the newest generation seen and its state."""
+    """One object name's document: the newest generation seen and its stored state.
+
+    shard and queued: its place in its buffer's queue, set when it is (re)written pending
+    and kept by every later update (None: a tombstone, which is never queued)."""
 
     obj: StorageObject
     state: ObjectState
     created_at: datetime
     buffer: BufferRef
-    batch: int | None = None
+    shard: int | None = None
+    queued: Position | None = None
     expire_at: datetime | None = None
     deleted_at: datetime | None = None
     source: str | None = None
@@ -136,6 +173,17 @@ class _Batch:
     written_at: datetime | None = None
     problem: str | None = None
     submission: Submission | None = None
+    # The range of its buffer's queue a claim took: (before, through], per shard (None:
+    # not claimed yet, a lease).
+    before: Cursor | None = None
+    through: Cursor | None = None
+
+
+@dataclass(frozen=True)
+class _InQueue(Queued):
+    """A record as a claim reads it: its place in the queue, and the record itself."""
+
+    entry: _Object = field(compare=False)
 
 
 @dataclass
@@ -170,6 +218,8 @@ class MemoryStore(SubmissionWrites):
     _watermark: datetime | None = None
     _checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
     _malformed_events: dict[date, int] = field(default_factory=dict)
+    # The time of the last write that queued records (positions never tie across writes).
+    _last_commit: datetime | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- helpers ------------------------------------------------------------------------
@@ -180,18 +230,97 @@ class MemoryStore(SubmissionWrites):
     def _batches_of(self, buffer: BufferRef) -> dict[int, _Batch]:
         return self._batches.setdefault(buffer, {})
 
-    def _pending(self, buffer: BufferRef) -> list[_Object]:
-        entries = self._objects_of(buffer)
-        pending = [entry for entry in entries if entry.state is ObjectState.PENDING]
-        return sorted(pending, key=lambda entry: (entry.created_at, entry.obj.name))
+    def _commit_time(self) -> datetime:
+        """The time of a write that queues records: this store's clock, strictly later than
+        the last such write's (Firestore: the commit time, later than any it follows)."""
+        moment = self.clock()
+        if self._last_commit is not None and moment <= self._last_commit:
+            moment = self._last_commit + timedelta(microseconds=1)
+        self._last_commit = moment
+        return moment
 
     @staticmethod
-    def _record(entry: _Object | None) -> ObjectRecord | None:
+    def _queued(
+        obj: StorageObject, buffer: BufferRef, now: datetime, at: datetime, source: str | None
+    ) -> _Object:
+        """A pending record queued by a write at `at` (pending_fields, in Firestore)."""
+        ident = stable_id(obj.bucket, obj.name)  # its document id (documents.object_id)
+        return _Object(
+            _stored(obj),
+            ObjectState.PENDING,
+            created_at=now,
+            buffer=buffer,
+            shard=shard_of(ident),
+            queued=Position(at, ident),
+            source=source,
+        )
+
+    def _cursor(self, buffer: BufferRef) -> Cursor:
+        state = self._buffers.get(buffer)
+        return Cursor() if state is None else state.cursor
+
+    @staticmethod
+    def _place(entry: _Object) -> _InQueue | None:
+        if entry.shard is None or entry.queued is None:
+            return None
+        return _InQueue(entry.shard, entry.queued, entry)
+
+    def _record(self, entry: _Object | None) -> ObjectRecord | None:
+        """The record as lifecycle decides on it: claimed when its buffer's cursor covers
+        it, whatever state it is stored in (claim_range.effective)."""
         if entry is None:
             return None
-        return ObjectRecord(
+        stored = ObjectRecord(
             entry.state, entry.obj.generation, entry.encord, follow_up=entry.follow_up is not None
         )
+        return effective(stored, self._place(entry), self._cursor(entry.buffer))
+
+    def _state(self, entry: _Object) -> ObjectState:
+        """Its effective state (claim_range.effective)."""
+        record = self._record(entry)
+        return entry.state if record is None else record.state
+
+    def _materialise(self, entry: _Object) -> None:
+        """A write on a covered record makes its claim explicit, as Firestore's writes do
+        (queue.Known.materialized): the document is written anyway."""
+        entry.state = self._state(entry)
+
+    def _waiting(self, entry: _Object) -> _InQueue | None:
+        """Its place in the queue if it is pending after its buffer's cursor."""
+        place = self._place(entry)
+        return place if place is not None and self._state(entry) is ObjectState.PENDING else None
+
+    def _queue(self, buffer: BufferRef) -> list[_InQueue]:
+        """The buffer's pending records after its cursor, in queue order."""
+        found = [place for entry in self._objects_of(buffer) if (place := self._waiting(entry))]
+        return sorted(found, key=lambda item: item.position)
+
+    def _covering(self, buffer: BufferRef, place: _InQueue) -> int | None:
+        """The batch whose range holds a claimed record: the first whose end covers it
+        (queue.batch_covering, which searches the batches below next_seq)."""
+        state = self._buffers.get(buffer)
+        next_seq = 1 if state is None else state.next_seq
+        for seq, batch in sorted(self._batches_of(buffer).items()):
+            through = batch.through
+            if seq < next_seq and through and through.covers(place.shard, place.position):
+                return seq
+        return None
+
+    def _in_range(self, buffer: BufferRef, batch: _Batch | None) -> list[_Object]:
+        """A batch's members: its buffer's records in its range (before, through], whatever
+        state they are stored in except deleted, in queue order (none: not claimed yet)."""
+        if batch is None or batch.before is None or batch.through is None:
+            return []
+        before, through = batch.before, batch.through
+        found = [
+            place
+            for entry in self._objects_of(buffer)
+            if entry.state is not ObjectState.DELETED
+            and (place := self._place(entry)) is not None
+            and through.covers(place.shard, place.position)
+            and not before.covers(place.shard, place.position)
+        ]
+        return [place.entry for place in sorted(found, key=lambda item: item.position)]
 
     def _batch_record(self, buffer: BufferRef, batch: _Batch) -> BatchRecord:
         return BatchRecord(
@@ -218,18 +347,17 @@ class MemoryStore(SubmissionWrites):
         with self._lock:
             ident = (obj.bucket, obj.name)
             known = self._objects.get(ident)
-            action = on_finalize(self._record(known), obj.generation, self.policy)
+            record = self._record(known)
+            action = on_finalize(record, obj.generation, self.policy)
             if action is FinalizeAction.BUFFER:
-                self._objects[ident] = _Object(
-                    _stored(obj), ObjectState.PENDING, created_at=now, buffer=buffer
-                )
+                self._objects[ident] = self._queued(obj, buffer, now, self._commit_time(), None)
             elif notes_follow_up(action):
                 self._note_follow_up(known, now)
             return action
 
-    @staticmethod
-    def _note_follow_up(entry: _Object | None, now: datetime) -> None:
+    def _note_follow_up(self, entry: _Object | None, now: datetime) -> None:
         if entry is not None and entry.follow_up is None:
+            self._materialise(entry)
             entry.follow_up, entry.follow_up_due_at = "due", now
             entry.follow_up_attempts, entry.follow_up_problem = 0, None
 
@@ -243,7 +371,8 @@ class MemoryStore(SubmissionWrites):
         with self._lock:
             ident = (obj.bucket, obj.name)
             known = self._objects.get(ident)
-            action = on_delete(self._record(known), obj.generation, self.policy)
+            record = self._record(known)
+            action = on_delete(record, obj.generation, self.policy)
             if notes_follow_up(action):
                 self._note_follow_up(known, now)
             if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
@@ -262,17 +391,22 @@ class MemoryStore(SubmissionWrites):
 
     def count_pending(self, buffer: BufferRef) -> int:
         with self._lock:
-            return len(self._pending(buffer))
+            return len(self._queue(buffer))
 
     def oldest_pending_at(self, buffer: BufferRef) -> datetime | None:
+        # The first in queue order: its arrival time (created_at, which the max age uses).
         with self._lock:
-            pending = self._pending(buffer)
-            return pending[0].created_at if pending else None
+            queue = self._queue(buffer)
+            return queue[0].entry.created_at if queue else None
+
+    def pending_summary(self, buffer: BufferRef) -> tuple[int, datetime | None]:
+        with self._lock:
+            return self.count_pending(buffer), self.oldest_pending_at(buffer)
 
     def newest_pending_at(self, buffer: BufferRef) -> datetime | None:
         with self._lock:
-            pending = self._pending(buffer)
-            return max(entry.created_at for entry in pending) if pending else None
+            queue = self._queue(buffer)
+            return queue[-1].entry.created_at if queue else None
 
     # -- batches ------------------------------------------------------------------------
 
@@ -323,13 +457,13 @@ class MemoryStore(SubmissionWrites):
                 None if lease is None else lease.state, state.next_seq, seq
             ):
                 return None
-            members = self._pending(buffer)[:limit]
+            # A claim by range: the records after the cursor, each shard in its own order,
+            # merged; it writes the batch (with its range) and the cursor, never a member.
+            queue = self._queue(buffer)
+            shards = [[item for item in queue if item.shard == shard] for shard in range(SHARDS)]
+            members, through = take(shards, limit, state.cursor)
             if len(members) < minimum:
                 return None
-            for entry in members:
-                entry.state = ObjectState.CLAIMED
-                entry.batch = seq
-            # A set(), as in Firestore: the lease's leased_at does not survive the claim.
             batch = _Batch(
                 seq,
                 BatchState.CLAIMED,
@@ -338,11 +472,13 @@ class MemoryStore(SubmissionWrites):
                 manifest_path=manifest_path,
                 item_count=len(members),
                 claimed_at=now,
+                before=state.cursor,
+                through=through,
             )
             self._batches_of(buffer)[seq] = batch
-            state.next_seq = seq + 1
+            state.next_seq, state.cursor = seq + 1, through
             return ClaimedBatch(
-                self._batch_record(buffer, batch), [_stored(entry.obj) for entry in members]
+                self._batch_record(buffer, batch), [_stored(item.entry.obj) for item in members]
             )
 
     def get(self, buffer: BufferRef, seq: int) -> BatchRecord | None:
@@ -351,12 +487,11 @@ class MemoryStore(SubmissionWrites):
             return None if batch is None else self._batch_record(buffer, batch)
 
     def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]:
+        # The records in the batch's range: they never leave it while the batch needs them
+        # (only a tombstone, or a newer generation once Encord holds nothing, does).
         with self._lock:
-            return [
-                _stored(entry.obj)
-                for entry in self._objects_of(buffer)
-                if entry.batch == seq and entry.state is ObjectState.CLAIMED
-            ]
+            batch = self._batches_of(buffer).get(seq)
+            return [_stored(entry.obj) for entry in self._in_range(buffer, batch)]
 
     def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
         with self._lock:
@@ -458,22 +593,53 @@ class MemoryStore(SubmissionWrites):
     def add_pending_many(
         self, items: Sequence[tuple[BufferRef, StorageObject]], now: datetime
     ) -> list[FinalizeAction]:
-        actions = []
-        for buffer, obj in items:
-            action = self.add_pending(buffer, obj, now)
-            if action is FinalizeAction.BUFFER:
-                with self._lock:
-                    self._objects[(obj.bucket, obj.name)].source = "backfill"
-            actions.append(action)
-        return actions
+        """As Firestore's (Documents.create_many): a name given twice goes the event's way
+        at once; the others in commits of 500, where a known name is decided from a read
+        (the event's way if that writes) and the new names are created by one commit (one
+        queue time, so ordered by document id), marked as the backfill's."""
+        with self._lock:
+            results: dict[int, FinalizeAction] = {}
+            seen: set[tuple[str, str]] = set()
+            todo: list[int] = []
+            for index, (buffer, obj) in enumerate(items):
+                if (obj.bucket, obj.name) in seen:
+                    results[index] = self.add_pending(buffer, obj, now)
+                else:
+                    seen.add((obj.bucket, obj.name))
+                    todo.append(index)
+            for start in range(0, len(todo), MAX_WRITES_PER_COMMIT):
+                created = []
+                for index in todo[start : start + MAX_WRITES_PER_COMMIT]:
+                    buffer, obj = items[index]
+                    known = self._objects.get((obj.bucket, obj.name))
+                    if known is None:
+                        created.append(index)
+                        continue
+                    action = on_finalize(self._record(known), obj.generation, self.policy)
+                    if action in (FinalizeAction.BUFFER, FinalizeAction.REPLACE):
+                        action = self.add_pending(buffer, obj, now)
+                    results[index] = action
+                # One commit creates the new names: one queue time for all of them.
+                at = self._commit_time() if created else now
+                for index in created:
+                    buffer, obj = items[index]
+                    ident = (obj.bucket, obj.name)
+                    self._objects[ident] = self._queued(obj, buffer, now, at, "backfill")
+                    results[index] = FinalizeAction.BUFFER
+            return [results[index] for index in range(len(items))]
 
-    def _stored_object(self, entry: _Object) -> StoredObject:
+    def _stored_object(self, entry: _Object, *, with_batch: bool = False) -> StoredObject:
+        """The record as the ports show it: its effective state, and (with_batch) the batch
+        whose range holds it when it is claimed (Firestore's queue.Cursors.stored)."""
+        state, place, batch = self._state(entry), self._place(entry), None
+        if with_batch and state is ObjectState.CLAIMED and place is not None:
+            batch = self._covering(entry.buffer, place)
         return StoredObject(
             buffer=entry.buffer,
             obj=_stored(entry.obj),
-            state=entry.state,
+            state=state,
             created_at=entry.created_at,
-            batch=entry.batch,
+            batch=batch,
             source=entry.source,
             deleted_at=entry.deleted_at,
             encord=None if entry.encord is None else entry.encord.value,
@@ -481,15 +647,21 @@ class MemoryStore(SubmissionWrites):
             item_uuid=entry.item_uuid,
         )
 
-    def object_records(self, items: Sequence[tuple[str, str]]) -> list[StoredObject | None]:
+    def object_records(
+        self, items: Sequence[tuple[str, str]], *, with_batch: bool = False
+    ) -> list[StoredObject | None]:
         with self._lock:
             found: list[StoredObject | None] = []
             for bucket, name in items:
                 entry = self._objects.get((bucket, name))
-                found.append(None if entry is None else self._stored_object(entry))
+                stored = (
+                    None if entry is None else self._stored_object(entry, with_batch=with_batch)
+                )
+                found.append(stored)
             return found
 
     def live_records(self, bucket: str, prefix: str) -> Iterator[StoredObject]:
+        # Stored pending or claimed (Firestore's query), each in its effective state.
         with self._lock:
             records = [
                 self._stored_object(entry)
@@ -501,18 +673,22 @@ class MemoryStore(SubmissionWrites):
         return iter(records)
 
     def pending_buffers(self, after: str | None, limit: int) -> list[PendingBuffer]:
+        """Buffers with a pending record after their cursor, in id order after `after`,
+        each with the created_at of the first in queue order. Every such buffer, where
+        Firestore reads those marked open (the module's docstring)."""
         with self._lock:
-            oldest: dict[str, PendingBuffer] = {}
+            first: dict[str, tuple[Position, PendingBuffer]] = {}
             for entry in self._objects.values():
-                if entry.state is not ObjectState.PENDING:
+                place = self._waiting(entry)
+                if place is None:
                     continue
                 ident = entry.buffer.ident
                 if after is not None and ident <= after:
                     continue
-                known = oldest.get(ident)
-                if known is None or entry.created_at < known.oldest_pending_at:
-                    oldest[ident] = PendingBuffer(entry.buffer, entry.created_at)
-        return [oldest[ident] for ident in sorted(oldest)[:limit]]
+                known = first.get(ident)
+                if known is None or place.position < known[0]:
+                    first[ident] = (place.position, PendingBuffer(entry.buffer, entry.created_at))
+        return [first[ident][1] for ident in sorted(first)[:limit]]
 
     def _every_batch(self) -> list[tuple[BufferRef, _Batch]]:
         return [
@@ -544,11 +720,7 @@ class MemoryStore(SubmissionWrites):
 
     def expire_members(self, batch: BatchRecord, expire_at: datetime) -> int:
         with self._lock:
-            members = [
-                entry
-                for entry in self._objects_of(batch.buffer)
-                if entry.batch == batch.seq and entry.state is ObjectState.CLAIMED
-            ]
+            members = self._in_range(batch.buffer, self._batches_of(batch.buffer).get(batch.seq))
             for entry in members:
                 entry.expire_at = expire_at
             return len(members)
@@ -615,6 +787,9 @@ class MemoryStore(SubmissionWrites):
         )
 
     def _following(self, follow_up: FollowUp) -> _Object | None:
+        # Firestore decides a follow-up's writes on the stored state; a record with a
+        # follow-up noted is stored claimed (the note made its claim explicit), so the
+        # effective state read here is the same.
         entry = self._objects.get((follow_up.bucket, follow_up.name))
         if may_follow_up(self._record(entry), follow_up.record.generation):
             return entry
@@ -688,6 +863,7 @@ class MemoryStore(SubmissionWrites):
                 entry = self._objects.get((outcome.bucket, outcome.name))
                 if on_job_end(self._record(entry), outcome.generation, outcome.outcome):
                     assert entry is not None
+                    self._materialise(entry)
                     entry.encord = outcome.outcome
                     entry.job_id = outcome.job_id
                     entry.item_uuid = outcome.item_uuid

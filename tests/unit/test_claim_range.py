@@ -16,9 +16,7 @@ from registration.domain.claim_range import (
     Queued,
     effective,
     must_fence,
-    read_limits,
     shard_of,
-    short_by,
     take,
 )
 from registration.domain.lifecycle import (
@@ -172,21 +170,18 @@ class Store:
                 pending[queued.shard].append(member)
         for shard in pending:
             shard.sort(key=lambda member: member.position)
-        asked = read_limits(self.limit)
-        got = [shard[:want] for shard, want in zip(pending, asked, strict=True)]
-        more = short_by(self.limit, [len(g) for g in got], asked)
-        got = [shard[: len(g) + extra] for shard, g, extra in zip(pending, got, more, strict=True)]
-        members, after = take(got, self.limit, line.cursor)
+        # One query over the shards, merged and limited (queue.after_cursor).
+        members, after = take(pending, self.limit, line.cursor)
         line.in_flight = InFlight(line.lease, line.cursor, members, after)
 
     def commit(self, home: int) -> None:
-        """The claim's commit: the batch and the new cursor, under preconditions on the lease
-        and the buffer; a failed precondition sends it back to read again."""
+        """The claim's commit: the batch and the new cursor, under a precondition on the lease
+        (only its holder moves the cursor); a failed precondition sends it back to read."""
         line = self.lines[home]
         flight, line.in_flight = line.in_flight, None
         if flight is None or not flight.members:
             return
-        if flight.lease_version != line.lease or flight.cursor != line.cursor:
+        if flight.lease_version != line.lease:
             return
         line.batches.append(flight.members)
         line.cursor = flight.after
@@ -348,18 +343,6 @@ def test_the_merged_order_of_the_shards_is_oldest_first_and_takes_a_prefix_of_ea
         taken = [item for item in items if after.covers(shard, item.position)]
         assert taken == items[: len(taken)]  # a prefix of the shard
         assert set(taken) == {item for item in members if item.shard == shard}
-
-
-@given(st.integers(min_value=0, max_value=5000), st.integers(min_value=1, max_value=16))
-def test_the_first_reads_of_a_claim_ask_for_its_batch_and_no_more(limit: int, shards: int) -> None:
-    asked = read_limits(limit, shards)
-    assert sum(asked) == limit and max(asked) - min(asked) <= 1
-
-
-def test_a_claim_short_of_its_batch_asks_again_only_the_shards_that_may_hold_more() -> None:
-    assert short_by(10, [3, 1, 3], [3, 3, 3]) == [3, 0, 3]
-    assert short_by(9, [3, 3, 3], [3, 3, 3]) == [0, 0, 0]
-    assert short_by(10, [2, 1, 0], [3, 3, 3]) == [0, 0, 0]  # every shard is exhausted
 
 
 def test_shards_are_stable_and_spread() -> None:

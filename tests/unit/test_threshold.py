@@ -7,7 +7,10 @@ arrival adds its object, then asks the gate whether the buffer is full.
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -142,8 +145,27 @@ def test_checks_that_arrive_while_a_count_is_in_flight_shorten_the_skip() -> Non
     buffer.pending += 1
     assert gate.is_full(BUFFER, size, slow_count) is False
     assert buffer.pending == 9
+    assert buffer.counts == 0  # the eight arrivals in flight did not count (slow_count did)
 
     assert arrive(gate, buffer, size) is True  # the tenth object: its check must happen
+
+
+def test_arrivals_that_fill_the_buffer_while_it_is_counted_make_the_count_run_again() -> None:
+    size = 5
+    gate, buffer = ThresholdGate(), Counter()
+    answers: list[bool] = []
+
+    def slow_count() -> int:
+        # The first count sees one object; four more arrive meanwhile and fill the batch.
+        seen = buffer.pending
+        if buffer.counts == 0:
+            buffer.counts += 1
+            answers.extend(arrive(gate, buffer, size) for _ in range(4))
+        return seen
+
+    buffer.pending += 1
+    assert gate.is_full(BUFFER, size, slow_count) is True  # counted again, found full
+    assert answers == [False] * 4  # none of them counted: the count in flight answered
 
 
 def test_each_buffer_has_its_own_skips() -> None:
@@ -152,3 +174,38 @@ def test_each_buffer_has_its_own_skips() -> None:
 
     assert arrive(gate, quiet, 5, ref=OTHER) is True
     assert quiet.counts == 1
+
+
+class HookLock:
+    """A lock that runs a step just after its next release, once armed: another event's
+    check arriving in the gap between two of the gate's critical sections."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.after_release: Callable[[], object] | None = None
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self._lock.release()
+        step, self.after_release = self.after_release, None
+        if step is not None:
+            step()
+
+
+def test_an_arrival_just_after_a_count_has_answered_counts_for_itself() -> None:
+    # The ninth object's count answers "9 of 10"; the tenth arrives the moment that answer
+    # is given. It must count (and find the batch full): the count in flight no longer
+    # answers for it.
+    size, lock = 10, HookLock()
+    gate, buffer = ThresholdGate(_lock=cast(Any, lock)), Counter(pending=8)
+    tenth: list[bool] = []
+
+    def count() -> int:
+        lock.after_release = lambda: tenth.append(arrive(gate, buffer, size))
+        return buffer.count()
+
+    buffer.pending += 1
+    assert gate.is_full(BUFFER, size, count) is False  # 9 of 10
+    assert tenth == [True]

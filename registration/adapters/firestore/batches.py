@@ -18,14 +18,25 @@ from registration.adapters.firestore.documents import (
     BATCHES,
     MAX_WRITES_PER_BATCH,
     Documents,
+    batch_idle_seconds,
     batch_key,
     batch_record,
     fields_of,
-    idle_seconds,
     records_of,
     storage_object,
     submission_fields,
     with_idle,
+)
+from registration.adapters.firestore.queue import (
+    CURSOR_FIELD,
+    RANGE_BEFORE,
+    RANGE_THROUGH,
+    after_cursor,
+    cursor_of,
+    cursor_value,
+    queued_in,
+    shards_taken,
+    within,
 )
 from registration.domain.batch_lifecycle import (
     may_claim,
@@ -35,6 +46,7 @@ from registration.domain.batch_lifecycle import (
     on_lease,
     written_submission,
 )
+from registration.domain.claim_range import Position, advance
 from registration.domain.lifecycle import ObjectState
 from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
@@ -99,7 +111,7 @@ class FirestoreBatches:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 return LeaseOutcome.HELD  # released a moment ago; the next event will try again
-            outcome = on_lease(_state(snapshot), idle_seconds(snapshot), lease_seconds)
+            outcome = on_lease(_state(snapshot), batch_idle_seconds(snapshot), lease_seconds)
             if outcome is LeaseOutcome.ACQUIRED:
                 # Its holder died before claiming: take the lease over (a write renews it).
                 transaction.update(ref, {"leased_at": firestore.SERVER_TIMESTAMP})
@@ -129,16 +141,15 @@ class FirestoreBatches:
         manifest_bucket: str,
         manifest_path: str,
     ) -> ClaimedBatch | None:
-        # Optimistic: no query inside a transaction (the emulator locks queries far too
-        # coarsely, see BENCHMARKS.md); instead every write carries the update_time of
-        # the snapshot it was decided on, and the commit is atomic: a member deleted or
-        # overwritten meanwhile fails the whole claim, which re-reads and tries again.
+        # A claim by range (queue.py, domain/claim_range.py): it writes the batch and the
+        # buffer's cursor, never a member. Optimistic: no query inside a transaction (the
+        # emulator locks queries far too coarsely, see BENCHMARKS.md). The commit is
+        # conditional on the buffer and the lease being unchanged since they were read; a
+        # delete or overwrite of a pending record meanwhile touches the lease (records.py,
+        # claim_range.must_fence), so the claim reads again without it.
         client = self._docs.client
         buffer_ref = self._docs.buffer(buffer)
         batch_ref = self._docs.batch(buffer, seq)
-        query = _members_only(
-            buffer, self._docs.pending(buffer).order_by("created_at").limit(limit)
-        )
         for _ in range(CLAIM_ATTEMPTS):
             snapshots = {s.reference.path: s for s in client.get_all([buffer_ref, batch_ref])}
             buffer_snapshot = snapshots[buffer_ref.path]
@@ -146,21 +157,19 @@ class FirestoreBatches:
             next_seq = buffer_snapshot.get("next_seq") if buffer_snapshot.exists else None
             if not may_claim(_state(lease), next_seq, seq):
                 return None
-            docs = list(query.stream())
+            before = cursor_of(fields_of(buffer_snapshot))
+            query = after_cursor(self._docs, buffer, before).limit(limit)
+            docs = list(_members_only(buffer, query).stream())
             if len(docs) < minimum:
                 return None
-            batch = client.batch()
-            member_fields: dict[str, Any] = {
-                "state": ObjectState.CLAIMED.value,
-                "batch": seq,
-                "batch_key": batch_key(buffer, seq),
-            }
-            for doc in docs:
-                batch.update(
-                    doc.reference,
-                    member_fields,
-                    option=client.write_option(last_update_time=doc.update_time),
+            fields = [fields_of(doc) for doc in docs]  # once each: to_dict() deep-copies
+            places = [queued_in(member, doc.id) for member, doc in zip(fields, docs, strict=True)]
+            if any(place is None for place in places):
+                raise BackendUnavailableError(
+                    "Firestore", f"claim of batch {seq} of {buffer.label}: a member has no place"
                 )
+            through = advance(before, [place for place in places if place is not None])
+            batch = client.batch()
             batch.update(
                 batch_ref,
                 {
@@ -171,14 +180,15 @@ class FirestoreBatches:
                     "item_count": len(docs),
                     "claimed_at": now,
                     "written_at": None,
+                    RANGE_BEFORE: cursor_value(before),
+                    RANGE_THROUGH: cursor_value(through),
                 },
                 option=client.write_option(last_update_time=lease.update_time),
             )
-            batch.update(
-                buffer_ref,
-                {"next_seq": seq + 1},
-                option=client.write_option(last_update_time=buffer_snapshot.update_time),
-            )
+            # Only the lease's holder moves the cursor, and the lease is preconditioned
+            # above, so the buffer's other writes (its open mark, its summary) need not
+            # fail the claim.
+            batch.update(buffer_ref, {"next_seq": seq + 1, CURSOR_FIELD: cursor_value(through)})
             try:
                 batch.commit()
             except FailedPrecondition:
@@ -193,10 +203,10 @@ class FirestoreBatches:
                 claimed_at=now,
                 idle_seconds=0.0,
             )
-            return ClaimedBatch(record, [storage_object(fields_of(doc)) for doc in docs])
+            return ClaimedBatch(record, [storage_object(member) for member in fields])
         # Raised, so the event is redelivered (or the sweep retries) later.
         raise BackendUnavailableError(
-            "Firestore", f"claim of batch {seq} of {buffer.label}: members kept changing under it"
+            "Firestore", f"claim of batch {seq} of {buffer.label}: its queue kept changing under it"
         )
 
     def get(self, buffer: BufferRef, seq: int) -> BatchRecord | None:
@@ -206,16 +216,31 @@ class FirestoreBatches:
         return with_idle(batch_record(buffer, snapshot), snapshot)
 
     def members(self, buffer: BufferRef, seq: int) -> list[StorageObject]:
-        # Claimed records never change again, so re-reading them rebuilds the same manifest.
-        query = self._docs.objects().where(
-            filter=FieldFilter("batch_key", "==", batch_key(buffer, seq))
-        )
-        docs = _members_only(buffer, query).stream()
-        return [
-            storage_object(fields_of(doc))
-            for doc in docs
-            if doc.get("state") == ObjectState.CLAIMED.value
-        ]
+        # The records in the batch's range: they never leave it while the batch needs
+        # them (only a tombstone, or a newer generation once Encord holds nothing, does).
+        return [storage_object(fields_of(doc)) for doc in self._member_docs(buffer, seq, None)]
+
+    def _member_docs(self, buffer: BufferRef, seq: int, fields: list[str] | None) -> list[Any]:
+        snapshot = self._docs.batch(buffer, seq).get()
+        batch_fields = fields_of(snapshot)
+        if RANGE_THROUGH not in batch_fields:
+            # Claimed before claims by range: its members carry its batch_key.
+            query = self._docs.objects().where(
+                filter=FieldFilter("batch_key", "==", batch_key(buffer, seq))
+            )
+            query = query.select(fields) if fields else _members_only(buffer, query)
+            docs = list(query.stream())
+            return [doc for doc in docs if doc.get("state") == ObjectState.CLAIMED.value]
+        before = cursor_of(batch_fields, RANGE_BEFORE)
+        through = cursor_of(batch_fields, RANGE_THROUGH)
+        found: list[tuple[Position, Any]] = []
+        for shard in shards_taken(before, through):
+            query = within(self._docs, buffer, shard, before, through)
+            query = query.select(fields) if fields else _members_only(buffer, query)
+            for doc in query.stream():
+                if fields_of(doc).get("state") != ObjectState.DELETED.value:
+                    found.append((Position(doc.get("queued_at"), doc.id), doc))
+        return [doc for _, doc in sorted(found, key=lambda item: item[0])]
 
     def mark_written(self, batch: BatchRecord, now: datetime) -> bool:
         """Claimed -> written, once; with a target, the batch then awaits its Encord job."""
@@ -262,10 +287,8 @@ class FirestoreBatches:
     def expire_members(self, batch: BatchRecord, expire_at: datetime) -> int:
         """Stamp the TTL field on every member of a batch whose way is finished (retention):
         only now may Firestore delete them, never while the batch still needs them."""
-        query = self._docs.objects().where(
-            filter=FieldFilter("batch_key", "==", batch_key(batch.buffer, batch.seq))
-        )
-        refs = [doc.reference for doc in query.select(["state"]).stream()]
+        docs = self._member_docs(batch.buffer, batch.seq, ["state", "queued_at"])
+        refs = [doc.reference for doc in docs]
         for start in range(0, len(refs), MAX_WRITES_PER_BATCH):
             writes = self._docs.client.batch()
             for ref in refs[start : start + MAX_WRITES_PER_BATCH]:
@@ -303,7 +326,7 @@ class FirestoreBatches:
 # heavy custom metadata would otherwise be loaded whole (metadata never goes into an item).
 GROUP_MEMBER_FIELDS = (
     "bucket", "name", "generation", "state", "size", "content_type", "time_created",
-    "series_uid", "instance_number",
+    "series_uid", "instance_number", "shard", "queued_at",
 )  # fmt: skip
 
 

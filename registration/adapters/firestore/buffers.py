@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from registration.adapters.firestore.documents import (
     parse_each,
     unreadable,
 )
+from registration.adapters.firestore.queue import MARKED_AT_FIELD, OPEN_FIELD, OPEN_MARK_SECONDS
 from registration.domain.found import Found
 from registration.domain.migration import SCHEMA_VERSION
 from registration.domain.model import (
@@ -37,37 +38,54 @@ class FirestoreBuffers:
 
     def __init__(self, documents: Documents) -> None:
         self._docs = documents
-        # Buffer documents are only ever created, never deleted, so an instance that has
-        # seen one exist need not try again: saves a write attempt per event.
-        self._known: set[str] = set()
-        self._known_lock = threading.Lock()
+        # When this instance last marked each buffer open (queue.py): at most one write per
+        # buffer every OPEN_MARK_SECONDS, instead of one per event; the sweep's closing
+        # margin is counted from it.
+        self._marked: dict[str, float] = {}
+        self._marked_lock = threading.Lock()
 
     def ensure(self, buffer: BufferRef, now: datetime) -> None:
+        """The buffer's document exists and is marked open, so the sweep's skip scan finds
+        what this instance is about to queue. Called before every record is queued."""
         ident = buffer.ident
-        with self._known_lock:
-            if ident in self._known:
+        moment = time.monotonic()
+        with self._marked_lock:
+            last = self._marked.get(ident)
+            if last is not None and moment - last < OPEN_MARK_SECONDS:
                 return
-        with contextlib.suppress(AlreadyExists):
-            self._docs.buffer(buffer).create(
-                {
-                    "bucket": buffer.bucket,
-                    "folder": buffer.folder,
-                    "key": buffer.key.value,
-                    "create_video": buffer.create_video,
-                    "created_at": now,
-                    "next_seq": 1,
-                    "batches_written": 0,
-                    "objects_registered": 0,
-                    "last_flush_at": None,
-                    "last_manifest_path": None,
-                    "pending": 0,
-                    "oldest_pending_at": None,
-                    "summary_at": None,
-                    "schema": SCHEMA_VERSION,
-                }
-            )
-        with self._known_lock:
-            self._known.add(ident)
+        ref = self._docs.buffer(buffer)
+        # marked_at makes every mark a change: Firestore keeps a document's update time
+        # when a write changes nothing, and the sweep's closing margin counts from it.
+        mark = {OPEN_FIELD: True, MARKED_AT_FIELD: firestore.SERVER_TIMESTAMP}
+        if last is None:
+            try:
+                ref.create({**self._new_buffer(buffer, now), **mark})
+            except AlreadyExists:
+                ref.update(mark)
+        else:
+            ref.update(mark)
+        with self._marked_lock:
+            # From before the write: the sweep's idle margin counts from its commit.
+            self._marked[ident] = moment
+
+    @staticmethod
+    def _new_buffer(buffer: BufferRef, now: datetime) -> dict[str, Any]:
+        return {
+            "bucket": buffer.bucket,
+            "folder": buffer.folder,
+            "key": buffer.key.value,
+            "create_video": buffer.create_video,
+            "created_at": now,
+            "next_seq": 1,
+            "batches_written": 0,
+            "objects_registered": 0,
+            "last_flush_at": None,
+            "last_manifest_path": None,
+            "pending": 0,
+            "oldest_pending_at": None,
+            "summary_at": None,
+            "schema": SCHEMA_VERSION,
+        }
 
     def get_many(self, buffers: Sequence[BufferRef]) -> list[BufferSummary | None]:
         """Their summaries, None for a buffer whose document does not exist or cannot be

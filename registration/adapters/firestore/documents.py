@@ -24,6 +24,7 @@ from google.api_core.exceptions import AlreadyExists, InvalidArgument
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from registration.domain.claim_range import shard_of
 from registration.domain.encord_items import FollowUp, ObjectOutcome
 from registration.domain.found import Found, Unreadable
 from registration.domain.lifecycle import EncordOutcome, ObjectRecord, ObjectState
@@ -218,7 +219,10 @@ def metadata_field(metadata: Mapping[str, str]) -> str | None:
     return json.dumps(dict(metadata), ensure_ascii=False, sort_keys=True) if metadata else None
 
 
-def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict[str, Any]:
+def pending_fields(
+    obj: StorageObject, buffer: BufferRef, now: datetime, ident: str | None = None
+) -> dict[str, Any]:
+    """A pending record's fields; `ident`: its document id, if the caller has it already."""
     fields: dict[str, Any] = {
         "bucket": obj.bucket,
         "name": obj.name,
@@ -226,6 +230,10 @@ def pending_fields(obj: StorageObject, buffer: BufferRef, now: datetime) -> dict
         "state": ObjectState.PENDING.value,
         "created_at": now,
         **buffer_fields(buffer),
+        # Its place in the buffer's queue (adapters/firestore/queue.py): a shard, so a hot
+        # folder writes 8 index ranges, and the commit time, never an instance's clock.
+        "shard": shard_of(ident or object_id(obj.bucket, obj.name)),
+        "queued_at": firestore.SERVER_TIMESTAMP,
         "schema": SCHEMA_VERSION,
     }
     # Optional facts only when known: this is the one write of every event, and each field
@@ -510,8 +518,20 @@ def idle_seconds(snapshot: Any) -> float | None:
     return float((read - updated).total_seconds())
 
 
+def batch_idle_seconds(snapshot: Any) -> float | None:
+    """A batch's server seconds idle: for a held lease, since it was taken (`leased_at`),
+    not since the document last changed, because a delete or overwrite fencing a claim
+    touches the lease (records.py) and must never keep a dead holder's lease alive; for a
+    claimed batch, since its last change."""
+    fields = fields_of(snapshot)
+    leased_at, read = fields.get("leased_at"), getattr(snapshot, "read_time", None)
+    if fields.get("state") != BatchState.CLAIMING.value or leased_at is None or read is None:
+        return idle_seconds(snapshot)
+    return float((read - leased_at).total_seconds())
+
+
 def with_idle(record: BatchRecord, snapshot: Any) -> BatchRecord:
-    return replace(record, idle_seconds=idle_seconds(snapshot))
+    return replace(record, idle_seconds=batch_idle_seconds(snapshot))
 
 
 def records_of(query: Any) -> Found[BatchRecord]:

@@ -13,13 +13,16 @@ Scope = Literal["COLLECTION", "COLLECTION_GROUP"]
 
 # (collection, fields in order; " desc" marks a descending field). All collection-scoped.
 COMPOSITE_INDEXES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # A buffer's pending objects, oldest first (claims, ages) and newest first (quiet groups).
-    ("objects", ("buffer", "state", "created_at")),
-    ("objects", ("buffer", "state", "created_at desc")),
-    # The sweep's and the status view's skip scan over the buffers with a pending object.
-    ("objects", ("state", "buffer", "created_at")),
-    # Reconcile: the live records under a prefix of one bucket.
-    ("objects", ("bucket", "state", "name")),
+    # A buffer's queue after its cursor (queue.py: one OR query over the shards), oldest
+    # first (claims, counts, ages) and newest first (quiet groups). The shard comes before
+    # the growing queued_at, so one folder writes 8 ranges, not one (docs/limits.md).
+    ("objects", ("buffer", "state", "shard", "queued_at")),
+    ("objects", ("buffer", "state", "shard", "queued_at desc")),
+    # A batch's members: one shard's records within the batch's range.
+    ("objects", ("buffer", "shard", "queued_at")),
+    # Reconcile: the live records under a prefix of one bucket, one shard at a time (names
+    # in a folder are often sequential: the shard splits them into 8 ranges too).
+    ("objects", ("bucket", "shard", "state", "name")),
     # A folder's rejections, newest first (the detail page) and oldest first (its expiry).
     ("rejections", ("bucket", "folder", "recorded_at desc")),
     ("rejections", ("bucket", "folder", "recorded_at")),
@@ -39,6 +42,13 @@ SINGLE_FIELD: tuple[tuple[str, str, tuple[Scope, ...]], ...] = (
     # A timestamp that only grows, indexed over one collection, caps every writer together
     # at about 500 writes/s: the composites above (which start with the buffer) serve it.
     ("objects", "created_at", ()),
+    # The same for the other values that grow within a folder: the queue's commit time, the
+    # generation (Cloud Storage's is a timestamp in microseconds), the object's creation
+    # time, and the name (often numbered). Only the composites above index them.
+    ("objects", "queued_at", ()),
+    ("objects", "generation", ()),
+    ("objects", "time_created", ()),
+    ("objects", "name", ()),
     # Up to 8 KiB of user metadata as one JSON string: nothing queries it.
     ("objects", "metadata", ()),
     # TTL fields: nothing queries them.

@@ -18,13 +18,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from google.api_core.exceptions import AlreadyExists, FailedPrecondition
+from google.api_core.exceptions import AlreadyExists, FailedPrecondition, NotFound
 from google.cloud import firestore
 from google.cloud.firestore_v1.field_path import FieldPath
 
 from registration.adapters.firestore.documents import (
     BATCHES,
     BUFFERS,
+    MAX_WRITES_PER_BATCH,
     OBJECTS,
     PARSE_ERRORS,
     Documents,
@@ -36,6 +37,8 @@ from registration.adapters.firestore.documents import (
     object_record,
     unreadable,
 )
+from registration.adapters.firestore.queue import OPEN_FIELD
+from registration.domain.claim_range import shard_of
 from registration.domain.found import Unreadable
 from registration.domain.lifecycle import ObjectRecord, ObjectState
 from registration.domain.migration import SCHEMA_VERSION, BufferMigration, old_record_wins
@@ -85,8 +88,12 @@ class FirestoreLegacyLayout:
             skipped += bad
             after = chunk[-1]
         upgraded = self._upgrade_batches(buffer, buffer_doc)
+        queued = self._queue_pending(buffer)
+        changes: dict[str, Any] = {OPEN_FIELD: True} if queued else {}
         if fields_of(snapshot).get("schema") != SCHEMA_VERSION:
-            buffer_doc.update({"schema": SCHEMA_VERSION})
+            changes["schema"] = SCHEMA_VERSION
+        if changes:
+            buffer_doc.update(changes)
         return BufferMigration(ident, moved, superseded, upgraded, tuple(skipped))
 
     def _move(self, buffer: BufferRef, chunk: list[Any]) -> tuple[int, int, list[Unreadable]]:
@@ -130,6 +137,49 @@ class FirestoreLegacyLayout:
             "Firestore", f"migration of {buffer.label}: its records kept changing under it"
         )
 
+    def _queue_pending(self, buffer: BufferRef) -> int:
+        """Give the buffer's records written before claims by range a shard (reconcile reads
+        records shard by shard) and its pending ones a place in its queue (queue.py); how
+        many pending records it holds. One read per record, once: a migration, never a
+        periodic cost. Each write is conditional on the record being unchanged since it was
+        read: an event may rewrite it meanwhile (and give it its own place), and a stale
+        write would queue a claimed generation a second time."""
+        records = self._docs.in_buffer(buffer).select(["state", "shard", "queued_at"]).stream()
+        pending = 0
+        writes: list[tuple[Any, dict[str, Any]]] = []
+        for snapshot in records:
+            waiting = fields_of(snapshot).get("state") == ObjectState.PENDING.value
+            pending += waiting
+            place = _place(snapshot)
+            if place:
+                writes.append((snapshot, place))
+        for start in range(0, len(writes), MAX_WRITES_PER_BATCH):
+            chunk = writes[start : start + MAX_WRITES_PER_BATCH]
+            batch = self._docs.client.batch()
+            for snapshot, place in chunk:
+                option = self._docs.client.write_option(last_update_time=snapshot.update_time)
+                batch.update(snapshot.reference, place, option=option)
+            try:
+                batch.commit()
+            except (FailedPrecondition, NotFound):
+                for snapshot, _ in chunk:  # one changed meanwhile: each read and decided again
+                    self._place_again(snapshot.reference)
+        return pending
+
+    def _place_again(self, ref: Any) -> None:
+        for _ in range(MOVE_ATTEMPTS):
+            snapshot = ref.get()
+            place = _place(snapshot) if snapshot.exists else None
+            if not place:
+                return
+            option = self._docs.client.write_option(last_update_time=snapshot.update_time)
+            try:
+                ref.update(place, option=option)
+                return
+            except (FailedPrecondition, NotFound):
+                continue
+        raise BackendUnavailableError("Firestore", f"migration of {ref.path}: it kept changing")
+
     def _upgrade_batches(self, buffer: BufferRef, buffer_doc: Any) -> int:
         """Give each batch document the buffer's identity (the collection-group queries
         need it) and the schema version; those already upgraded are left alone."""
@@ -154,6 +204,18 @@ class FirestoreLegacyLayout:
         if upgraded % 400:
             batch.commit()
         return upgraded
+
+
+def _place(snapshot: Any) -> dict[str, Any]:
+    """What a record written before claims by range lacks: a shard, and, if pending, a
+    place in its buffer's queue (the commit time of the write that gives it)."""
+    fields = fields_of(snapshot)
+    place: dict[str, Any] = {}
+    if fields.get("shard") is None:
+        place["shard"] = shard_of(snapshot.id)
+    if fields.get("state") == ObjectState.PENDING.value and fields.get("queued_at") is None:
+        place["queued_at"] = firestore.SERVER_TIMESTAMP
+    return place
 
 
 def upgraded_record(old: dict[str, Any], buffer: BufferRef) -> dict[str, Any]:

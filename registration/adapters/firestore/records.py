@@ -22,6 +22,7 @@ from registration.adapters.firestore.documents import (
     PARSE_ERRORS,
     Documents,
     buffer_of,
+    buffer_ref_of,
     cleared_follow_up_fields,
     fields_of,
     follow_up_fields,
@@ -29,10 +30,22 @@ from registration.adapters.firestore.documents import (
     object_record,
     outcome_fields,
     pending_fields,
-    stored_object,
     tombstone_fields,
     unreadable,
 )
+from registration.adapters.firestore.queue import (
+    CLOSE_AFTER_IDLE_SECONDS,
+    Cursors,
+    Known,
+    after_cursor,
+    close_if_idle,
+    cursor_of,
+    effective_record,
+    lease_state,
+    open_buffers,
+    stored_pending,
+)
+from registration.domain.claim_range import SHARDS, changes_pending, must_fence
 from registration.domain.encord_items import FollowUp, ObjectOutcome
 from registration.domain.found import Found
 from registration.domain.lifecycle import (
@@ -55,15 +68,24 @@ from registration.exceptions import RecordRefusedError
 class FirestoreObjectRecords:
     """Implements services.ports.ObjectRecords and BulkRecords."""
 
-    def __init__(self, documents: Documents, policy: Policy = REPORT) -> None:
+    def __init__(
+        self,
+        documents: Documents,
+        policy: Policy = REPORT,
+        *,
+        close_after_seconds: float = CLOSE_AFTER_IDLE_SECONDS,
+    ) -> None:
         self._docs = documents
+        # How long an open buffer with nothing queued must be still before the skip scan
+        # closes it (queue.py); tests that show the closing shorten it.
+        self._close_after_seconds = close_after_seconds
         # REGISTRATION_ENCORD_ON_DELETE / ON_OVERWRITE, handed to every decision.
         self._policy = policy
 
     def add_pending(self, buffer: BufferRef, obj: StorageObject, now: datetime) -> FinalizeAction:
         ref = self._docs.object(obj.bucket, obj.name)
         try:
-            ref.create(pending_fields(obj, buffer, now))
+            ref.create(pending_fields(obj, buffer, now, ref.id))
             return FinalizeAction.BUFFER
         except AlreadyExists:
             pass
@@ -73,12 +95,13 @@ class FirestoreObjectRecords:
 
         @firestore.transactional
         def decide(transaction: Any) -> FinalizeAction:
-            record = object_record(ref.get(transaction=transaction))
-            action = on_finalize(record, obj.generation, self._policy)
+            known = self._read_known(transaction, ref)
+            action = on_finalize(known.record, obj.generation, self._policy)
+            self._fence(transaction, known, action)
             if action is FinalizeAction.BUFFER:
-                transaction.set(ref, pending_fields(obj, buffer, now))
-            elif notes_follow_up(action) and record is not None and not record.follow_up:
-                transaction.update(ref, follow_up_fields(now))
+                transaction.set(ref, pending_fields(obj, buffer, now, ref.id))
+            elif notes_follow_up(action) and known.record and not known.record.follow_up:
+                transaction.update(ref, {**follow_up_fields(now), **known.materialized()})
             return action
 
         result: FinalizeAction = decide(self._docs.client.transaction())
@@ -95,13 +118,15 @@ class FirestoreObjectRecords:
 
         @firestore.transactional
         def decide(transaction: Any) -> DeleteAction:
-            snapshot = ref.get(transaction=transaction)
-            record = object_record(snapshot)
+            known = self._read_known(transaction, ref)
+            record = known.record
             action = on_delete(record, obj.generation, self._policy)
+            self._fence(transaction, known, action)
             if notes_follow_up(action) and record is not None and not record.follow_up:
-                transaction.update(ref, follow_up_fields(now))
+                transaction.update(ref, {**follow_up_fields(now), **known.materialized()})
             if action in (DeleteAction.TOMBSTONE, DeleteAction.WITHDRAW):
                 # A withdrawn record stays filed under the buffer it waited in.
+                snapshot = known.snapshot
                 home = buffer_of(fields_of(snapshot)) if snapshot.exists else buffer
                 transaction.set(ref, tombstone_fields(obj, home, now, expire_at))
             return action
@@ -109,50 +134,99 @@ class FirestoreObjectRecords:
         result: DeleteAction = decide(self._docs.client.transaction())
         return result
 
+    def _read_known(self, transaction: Any, ref: Any) -> Known:
+        """A known name's record as lifecycle must see it, read in the transaction: a
+        stored-pending record is claimed when its buffer's cursor covers it, so the buffer
+        document is read too (and conflicts with a claim that moves the cursor)."""
+        snapshot = ref.get(transaction=transaction)
+        if not stored_pending(snapshot):
+            return Known(snapshot, object_record(snapshot))
+        home = buffer_of(fields_of(snapshot))
+        buffer_snapshot = self._docs.buffer(home).get(transaction=transaction)
+        record = effective_record(snapshot, cursor_of(fields_of(buffer_snapshot)))
+        return Known(snapshot, record, home, buffer_snapshot)
+
+    def _fence(self, transaction: Any, known: Known, action: FinalizeAction | DeleteAction) -> None:
+        """Touch the lease of the buffer's next batch when this decision changes a pending
+        record a claim in flight may be taking (claim_range.must_fence): that claim's commit,
+        preconditioned on the lease, fails and reads again."""
+        if known.home is None or not changes_pending(action, known.record):
+            return
+        seq = known.buffer_snapshot.get("next_seq") if known.buffer_snapshot.exists else 1
+        lease_ref = self._docs.batch(known.home, int(seq))
+        if must_fence(action, known.record, lease_state(lease_ref.get(transaction=transaction))):
+            transaction.update(lease_ref, {"fenced_at": firestore.SERVER_TIMESTAMP})
+
+    def _queue(self, buffer: BufferRef, *, newest_first: bool = False) -> Any:
+        """The buffer's pending records after its cursor (one read of the buffer first)."""
+        cursor = cursor_of(fields_of(self._docs.buffer(buffer).get()))
+        return after_cursor(self._docs, buffer, cursor, newest_first=newest_first)
+
     def count_pending(self, buffer: BufferRef) -> int:
         # An aggregation bills one read per 1,000 index entries: the cheapest exact count
         # that needs no shared counter document.
-        result = self._docs.pending(buffer).count(alias="n").get()
+        result = self._queue(buffer).count(alias="n").get()
         return int(result[0][0].value)
 
     def oldest_pending_at(self, buffer: BufferRef) -> datetime | None:
-        docs = list(self._docs.pending(buffer).order_by("created_at").limit(1).stream())
+        # The first in queue order: its arrival time (created_at, the instance's clock,
+        # which the max age is measured by).
+        docs = list(self._queue(buffer).limit(1).stream())
         return docs[0].get("created_at") if docs else None
 
+    def pending_summary(self, buffer: BufferRef) -> tuple[int, datetime | None]:
+        queue = self._queue(buffer)
+        count = int(queue.count(alias="n").get()[0][0].value)
+        docs = list(queue.limit(1).stream()) if count else []
+        return count, docs[0].get("created_at") if docs else None
+
     def newest_pending_at(self, buffer: BufferRef) -> datetime | None:
-        query = self._docs.pending(buffer).order_by(
-            "created_at", direction=firestore.Query.DESCENDING
-        )
-        docs = list(query.limit(1).stream())
+        docs = list(self._queue(buffer, newest_first=True).limit(1).stream())
         return docs[0].get("created_at") if docs else None
 
     def pending_buffers(self, after: str | None, limit: int) -> list[PendingBuffer]:
         """Buffers with a pending object, in buffer-id order after `after`, each with its
-        oldest pending time. A skip scan: one single-document query per buffer found, so
-        the cost follows the buffers with work, never the buffers that ever existed."""
+        oldest pending time. Reads the open buffers only (queue.py), one query each, so the
+        cost follows the buffers with work, never the buffers that ever existed. An open
+        buffer found empty and idle is closed here, by a write conditional on its document
+        being unchanged, so it costs nothing from the next scan on."""
         found: Found[PendingBuffer] = Found()
-        base = (
-            self._docs.objects()
-            .where(filter=FieldFilter("state", "==", ObjectState.PENDING.value))
-            .order_by("buffer")
-            .order_by("created_at")
-        )
-        cursor = after
+        page = max(limit, 10)
+        position = after
         while len(found) < limit:
-            query = base
-            if cursor is not None:
-                query = query.where(filter=FieldFilter("buffer", ">", cursor))
-            docs = list(query.limit(1).stream())
-            if not docs:
+            buffers = list(open_buffers(self._docs, position).limit(page).stream())
+            for snapshot in buffers:
+                position = snapshot.id
+                oldest = self._oldest_queued(snapshot, found)
+                if oldest is not None:
+                    found.append(oldest)
+                if len(found) >= limit:
+                    break
+            if len(buffers) < page:
                 break
-            fields = fields_of(docs[0])
-            cursor = fields["buffer"]  # ordered by it, so every document found has it
-            try:
-                found.append(PendingBuffer(buffer_of(fields), fields["created_at"]))
-            except PARSE_ERRORS as error:
-                # That buffer's oldest record cannot be read: skip the buffer, report it.
-                found.unreadable += (unreadable(docs[0], error),)
         return found
+
+    def _oldest_queued(self, snapshot: Any, found: Found[PendingBuffer]) -> PendingBuffer | None:
+        """An open buffer's oldest queued record; None if it has none (then it is closed,
+        if idle) or if it or its buffer cannot be read (then it is reported in `found`)."""
+        try:
+            fields = fields_of(snapshot)
+            buffer = buffer_ref_of(fields)
+            query = after_cursor(self._docs, buffer, cursor_of(fields))
+        except PARSE_ERRORS as error:
+            found.unreadable += (unreadable(snapshot, error),)
+            return None
+        docs = list(query.limit(1).stream())
+        if not docs:
+            close_if_idle(self._docs, snapshot, self._close_after_seconds)
+            return None
+        try:
+            oldest = fields_of(docs[0])
+            buffer_of(oldest)  # the record must be readable too: the sweep flushes it
+            return PendingBuffer(buffer, oldest["created_at"])
+        except PARSE_ERRORS as error:
+            found.unreadable += (unreadable(docs[0], error),)
+            return None
 
     # -- many at once: backfill and reconcile -----------------------------------------
 
@@ -169,9 +243,11 @@ class FirestoreObjectRecords:
         transaction, exactly as an event would.
         """
 
+        cursors = Cursors(self._docs)
+
         def settle_known(index: int, snapshot: Any) -> FinalizeAction:
             buffer, obj = items[index]
-            action = on_finalize(object_record(snapshot), obj.generation, self._policy)
+            action = on_finalize(cursors.record(snapshot), obj.generation, self._policy)
             if action in (FinalizeAction.BUFFER, FinalizeAction.REPLACE):
                 action = self.add_pending(buffer, obj, now)
             return action
@@ -197,11 +273,15 @@ class FirestoreObjectRecords:
             one_by_one=one_by_one,
         )
 
-    def object_records(self, items: Sequence[tuple[str, str]]) -> list[StoredObject | None]:
-        """The records of (bucket, name) pairs, None where a name has none."""
+    def object_records(
+        self, items: Sequence[tuple[str, str]], *, with_batch: bool = False
+    ) -> list[StoredObject | None]:
+        """The records of (bucket, name) pairs, None where a name has none; with_batch: a
+        claimed record names its batch even when only its buffer's cursor says it."""
         refs = [self._docs.object(bucket, name) for bucket, name in items]
         known = self._docs.existing(refs)
-        return [stored_object(known[ref.path]) if ref.path in known else None for ref in refs]
+        cursors = Cursors(self._docs, with_batch=with_batch)
+        return [cursors.stored(known[ref.path]) if ref.path in known else None for ref in refs]
 
     # -- a finished job's outcome (issue 20) ------------------------------------------
 
@@ -212,6 +292,7 @@ class FirestoreObjectRecords:
         it was read; a record that changed in between is decided again in a transaction."""
         refs = [self._docs.object(o.bucket, o.name) for o in outcomes]
         known = self._docs.existing(refs)
+        cursors = Cursors(self._docs)
         written = 0
         for start in range(0, len(outcomes), MAX_WRITES_PER_BATCH):
             end = start + MAX_WRITES_PER_BATCH
@@ -220,12 +301,13 @@ class FirestoreObjectRecords:
             planned: list[tuple[ObjectOutcome, Any]] = []
             for outcome, ref in chunk:
                 snapshot = known.get(ref.path)
-                record = object_record(snapshot) if snapshot is not None else None
+                record = cursors.record(snapshot) if snapshot is not None else None
                 if not on_job_end(record, outcome.generation, outcome.outcome):
                     continue
                 assert snapshot is not None  # on_job_end never writes a missing record
                 option = self._docs.client.write_option(last_update_time=snapshot.update_time)
-                batch.update(ref, outcome_fields(outcome), option=option)
+                fields = {**outcome_fields(outcome), **cursors.materialized(snapshot)}
+                batch.update(ref, fields, option=option)
                 planned.append((outcome, ref))
             if not planned:
                 continue
@@ -240,10 +322,10 @@ class FirestoreObjectRecords:
     def _record_outcome(self, ref: Any, outcome: ObjectOutcome) -> bool:
         @firestore.transactional
         def decide(transaction: Any) -> bool:
-            record = object_record(ref.get(transaction=transaction))
-            if not on_job_end(record, outcome.generation, outcome.outcome):
+            known = self._read_known(transaction, ref)
+            if not on_job_end(known.record, outcome.generation, outcome.outcome):
                 return False
-            transaction.update(ref, outcome_fields(outcome))
+            transaction.update(ref, {**outcome_fields(outcome), **known.materialized()})
             return True
 
         result: bool = decide(self._docs.client.transaction())
@@ -323,20 +405,23 @@ class FirestoreObjectRecords:
         return self._follow_up_write(follow_up, close)
 
     def live_records(self, bucket: str, prefix: str) -> Iterator[StoredObject]:
-        """Records under gs://bucket/prefix that are, or will be, in a manifest."""
-        query = (
-            self._docs.objects()
-            .where(filter=FieldFilter("bucket", "==", bucket))
-            .where(
-                filter=FieldFilter(
-                    "state", "in", [ObjectState.PENDING.value, ObjectState.CLAIMED.value]
+        """Records under gs://bucket/prefix that are, or will be, in a manifest: one query
+        per shard (indexes.py: names in a folder are split over the shards' ranges)."""
+        cursors = Cursors(self._docs)
+        for shard in range(SHARDS):
+            query = (
+                self._docs.objects()
+                .where(filter=FieldFilter("bucket", "==", bucket))
+                .where(filter=FieldFilter("shard", "==", shard))
+                .where(filter=FieldFilter("state", "in", LIVE_STATES))
+            )
+            if prefix:
+                # Names under a prefix form one range: [prefix, prefix + the highest code point).
+                query = query.where(filter=FieldFilter("name", ">=", prefix)).where(
+                    filter=FieldFilter("name", "<", prefix + "\U0010ffff")
                 )
-            )
-        )
-        if prefix:
-            # Names under a prefix form one range: [prefix, prefix + the highest code point).
-            query = query.where(filter=FieldFilter("name", ">=", prefix)).where(
-                filter=FieldFilter("name", "<", prefix + "\U0010ffff")
-            )
-        for snapshot in query.stream():
-            yield stored_object(snapshot)
+            for snapshot in query.stream():
+                yield cursors.stored(snapshot)
+
+
+LIVE_STATES = [ObjectState.PENDING.value, ObjectState.CLAIMED.value]
