@@ -478,8 +478,9 @@ def describe_ops(ops: dict[str, Any]) -> str:
 
 
 def backfill_available() -> bool:
-    """Whether `python -m registration backfill` exists (the CLI is a package now)."""
-    cli = ROOT / "registration" / "cli" / "commands.py"
+    """Whether `python -m registration backfill` exists (one module per command since issue
+    21: the check looked in commands.py until then, and reported the figure as null)."""
+    cli = ROOT / "registration" / "cli" / "backfill.py"
     return (
         (ROOT / "registration" / "__main__.py").exists()
         and cli.exists()
