@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import Stack, local_stack
+from tests.support.encord_stub import EncordStub
+from tests.support.encord_target import EncordTarget
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +56,20 @@ def bucket(emulators: Stack) -> str:
     client = storage.Client(project="local-project", credentials=AnonymousCredentials())
     client.create_bucket(name)
     return name
+
+
+@pytest.fixture
+def stub() -> Iterator[EncordStub]:
+    """The Encord API stub, its jobs done at their first poll (a module that needs jobs to
+    run longer, or a stub with its own key, defines its own `stub`)."""
+    with EncordStub(polls_until_done=0) as running:
+        yield running
+
+
+@pytest.fixture
+def target(stub: EncordStub, monkeypatch: pytest.MonkeyPatch, emulators: Stack) -> EncordTarget:
+    """A target on the stub; its key in ENCORD_SSH_KEY, which served functions inherit
+    (Stack.env)."""
+    target = EncordTarget.on(stub)
+    monkeypatch.setenv("ENCORD_SSH_KEY", target.private_key)
+    return target

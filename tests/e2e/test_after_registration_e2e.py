@@ -25,25 +25,12 @@ from devstack import cloudevents
 from devstack.stack import Process, Stack
 from registration.manifest.urls import object_url
 from tests.e2e.conftest import Serve
-from tests.support.encord_stub import EncordStub, StubItem
+from tests.support.encord_stub import StubItem
 from tests.support.encord_target import EncordTarget, app_with_encord
 from tests.support.pubsub_channel import Channel, open_channel
 
 BATCH = 2
 MAX_AGE = 1  # a lone re-upload is flushed by the next sweep a second later
-
-
-@pytest.fixture
-def stub() -> Iterator[EncordStub]:
-    with EncordStub(polls_until_done=0) as running:
-        yield running
-
-
-@pytest.fixture
-def target(stub: EncordStub, monkeypatch: pytest.MonkeyPatch, emulators: Stack) -> EncordTarget:
-    target = EncordTarget.on(stub)
-    monkeypatch.setenv("ENCORD_SSH_KEY", target.private_key)  # the served functions inherit it
-    return target
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 import requests
 
 from devstack import cloudevents
-from devstack.stack import Stack
 from registration.domain.model import BufferRef, ManifestKey
 from registration.domain.submission import SubmissionState
 from tests.e2e.conftest import Serve
@@ -27,13 +26,6 @@ TIMEOUT = 2  # REGISTRATION_ENCORD_TIMEOUT_SECONDS in these servers
 def stub() -> Iterator[EncordStub]:
     with EncordStub(polls_until_done=5) as running:
         yield running
-
-
-@pytest.fixture
-def target(stub: EncordStub, monkeypatch: pytest.MonkeyPatch, emulators: Stack) -> EncordTarget:
-    target = EncordTarget.on(stub)
-    monkeypatch.setenv("ENCORD_SSH_KEY", target.private_key)  # the servers inherit it
-    return target
 
 
 def test_with_encord_hanging_one_sweep_writes_every_overdue_manifest_within_one_timeout(

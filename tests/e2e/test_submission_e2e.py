@@ -6,7 +6,6 @@ Encord accepted a job, and settings that must stop the cold start.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -23,20 +22,6 @@ from tests.support.encord_stub import EncordStub
 from tests.support.encord_target import EncordTarget, app_with_encord, the_batch
 
 BATCH = 3
-
-
-@pytest.fixture
-def stub() -> Iterator[EncordStub]:
-    with EncordStub(polls_until_done=0) as running:
-        yield running
-
-
-@pytest.fixture
-def target(stub: EncordStub, monkeypatch: pytest.MonkeyPatch, emulators: Stack) -> EncordTarget:
-    target = EncordTarget.on(stub)
-    # The served functions inherit this process's environment (Stack.env).
-    monkeypatch.setenv("ENCORD_SSH_KEY", target.private_key)
-    return target
 
 
 def events(bucket: str, count: int, folder: str = "cam") -> list[dict[str, object]]:

@@ -41,13 +41,6 @@ def stub() -> Iterator[EncordStub]:
 
 
 @pytest.fixture
-def target(stub: EncordStub, monkeypatch: pytest.MonkeyPatch, emulators: Stack) -> EncordTarget:
-    target = EncordTarget.on(stub)
-    monkeypatch.setenv("ENCORD_SSH_KEY", target.private_key)
-    return target
-
-
-@pytest.fixture
 def channel(emulators: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[Channel]:
     assert emulators.pubsub_host is not None, "the stack starts the Pub/Sub emulator"
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulators.pubsub_host)

@@ -6,7 +6,6 @@ deployment gives it: REGISTRATION_ENCORD_* and ENCORD_SSH_KEY.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner, Result
@@ -25,12 +24,6 @@ BATCH = 3
 
 def invoke(*args: str) -> Result:
     return CliRunner(env={"COLUMNS": "250"}).invoke(cli, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def stub() -> Iterator[EncordStub]:
-    with EncordStub(polls_until_done=0) as running:
-        yield running
 
 
 @pytest.fixture

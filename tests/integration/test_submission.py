@@ -45,13 +45,6 @@ def stub() -> Iterator[EncordStub]:
         yield running
 
 
-@pytest.fixture
-def target(stub: EncordStub, monkeypatch: pytest.MonkeyPatch, emulators: Stack) -> EncordTarget:
-    target = EncordTarget.on(stub)
-    monkeypatch.setenv("ENCORD_SSH_KEY", target.private_key)
-    return target
-
-
 def images(bucket: str, folder: str) -> BufferRef:
     return BufferRef(bucket, folder, ManifestKey.IMAGES)
 

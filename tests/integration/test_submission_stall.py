@@ -13,37 +13,20 @@ import dataclasses
 import json
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from google.cloud import storage
 
-from devstack.stack import Stack
 from registration.adapters.encord_gateway import EncordGateway
 from registration.domain.model import BufferRef, ManifestKey
 from registration.domain.submission import SubmissionState
 from registration.services.ports import Backends
 from tests.support.clock import FakeClock
-from tests.support.encord_stub import EncordStub
 from tests.support.encord_target import EncordTarget, app_with_encord, fill, the_batch
 
 BATCH = 3
 LEASE_SECONDS = 1
 CLIENT_TIMEOUT_SECONDS = 3  # the SDK's read timeout for this test's gateway
 STALL_SECONDS = 8  # the stub holds the start's answer this long: past both
-
-
-@pytest.fixture
-def stub() -> Iterator[EncordStub]:
-    with EncordStub(polls_until_done=0) as running:
-        yield running
-
-
-@pytest.fixture
-def target(stub: EncordStub, monkeypatch: pytest.MonkeyPatch, emulators: Stack) -> EncordTarget:
-    target = EncordTarget.on(stub)
-    monkeypatch.setenv("ENCORD_SSH_KEY", target.private_key)
-    return target
 
 
 def with_short_client_timeout(target: EncordTarget) -> object:

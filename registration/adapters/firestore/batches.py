@@ -21,6 +21,7 @@ from registration.adapters.firestore.documents import (
     batch_idle_seconds,
     batch_key,
     batch_record,
+    batch_state,
     fields_of,
     records_of,
     storage_object,
@@ -61,10 +62,6 @@ from registration.exceptions import BackendUnavailableError
 
 # A claim re-reads and retries when a member changed between its read and its commit.
 CLAIM_ATTEMPTS = 5
-
-
-def _state(snapshot: Any) -> BatchState | None:
-    return BatchState(snapshot.get("state")) if snapshot.exists else None
 
 
 class FirestoreBatches:
@@ -111,7 +108,7 @@ class FirestoreBatches:
             snapshot = ref.get(transaction=transaction)
             if not snapshot.exists:
                 return LeaseOutcome.HELD  # released a moment ago; the next event will try again
-            outcome = on_lease(_state(snapshot), batch_idle_seconds(snapshot), lease_seconds)
+            outcome = on_lease(batch_state(snapshot), batch_idle_seconds(snapshot), lease_seconds)
             if outcome is LeaseOutcome.ACQUIRED:
                 # Its holder died before claiming: take the lease over (a write renews it).
                 transaction.update(ref, {"leased_at": firestore.SERVER_TIMESTAMP})
@@ -125,7 +122,7 @@ class FirestoreBatches:
 
         @firestore.transactional
         def release(transaction: Any) -> None:
-            if may_release(_state(ref.get(transaction=transaction))):
+            if may_release(batch_state(ref.get(transaction=transaction))):
                 transaction.delete(ref)
 
         release(self._docs.client.transaction())
@@ -155,7 +152,7 @@ class FirestoreBatches:
             buffer_snapshot = snapshots[buffer_ref.path]
             lease = snapshots[batch_ref.path]
             next_seq = buffer_snapshot.get("next_seq") if buffer_snapshot.exists else None
-            if not may_claim(_state(lease), next_seq, seq):
+            if not may_claim(batch_state(lease), next_seq, seq):
                 return None
             before = cursor_of(fields_of(buffer_snapshot))
             query = after_cursor(self._docs, buffer, before).limit(limit)
@@ -163,11 +160,8 @@ class FirestoreBatches:
             if len(docs) < minimum:
                 return None
             fields = [fields_of(doc) for doc in docs]  # once each: to_dict() deep-copies
+            # Ordered by queued_at, the query returns only records that have their place.
             places = [queued_in(member, doc.id) for member, doc in zip(fields, docs, strict=True)]
-            if any(place is None for place in places):
-                raise BackendUnavailableError(
-                    "Firestore", f"claim of batch {seq} of {buffer.label}: a member has no place"
-                )
             through = advance(before, [place for place in places if place is not None])
             batch = client.batch()
             batch.update(
@@ -249,7 +243,7 @@ class FirestoreBatches:
 
         @firestore.transactional
         def mark(transaction: Any) -> bool:
-            if not may_mark_written(_state(batch_ref.get(transaction=transaction))):
+            if not may_mark_written(batch_state(batch_ref.get(transaction=transaction))):
                 return False
             written: dict[str, Any] = {"state": BatchState.WRITTEN.value, "written_at": now}
             submission = written_submission(now, self._submits)
@@ -276,7 +270,7 @@ class FirestoreBatches:
 
         @firestore.transactional
         def mark(transaction: Any) -> bool:
-            if not may_mark_invalid(_state(ref.get(transaction=transaction))):
+            if not may_mark_invalid(batch_state(ref.get(transaction=transaction))):
                 return False
             transaction.update(ref, {"state": BatchState.INVALID.value, "problem": problem})
             return True

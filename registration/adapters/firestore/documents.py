@@ -518,6 +518,11 @@ def idle_seconds(snapshot: Any) -> float | None:
     return float((read - updated).total_seconds())
 
 
+def batch_state(snapshot: Any) -> BatchState | None:
+    """A batch document's state; None when it does not exist (no lease, or released)."""
+    return BatchState(snapshot.get("state")) if snapshot.exists else None
+
+
 def batch_idle_seconds(snapshot: Any) -> float | None:
     """A batch's server seconds idle: for a held lease, since it was taken (`leased_at`),
     not since the document last changed, because a delete or overwrite fencing a claim

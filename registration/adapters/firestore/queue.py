@@ -31,7 +31,7 @@ from registration.adapters.firestore.documents import (
 )
 from registration.domain.claim_range import SHARDS, Cursor, Position, Queued, effective
 from registration.domain.lifecycle import ObjectRecord, ObjectState
-from registration.domain.model import BatchState, BufferRef, StoredObject
+from registration.domain.model import BufferRef, StoredObject
 
 CURSOR_FIELD = "claimed_through"
 OPEN_FIELD = "open"
@@ -163,8 +163,12 @@ def shards_taken(before: Cursor, through: Cursor) -> Sequence[int]:
     return [s for s in range(SHARDS) if through.through[s] != before.through[s]]
 
 
-def lease_state(snapshot: Any) -> BatchState | None:
-    return BatchState(snapshot.get("state")) if snapshot.exists else None
+def made_explicit(snapshot: Any, record: ObjectRecord | None) -> dict[str, Any]:
+    """What a write on a record adds when its cursor covers it but it is stored pending: its
+    claim made explicit, since the write touches the document anyway (readers then need no
+    cursor)."""
+    covered = record is not None and record.state is ObjectState.CLAIMED
+    return {"state": ObjectState.CLAIMED.value} if covered and stored_pending(snapshot) else {}
 
 
 @dataclass(frozen=True)
@@ -179,10 +183,7 @@ class Known:
     buffer_snapshot: Any = None
 
     def materialized(self) -> dict[str, Any]:
-        """What a write on a covered record adds: its claim made explicit, since the write
-        touches the document anyway (readers then need no cursor)."""
-        covered = self.record is not None and self.record.state is ObjectState.CLAIMED
-        return {"state": ObjectState.CLAIMED.value} if self.home is not None and covered else {}
+        return made_explicit(self.snapshot, self.record)
 
 
 class Cursors:
@@ -226,10 +227,7 @@ class Cursors:
         return found
 
     def materialized(self, snapshot: Any) -> dict[str, Any]:
-        """What a write on this record adds when it is covered but stored pending."""
-        record = self.record(snapshot)
-        covered = record is not None and record.state is ObjectState.CLAIMED
-        return {"state": ObjectState.CLAIMED.value} if stored_pending(snapshot) and covered else {}
+        return made_explicit(snapshot, self.record(snapshot))
 
 
 def batch_covering(docs: Documents, buffer: BufferRef, queued: Queued, next_seq: int) -> int | None:

@@ -21,6 +21,7 @@ from registration.adapters.firestore.documents import (
     MAX_WRITES_PER_BATCH,
     PARSE_ERRORS,
     Documents,
+    batch_state,
     buffer_of,
     buffer_ref_of,
     cleared_follow_up_fields,
@@ -41,7 +42,6 @@ from registration.adapters.firestore.queue import (
     close_if_idle,
     cursor_of,
     effective_record,
-    lease_state,
     open_buffers,
     stored_pending,
 )
@@ -154,7 +154,7 @@ class FirestoreObjectRecords:
             return
         seq = known.buffer_snapshot.get("next_seq") if known.buffer_snapshot.exists else 1
         lease_ref = self._docs.batch(known.home, int(seq))
-        if must_fence(action, known.record, lease_state(lease_ref.get(transaction=transaction))):
+        if must_fence(action, known.record, batch_state(lease_ref.get(transaction=transaction))):
             transaction.update(lease_ref, {"fenced_at": firestore.SERVER_TIMESTAMP})
 
     def _queue(self, buffer: BufferRef, *, newest_first: bool = False) -> Any:
